@@ -1,0 +1,41 @@
+# Two commands do all the set-up: `make demo` and `make test`.
+# Both create .venv, install what is missing (system packages too when root) and are safe to re-run.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.geopain-installed
+export TORCH_HOME := $(CURDIR)/.cache/torch
+export YOLO_CONFIG_DIR := $(CURDIR)/.cache/ultralytics
+export MPLCONFIGDIR := $(CURDIR)/.cache/matplotlib
+export YOLO_OFFLINE := 1
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: demo test install system-deps benchmark clean
+
+demo: $(STAMP)
+	$(VENV)/bin/geopain demo -o demo-output
+
+test: $(STAMP)
+	$(PY) -m pytest tests
+
+benchmark: $(STAMP)
+	$(PY) benchmarks/run.py
+
+install: $(STAMP)
+
+system-deps:
+	@if ! ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0'; then \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+	    echo "installing libusb-1.0-0 (needed by open3d)"; \
+	    (apt-get install -y -q libusb-1.0-0 >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q libusb-1.0-0 >/dev/null)); \
+	  else echo "warning: libusb-1.0 missing and not root; open3d features will be unavailable"; fi; \
+	fi
+
+$(STAMP): pyproject.toml constraints.txt | system-deps
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[all,dev]'
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) .cache demo-output
