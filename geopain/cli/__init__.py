@@ -1,0 +1,62 @@
+"""The ``geopain`` command line.
+
+Each sub-command lives in its own module ``geopain.cli.<name>`` exposing
+``register(subparsers)``, which adds a parser whose ``func(args) -> int`` runs it.
+User mistakes (:class:`~geopain.errors.GeopainError`) are printed as one line on stderr
+with a non-zero exit code, never as a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import os
+import sys
+from typing import Sequence
+
+from ..errors import GeopainError
+
+#: Sub-command modules, in the order ``--help`` lists them.
+COMMANDS = ("demo", "extract", "convert", "info", "synth", "train", "evaluate", "predict", "detector", "dataset")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
+    parser = argparse.ArgumentParser(prog="geopain", description="Pain assessment from the geometry of faces.")
+    parser.add_argument("--version", action="version", version=f"geopain {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        if importlib.util.find_spec(f"{__name__}.{name}") is not None:
+            importlib.import_module(f"{__name__}.{name}").register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _set_offline_environment()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except GeopainError as exc:
+        print(f"geopain {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"geopain {args.command}: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+def _set_offline_environment() -> None:
+    """Keep third-party libraries offline and their caches out of the user's home."""
+    cache = os.environ.get("GEOPAIN_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "geopain"))
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    os.environ.setdefault("YOLO_CONFIG_DIR", os.path.join(cache, "ultralytics"))
+    os.environ.setdefault("MPLCONFIGDIR", os.path.join(cache, "matplotlib"))
+    os.environ.setdefault("TORCH_HOME", os.path.join(cache, "torch"))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
