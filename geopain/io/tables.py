@@ -64,9 +64,10 @@ def sequences_to_frame(sequences: Iterable[LandmarkSequence]) -> tuple[pd.DataFr
         block = np.concatenate([block, conf], 1)
     frame = pd.DataFrame(data)
     frame = pd.concat([frame, pd.DataFrame(block.astype(np.float32), columns=columns)], axis=1)
-    for label in LABEL_COLUMNS:
-        if any(label in s.labels for s in seqs):
-            frame[label] = np.concatenate([s.labels.get(label, np.full(s.n_frames, np.nan)) for s in seqs])
+    names = [k for k in LABEL_COLUMNS if any(k in s.labels for s in seqs)]
+    names += sorted({k for s in seqs for k in s.labels} - set(LABEL_COLUMNS))  # e.g. unit intensities "AU4"
+    for label in names:
+        frame[label] = np.concatenate([s.labels.get(label, np.full(s.n_frames, np.nan)) for s in seqs])
     meta = {
         "geopain_version": __version__,
         "scheme": seqs[0].scheme,
@@ -112,6 +113,9 @@ def sequences_from_frame(frame: pd.DataFrame, meta: dict[str, Any] | None = None
     seq_meta = {}
     for m in (meta or {}).get("sequences", []):
         seq_meta[(str(m["subject"]), str(m["sequence"]), int(m["face_id"]))] = m
+    coord_re = r"^[xyzc]_\d+$"
+    label_cols = [c for c in frame.columns if c not in ID_COLUMNS and not pd.Series([c]).str.match(coord_re).iloc[0]
+                  and pd.api.types.is_numeric_dtype(frame[c])]
     keys = frame[["subject", "sequence", "face_id"]].astype({"subject": str, "sequence": str, "face_id": np.int64})
     groups = keys.groupby(["subject", "sequence", "face_id"], sort=False).indices
     out = []
@@ -132,7 +136,7 @@ def sequences_from_frame(frame: pd.DataFrame, meta: dict[str, Any] | None = None
             timestamps=rows["timestamp"].to_numpy(np.float64) if "timestamp" in rows else None,
             fps=m.get("fps"),
             subject=subject, sequence=sequence, face_id=int(face_id),
-            labels={k: v for k in LABEL_COLUMNS if k in rows
+            labels={k: v for k in label_cols
                     for v in [rows[k].to_numpy(np.float64)] if not np.isnan(v).all()},
             sequence_labels=dict(m.get("sequence_labels") or {}),
             dims=int(m.get("dims", 3 if has_z else 2)),
@@ -147,12 +151,17 @@ def sequences_from_frame(frame: pd.DataFrame, meta: dict[str, Any] | None = None
 
 def write_table(sequences: Iterable[LandmarkSequence] | pd.DataFrame, path: str | os.PathLike,
                 meta: dict[str, Any] | None = None) -> Path:
-    """Write sequences (or a ready table) to ``.parquet`` or ``.csv`` (metadata beside it)."""
+    """Write sequences (or a ready table) to ``.parquet`` or ``.csv`` (metadata beside it).
+
+    ``meta`` is merged into the file's metadata, e.g. ``{"dataset": "biovid", "protocols":
+    {"loso67": {"kind": "loso", "exclude_subjects": [...]}}}`` for named evaluation protocols.
+    """
     path = Path(path)
     if isinstance(sequences, pd.DataFrame):
-        frame, meta = sequences, meta or {}
+        frame, meta = sequences, dict(meta or {})
     else:
-        frame, meta = sequences_to_frame(sequences)
+        frame, base = sequences_to_frame(sequences)
+        meta = {**base, **(meta or {})}
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".csv":
         frame.to_csv(path, index=False)
