@@ -10,7 +10,7 @@ export MPLCONFIGDIR := $(CURDIR)/.cache/matplotlib
 export YOLO_OFFLINE := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: demo test install system-deps benchmark clean
+.PHONY: demo test install system-deps benchmark lock clean
 
 demo: $(STAMP)
 	$(VENV)/bin/geopain demo -o demo-output
@@ -34,8 +34,13 @@ system-deps:
 $(STAMP): pyproject.toml constraints.txt | system-deps
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e '.[all,dev]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[all,ray,dev]'
 	touch $(STAMP)
+
+lock: $(STAMP)
+	{ echo '# Versions that resolve and import together on Python 3.11 / x86_64 (pip freeze of a working install).'; \
+	  echo "# The Makefile installs with '-c constraints.txt'; refresh with 'make lock'."; \
+	  $(PY) -m pip freeze --exclude-editable | grep -v '^geopain'; } > constraints.txt
 
 clean:
 	rm -rf $(VENV) .cache demo-output
