@@ -1,0 +1,279 @@
+"""The registry of landmark readers, and batch conversion of many files.
+
+Every reader turns one file (or one dataset description) into a list of
+:class:`~geopain.landmarks.LandmarkSequence`; :func:`convert_files` runs one over files and
+folders, keeps going past bad files and returns the errors as one line each
+(``"path: problem"``). Readers are registered lazily so importing this module is cheap.
+
+=========  =====================  ===============================================
+format     files                  reader
+=========  =====================  ===============================================
+openface   ``.csv``               :func:`geopain.io.openface.read_openface`
+pts        ``.pts``               :func:`geopain.io.pts.read_pts`
+dlc        ``.csv``, ``.h5``      :func:`geopain.io.dlc.read_dlc`
+yolo       ``.yaml``, ``.yml``    :func:`geopain.io.yolo.read_yolo_dataset`
+catflw     ``.json``              :func:`geopain.io.catflw.read_catflw`
+=========  =====================  ===============================================
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from collections import Counter
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from ..errors import GeopainError, InputError
+from ..landmarks import LandmarkSequence
+from ..registry import Registry
+
+Reader = Callable[..., list[LandmarkSequence]]
+
+#: Readers by format name; ``READERS.info(name)`` gives ``extensions``, ``options``, ``description``.
+READERS: Registry[list[LandmarkSequence]] = Registry("reader")
+
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+# ----------------------------------------------------------------------------------------
+# Helpers shared by the readers: each failure is an InputError naming the file
+# ----------------------------------------------------------------------------------------
+
+
+def check_file(path: str | os.PathLike) -> Path:
+    """``path`` as a Path; InputError unless it is an existing, non-empty file."""
+    p = Path(path)
+    if p.is_dir():
+        raise InputError(p, "is a folder, not a file")
+    if not p.is_file():
+        raise InputError(p, "no such file")
+    if p.stat().st_size == 0:
+        raise InputError(p, "file is empty")
+    return p
+
+
+def read_text(path: str | os.PathLike, what: str) -> str:
+    """The file's text (UTF-8, BOM removed); InputError for empty, binary or non-UTF-8 files.
+
+    ``what`` names the expected format in messages (``"an OpenFace CSV"``).
+    """
+    p = check_file(path)
+    raw = p.read_bytes()
+    if raw.startswith(_HDF5_SIGNATURE):
+        raise InputError(p, f"is an HDF5 file, not {what}")
+    if b"\x00" in raw[:4096]:
+        raise InputError(p, f"is a binary file, not {what}")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(p, f"is not UTF-8 text ({exc.reason} at byte {exc.start}), not {what}") from None
+    if not text.strip():
+        raise InputError(p, "file holds only white space")
+    return text
+
+
+def looks_like_json(text: str) -> bool:
+    return text.lstrip()[:1] in ("{", "[")
+
+
+def is_hdf5(path: str | os.PathLike) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(8) == _HDF5_SIGNATURE
+
+
+def check_field_counts(path: Path, lines: Sequence[str], first_line: int, expected: int) -> None:
+    """InputError at the first line whose comma-separated field count is not ``expected``.
+
+    ``first_line`` is the 1-based number of ``lines[0]`` in the file. Quoted lines are
+    skipped (a quoted comma is not a separator); blank lines are ignored.
+    """
+    for i, line in enumerate(lines):
+        if not line.strip() or '"' in line:
+            continue
+        n = line.count(",") + 1
+        if n != expected:
+            raise InputError(path, f"line {first_line + i} has {n} values, the header has {expected} columns")
+
+
+def non_numeric_cell(frame, columns: Iterable[str], header_lines: int = 1) -> str | None:
+    """Describe the first cell of ``columns`` that is text or NaN, or None if all are numbers.
+
+    ``frame`` holds strings or numbers; line numbers count ``header_lines`` header rows.
+    """
+    import numpy as np
+    import pandas as pd
+
+    for col in columns:
+        values = frame[col]
+        num = pd.to_numeric(values, errors="coerce")
+        bad = np.flatnonzero(~np.isfinite(num.to_numpy(dtype=float)))
+        if bad.size:
+            row = int(bad[0])
+            cell = values.iloc[row]
+            shown = "an empty cell" if cell is None or (isinstance(cell, float) and np.isnan(cell)) or str(cell).strip() == "" \
+                else repr(str(cell).strip())
+            return f"line {row + header_lines + 1}, column {col!r}: {shown} where a number must be"
+    return None
+
+
+def default_ids(path: Path, subject: str | None, sequence: str | None) -> tuple[str, str]:
+    """Subject and sequence ids: given ones, else the file's stem."""
+    return (subject if subject is not None else path.stem), (sequence if sequence is not None else path.stem)
+
+
+# ----------------------------------------------------------------------------------------
+# Registered readers (imported on first use)
+# ----------------------------------------------------------------------------------------
+
+
+@READERS.register("openface", extensions=(".csv",), options=("scheme", "coords", "subject", "sequence"),
+                  description="OpenFace 2.x CSV (FeatureExtraction, FaceLandmarkVidMulti, FaceLandmarkImg)")
+def _openface(path, **kw) -> list[LandmarkSequence]:
+    from .openface import read_openface
+
+    return read_openface(path, **kw)
+
+
+@READERS.register("pts", extensions=(".pts",), options=("scheme", "zero_based", "subject", "sequence"),
+                  description="iBUG / 300-W .pts landmark file (one image)")
+def _pts(path, **kw) -> list[LandmarkSequence]:
+    from .pts import read_pts
+
+    return [read_pts(path, **kw)]
+
+
+@READERS.register("dlc", extensions=(".h5", ".csv"), options=("scheme", "pcutoff", "bodypart_map", "subject", "sequence"),
+                  description="DeepLabCut analyze_videos output (CSV or H5, single or multi-animal) or CollectedData labels")
+def _dlc(path, scheme=None, **kw) -> list[LandmarkSequence]:
+    from .dlc import read_dlc
+
+    if scheme is None:
+        raise GeopainError("DeepLabCut files need a landmark scheme (--scheme), e.g. sheep/spfes")
+    return read_dlc(path, scheme, **kw)
+
+
+@READERS.register("yolo", extensions=(".yaml", ".yml"), options=("scheme", "split"),
+                  description="Ultralytics YOLO pose dataset (data.yaml with image and label folders)")
+def _yolo(path, **kw) -> list[LandmarkSequence]:
+    from .yolo import read_yolo_dataset
+
+    return read_yolo_dataset(path, **kw)
+
+
+@READERS.register("catflw", extensions=(".json",), options=("scheme", "subject", "sequence"),
+                  description="CatFLW-style JSON: 48 landmarks and a bounding box per image")
+def _catflw(path, scheme=None, **kw) -> list[LandmarkSequence]:
+    from .catflw import read_catflw
+
+    if scheme is None:
+        raise GeopainError("CatFLW files need a 48-point landmark scheme (--scheme), e.g. a cat adapter YAML")
+    return [read_catflw(path, scheme, **kw)]
+
+
+def read_any(path: str | os.PathLike, fmt: str, **kw: Any) -> list[LandmarkSequence]:
+    """Read one file with the reader registered as ``fmt``; returns its sequences."""
+    _check_options(fmt, kw)
+    return READERS.create(fmt, path, **kw)
+
+
+def _check_options(fmt: str, kw: dict[str, Any]) -> None:
+    allowed = READERS.info(fmt)["options"]
+    unknown = sorted(set(kw) - set(allowed))
+    if unknown:
+        raise GeopainError(f"format {fmt!r} takes no option(s) {unknown}; it takes {list(allowed)}")
+
+
+def expand_inputs(inputs: Iterable[str | os.PathLike], fmt: str) -> tuple[list[Path], list[str]]:
+    """Files to read: files as given, folders searched recursively by the format's extensions.
+
+    For ``dlc``, a ``.csv`` whose ``.h5`` twin lies beside it is skipped (same data).
+    Returns ``(files, errors)``.
+    """
+    exts = tuple(READERS.info(fmt)["extensions"])
+    files: list[Path] = []
+    errors: list[str] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in exts
+                           and not any(part.startswith(".") for part in f.relative_to(p).parts))
+            if fmt == "dlc":
+                found = [f for f in found if not (f.suffix.lower() == ".csv" and f.with_suffix(".h5").is_file())]
+            if not found:
+                errors.append(f"{p}: no {'/'.join(exts)} files in this folder")
+            files.extend(found)
+        elif p.is_file():
+            files.append(p)
+        else:
+            errors.append(f"{p}: no such file or folder")
+    seen: set[Path] = set()
+    unique = []
+    for f in files:
+        r = f.resolve()
+        if r not in seen:
+            seen.add(r)
+            unique.append(f)
+    return unique, errors
+
+
+def convert_files(inputs: Iterable[str | os.PathLike] | str | os.PathLike, fmt: str, progress: bool = False,
+                  **kw: Any) -> tuple[list[LandmarkSequence], list[str]]:
+    """Read every file of ``inputs`` (files or folders) with reader ``fmt``.
+
+    Bad files never stop the batch: each gives one line ``"path: problem"`` in ``errors``.
+    Sequences from different files that would share ``(subject, sequence, face_id)`` get
+    their file's path (relative to the input folder, without suffix) prefixed to ``sequence``
+    (``"folder/file:sequence"``).
+    Notes a reader raises as warnings (e.g. DeepLabCut bodyparts the scheme lacks) are
+    kept in each sequence's ``meta["notes"]``.
+
+    Returns:
+        ``(sequences, errors)``.
+    """
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    inputs = list(inputs)
+    READERS.get(fmt)
+    _check_options(fmt, kw)
+    files, errors = expand_inputs(inputs, fmt)
+    roots = [Path(i) for i in inputs if Path(i).is_dir()]
+    out: list[LandmarkSequence] = []
+    per_file: list[tuple[Path, list[LandmarkSequence]]] = []
+    iterator: Iterable[Path] = files
+    if progress and len(files) > 1:
+        from tqdm import tqdm
+
+        iterator = tqdm(files, desc=f"reading {fmt}", unit="file")
+    for f in iterator:
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                seqs = read_any(f, fmt, **kw)
+            notes = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+            for s in seqs:
+                if notes:
+                    s.meta.setdefault("notes", []).extend(notes)
+                if s.source is None:
+                    s.source = str(f)
+            per_file.append((f, seqs))
+        except GeopainError as exc:
+            msg = str(exc)
+            errors.append(msg if msg.startswith(str(f)) else f"{f}: {msg}")
+        except Exception as exc:  # a reader bug must not lose the rest of the batch
+            errors.append(f"{f}: unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+    counts = Counter(s.key() for _, seqs in per_file for s in seqs)
+    for f, seqs in per_file:
+        for s in seqs:
+            if counts[s.key()] > 1:
+                s.sequence = f"{_relative_id(f, roots)}:{s.sequence}"
+        out.extend(seqs)
+    return out, errors
+
+
+def _relative_id(path: Path, roots: list[Path]) -> str:
+    for root in roots:
+        try:
+            return path.relative_to(root).with_suffix("").as_posix()
+        except ValueError:
+            continue
+    return path.with_suffix("").as_posix()
