@@ -148,7 +148,7 @@ def align_biosignals(signals: pd.DataFrame, timestamps: np.ndarray, fps: float =
 # ----------------------------------------------------------------------------------------------
 
 def _extract_videos(videos: list[Path], output: Path, detector: str | None, scheme: str | None,
-                    stride: int, log: ErrorLog) -> list[LandmarkSequence]:
+                    stride: int, log: ErrorLog, progress: bool = True) -> list[LandmarkSequence]:
     try:
         from ..extract import extract
     except ImportError:
@@ -156,7 +156,7 @@ def _extract_videos(videos: list[Path], output: Path, detector: str | None, sche
                            "which this installation does not have; pass landmarks=<table> with landmarks "
                            "extracted elsewhere") from None
     result = extract([str(v) for v in videos], species="human", detector=detector, scheme=scheme,
-                     output=output, stride=stride, resume=True)
+                     output=output, stride=stride, resume=True, progress=progress)
     log.extend(getattr(result, "errors", []) or [])
     path = Path(getattr(result, "path", output))
     return read_table(path) if path.is_file() else []
@@ -222,7 +222,7 @@ def prepare_biovid(root: str | Path, output: str | Path, detector: str | None = 
             found = _match(given, names)
         else:
             found = _match(_extract_videos([v for _, v in present], store.dir / f"{store._safe(subject)}.extract.parquet",
-                                           detector, scheme, stride, plog), names)
+                                           detector, scheme, stride, plog, progress), names)
         seqs, bio_rows = [], []
         for row, video in present:
             tracks = found.get(row.sample_name)

@@ -172,7 +172,7 @@ def _sheep_images(rng: np.random.Generator, n: int, size: int, scheme: str):
     out = []
     for _ in range(n):
         img = np.clip(rng.normal(150, 25, (size, size, 3)), 0, 255).astype(np.uint8)
-        xy = _project(scheme, rng, (size / 2 + rng.normal(0, 2), size / 2 + rng.normal(0, 2)), size / 34.0, 0.8)
+        xy = _project(scheme, rng, (size / 2 + rng.normal(0, 1), size * 0.4 + rng.normal(0, 1)), size / 40.0, 0.5)
         for x, y in xy.astype(int):
             img[max(y - 1, 0):y + 2, max(x - 1, 0):x + 2] = (60, 40, 30)
         out.append((img, xy))
@@ -185,9 +185,10 @@ def make_sheep(root: str | Path, animals: int = 4, images_per_animal: int = 3, s
 
     ``root/data.yaml`` + ``images/{train,val}/`` + ``labels/{train,val}/`` (YOLO pose,
     ``sheep/spfes``, 28 keypoints with visibility), ``root/spfes_scores.csv`` (``image,
-    animal_id, <five units>, total``), and with ``dlc=True`` a DeepLabCut project
-    ``root/dlc/`` (``config.yaml``, ``labeled-data/<video>/CollectedData_<scorer>.csv``)
-    with its own ``dlc/spfes_scores.csv``. The last animal is the YOLO validation split.
+    animal_id, <five units>, total``, image paths relative to ``root``), and with ``dlc=True``
+    a DeepLabCut project ``root/dlc/`` (``config.yaml``,
+    ``labeled-data/<video>/CollectedData_<scorer>.csv``) for two more animals, scored in the
+    same table. The last YOLO animal is the validation split.
     """
     import cv2
     import yaml
@@ -218,7 +219,6 @@ def make_sheep(root: str | Path, animals: int = 4, images_per_animal: int = 3, s
             (root / "labels" / split / f"{name}.txt").write_text(
                 "0 " + " ".join(f"{v:.6f}" for v in box) + " " + kp + "\n")
             rows.append(score_row(f"images/{split}/{name}.png", animal))
-    (root / "spfes_scores.csv").write_text("\n".join(rows) + "\n")
     data = {"path": ".", "train": "images/train", "val": "images/val", "kpt_shape": [K, 3],
             "flip_idx": scheme.flip_index.tolist(), "names": {0: "sheep_face"},
             "kpt_names": {0: list(scheme.landmarks)}}
@@ -232,7 +232,6 @@ def make_sheep(root: str | Path, animals: int = 4, images_per_animal: int = 3, s
                "pcutoff": 0.6, "multianimalproject": False, "video_sets": {}}
         proj.mkdir(parents=True, exist_ok=True)
         (proj / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-        drows = ["image,animal_id," + ",".join(SPFES_UNITS) + ",total"]
         for a in range(min(animals, 2)):
             animal = f"ram{a + 1:02d}"
             video = f"{animal}_pen"
@@ -249,9 +248,9 @@ def make_sheep(root: str | Path, animals: int = 4, images_per_animal: int = 3, s
                 if i == 0:
                     cells[2 * 2] = cells[2 * 2 + 1] = ""  # an unlabelled ear tip: empty cells
                 lines.append(",".join([rel] + cells))
-                drows.append(score_row(rel, animal))
+                rows.append(score_row(f"dlc/{rel}", animal))
             (vdir / f"CollectedData_{scorer}.csv").write_text("\n".join(lines) + "\n")
-        (proj / "spfes_scores.csv").write_text("\n".join(drows) + "\n")
+    (root / "spfes_scores.csv").write_text("\n".join(rows) + "\n")
     return root
 
 
