@@ -1,0 +1,40 @@
+"""``geopain extract``: landmarks from images, folders and videos into one table."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "extract", help="detect landmarks in images, folders and videos into a landmark table",
+        description="Detect facial landmarks in images, folders (recursive) and videos and write one landmark "
+                    "table (pixels of the source images). Resumable: run the same command again after an "
+                    "interruption. Bad files are listed in OUT.errors.txt; face images are never written.")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image or video files, or folders")
+    p.add_argument("--species", default="human", help="species whose faces to find (default: human)")
+    p.add_argument("--detector", default=None, help="detector name (see 'geopain detector list'); default: the species'")
+    p.add_argument("--scheme", default=None, help="convert to this landmark scheme, e.g. human/ibug68")
+    p.add_argument("--stride", type=int, default=1, help="use every K-th video frame (default 1)")
+    p.add_argument("--weights", default=None, help="trained weights for the detector (yolo-pose)")
+    p.add_argument("--no-resume", action="store_true", help="start over instead of continuing OUT.parts/")
+    p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="run one Ray task per video; without ADDRESS Ray starts on this machine")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("-o", "--output", required=True, help="output table (.parquet or .csv)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..extract import extract
+
+    kw = {"weights": args.weights} if args.weights else {}
+    res = extract(args.inputs, species=args.species, detector=args.detector, scheme=args.scheme, output=args.output,
+                  stride=args.stride, resume=not args.no_resume, ray_address=args.ray, detector_kwargs=kw,
+                  progress=not args.quiet)
+    for line in res.errors:
+        print(f"skipped: {line}", file=sys.stderr)
+    resumed = f", {res.n_resumed} item(s) resumed" if res.n_resumed else ""
+    print(f"wrote {res.path}: {res.n_rows} rows from {res.n_frames} frames of {res.n_items} item(s){resumed} "
+          f"in {res.seconds:.1f} s; {len(res.errors)} error(s)" + (f", see {res.error_log}" if res.error_log else ""))
+    return 1 if res.errors else 0

@@ -1,0 +1,553 @@
+"""Extraction: images, folders and videos in, one landmark table out.
+
+``extract(inputs, species, detector, scheme, output)`` walks the inputs (folders
+recursively), runs a detector on every image and on every ``stride``-th video frame, tracks
+several faces across frames by box overlap (IoU) into face ids, and writes the landmark
+table (``geopain.io.tables``) in pixels of the source images. A frame without a face is a
+row of NaN. Work is written in parts (``OUT.parts/``: one Parquet part per video or per
+chunk of images, a done-list, an error log) so an interrupted run continues where it
+stopped when the same command runs again, and the final table holds every frame once.
+With ``ray_address`` each video (or image chunk) is one Ray task, with the same parts.
+Face images are never written.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from .detectors import DETECTORS, Detector, FaceDetection, create, default_detector
+from .errors import GeopainError, InputError
+from .landmarks import LandmarkSequence
+from .media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, iter_video, media_kind, read_image, video_info
+from .species import convert_sequence, default_scheme, get_scheme
+
+#: Images per part (and per Ray task) when extracting from many images.
+IMAGE_CHUNK = 64
+
+
+# ----------------------------------------------------------------------------------------
+# Single images
+# ----------------------------------------------------------------------------------------
+
+
+def _get_detector(detector: str | Detector, **kw: Any) -> tuple[Detector, bool]:
+    if isinstance(detector, Detector):
+        return detector, False
+    return create(detector, **kw), True
+
+
+def faces_to_sequences(faces: Sequence[FaceDetection], detector: Detector, scheme: str | None = None,
+                       **fields: Any) -> list[LandmarkSequence]:
+    """One single-frame sequence per face (face ids left to right), converted to ``scheme``."""
+    order = sorted(range(len(faces)), key=lambda i: float(faces[i].box[0]))
+    out = []
+    for fid, i in enumerate(order):
+        f = faces[i]
+        seq = LandmarkSequence(coords=f.coords[None], scheme=detector.scheme, confidence=f.confidence[None],
+                               frame_confidence=[f.score], face_id=fid, dims=detector.dims, units="px",
+                               detector=detector.name, detector_version=detector.version,
+                               meta={"box": f.box.tolist()}, **fields)
+        out.append(_convert(seq, scheme))
+    return out
+
+
+def _convert(seq: LandmarkSequence, scheme: str | None) -> LandmarkSequence:
+    if scheme is None or scheme == seq.scheme:
+        return seq
+    return convert_sequence(seq, scheme)
+
+
+def detect_image(path_or_array: str | os.PathLike | np.ndarray, detector: str | Detector = "mediapipe",
+                 scheme: str | None = None, **detector_kw: Any) -> list[LandmarkSequence]:
+    """Landmarks of every face in one image: a list of single-frame sequences (pixels).
+
+    ``path_or_array``: a file (any format :func:`geopain.media.read_image` reads) or an RGB
+    array ``(H, W, 3)``. ``scheme``: convert to this scheme (e.g. ``"human/ibug68"``).
+    An image without a face gives an empty list.
+    """
+    if isinstance(path_or_array, (str, os.PathLike)):
+        image, source = read_image(path_or_array), str(path_or_array)
+        name = Path(path_or_array).name
+    else:
+        from .media import to_rgb_uint8
+
+        image, source, name = to_rgb_uint8(np.asarray(path_or_array)), None, "array"
+    det, own = _get_detector(detector, **detector_kw)
+    try:
+        faces = det.detect(image)
+        h, w = image.shape[:2]
+        return faces_to_sequences(faces, det, scheme, sequence=name, source=source, frames=[0], timestamps=[np.nan])
+    finally:
+        if own:
+            det.close()
+
+
+# ----------------------------------------------------------------------------------------
+# Tracking
+# ----------------------------------------------------------------------------------------
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``(A, B)`` IoU of boxes ``a (A, 4)`` and ``b (B, 4)`` given as ``x0, y0, x1, y1``."""
+    a = np.asarray(a, np.float64).reshape(-1, 4)
+    b = np.asarray(b, np.float64).reshape(-1, 4)
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(rb - lt, 0, None).prod(-1)
+    area = lambda x: np.clip(x[:, 2:] - x[:, :2], 0, None).prod(-1)  # noqa: E731
+    union = area(a)[:, None] + area(b)[None, :] - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+class IoUTracker:
+    """Greedy IoU matching of this frame's boxes to the last boxes of live tracks.
+
+    A track survives ``max_gap`` processed frames without a match; unmatched boxes start
+    new face ids (numbered left to right within a frame).
+    """
+
+    def __init__(self, iou_threshold: float = 0.2, max_gap: int = 30):
+        self.iou_threshold = iou_threshold
+        self.max_gap = max_gap
+        self._boxes = np.zeros((0, 4))
+        self._ids: list[int] = []
+        self._age: list[int] = []
+        self.next_id = 0
+
+    def update(self, boxes: np.ndarray) -> list[int]:
+        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        ids = [-1] * len(boxes)
+        if len(boxes) and len(self._ids):
+            iou = box_iou(boxes, self._boxes)
+            flat = np.argsort(-iou, axis=None)
+            used_b, used_t = set(), set()
+            for k in flat:
+                i, j = divmod(int(k), iou.shape[1])
+                if iou[i, j] < self.iou_threshold:
+                    break
+                if i in used_b or j in used_t:
+                    continue
+                used_b.add(i)
+                used_t.add(j)
+                ids[i] = self._ids[j]
+                self._boxes[j] = boxes[i]
+                self._age[j] = 0
+        for i in sorted((i for i in range(len(boxes)) if ids[i] < 0), key=lambda i: boxes[i, 0]):
+            ids[i] = self.next_id
+            self.next_id += 1
+            self._ids.append(ids[i])
+            self._boxes = np.vstack([self._boxes, boxes[i]])
+            self._age.append(0)
+        matched = set(ids)
+        self._age = [0 if t in matched else a + 1 for t, a in zip(self._ids, self._age)]
+        keep = [k for k, a in enumerate(self._age) if a <= self.max_gap]
+        self._boxes = self._boxes[keep]
+        self._ids = [self._ids[k] for k in keep]
+        self._age = [self._age[k] for k in keep]
+        return ids
+
+
+# ----------------------------------------------------------------------------------------
+# Work items
+# ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One video, or a chunk of images: the unit of a part, of resume and of a Ray task."""
+
+    kind: str  # "video" | "images"
+    paths: tuple[str, ...]
+    names: tuple[str, ...]  # sequence ids (path relative to the input given)
+    subjects: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        h = hashlib.sha1("\n".join((self.kind, *self.paths)).encode()).hexdigest()[:16]
+        return f"{self.kind}-{h}"
+
+
+def collect_inputs(inputs: Iterable[str | os.PathLike], chunk: int = IMAGE_CHUNK) -> tuple[list[WorkItem], list[str]]:
+    """Expand files and folders (recursive) into work items; unusable inputs become error lines."""
+    items: list[WorkItem] = []
+    errors: list[str] = []
+    images: list[tuple[str, str, str]] = []
+    for inp in inputs:
+        p = Path(inp)
+        if p.is_dir():
+            files = sorted(f for f in p.rglob("*") if f.is_file() and media_kind(f) is not None)
+            if not files:
+                errors.append(str(InputError(p, "folder holds no images or videos")))
+            pairs = [(f, f.relative_to(p).as_posix()) for f in files]
+        elif p.is_file():
+            if media_kind(p) is None:
+                errors.append(str(InputError(p, "unsupported format (expected an image: "
+                                                f"{', '.join(sorted(IMAGE_EXTENSIONS))}; or a video: "
+                                                f"{', '.join(sorted(VIDEO_EXTENSIONS))})")))
+                continue
+            pairs = [(p, p.name)]
+        else:
+            errors.append(str(InputError(p, "no such file or folder")))
+            continue
+        for f, name in pairs:
+            subject = Path(name).parent.name or f.parent.name or "unknown"
+            if media_kind(f) == "video":
+                items.append(WorkItem("video", (str(f),), (name,), (subject,)))
+            else:
+                images.append((str(f), name, subject))
+    for start in range(0, len(images), chunk):
+        part = images[start:start + chunk]
+        items.append(WorkItem("images", tuple(x[0] for x in part), tuple(x[1] for x in part), tuple(x[2] for x in part)))
+    return items, errors
+
+
+def _nan_sequence(n: int, detector: Detector, frames, timestamps, **fields: Any) -> LandmarkSequence:
+    t = len(frames)
+    return LandmarkSequence(coords=np.full((t, n, 3), np.nan, np.float32), scheme=detector.scheme,
+                            frames=frames, timestamps=timestamps, dims=detector.dims, units="px",
+                            detector=detector.name, detector_version=detector.version, **fields)
+
+
+def process_images(item: WorkItem, detector: Detector, scheme: str | None, progress=None) -> tuple[list[LandmarkSequence], list[str], int]:
+    """Detect in each image of ``item``: sequences (one per face, or one NaN row), errors, frames done."""
+    seqs: list[LandmarkSequence] = []
+    errors: list[str] = []
+    n_done = 0
+    n_pts = detector.n_points
+    for path, name, subject in zip(item.paths, item.names, item.subjects):
+        fields = dict(subject=subject, sequence=name, source=path, frames=[0], timestamps=[np.nan])
+        try:
+            image = read_image(path)
+            faces = detector.detect(image)
+        except InputError as exc:
+            errors.append(str(exc))
+            continue
+        except Exception as exc:  # a detector failing on one image must not stop the batch
+            errors.append(str(InputError(path, f"detector {detector.name} failed ({type(exc).__name__}: {exc})")))
+            continue
+        finally:
+            n_done += 1
+            if progress is not None:
+                progress.update(1)
+        found = faces_to_sequences(faces, detector, scheme, **fields)
+        if not found:
+            found = [_convert(_nan_sequence(n_pts, detector, **fields), scheme)]
+        for s in found:
+            s.meta["image_size"] = [int(image.shape[1]), int(image.shape[0])]
+        seqs.extend(found)
+    return seqs, errors, n_done
+
+
+def process_video(item: WorkItem, detector: Detector, scheme: str | None, stride: int = 1,
+                  progress=None) -> tuple[list[LandmarkSequence], list[str], int]:
+    """Detect in every ``stride``-th frame; faces tracked into face ids; every face spans every frame."""
+    path, name, subject = item.paths[0], item.names[0], item.subjects[0]
+    errors: list[str] = []
+    try:
+        info = video_info(path)
+    except InputError as exc:
+        return [], [str(exc)], 0
+    tracker = IoUTracker()
+    frames: list[int] = []
+    stamps: list[float] = []
+    hits: list[tuple[int, int, FaceDetection]] = []  # (row, face id, detection)
+    try:
+        for index, ts, rgb in iter_video(path, stride=stride):
+            row = len(frames)
+            frames.append(index)
+            stamps.append(ts)
+            try:
+                faces = detector.detect(rgb)
+            except Exception as exc:
+                errors.append(str(InputError(path, f"frame {index}: detector {detector.name} failed ({type(exc).__name__}: {exc})")))
+                faces = []
+            if faces:
+                ids = tracker.update(np.stack([f.box for f in faces]))
+                hits.extend((row, fid, f) for fid, f in zip(ids, faces))
+            else:
+                tracker.update(np.zeros((0, 4)))
+            if progress is not None:
+                progress.update(1)
+    except InputError as exc:
+        errors.append(str(exc))
+    if not frames:
+        return [], errors, 0
+    T, N = len(frames), detector.n_points
+    n_ids = max(tracker.next_id, 1)
+    coords = np.full((n_ids, T, N, 3), np.nan, np.float32)
+    conf = np.full((n_ids, T, N), np.nan, np.float32)
+    score = np.full((n_ids, T), np.nan, np.float32)
+    if hits:
+        rows = np.array([h[0] for h in hits])
+        fids = np.array([h[1] for h in hits])
+        coords[fids, rows] = np.stack([h[2].coords for h in hits])
+        conf[fids, rows] = np.stack([h[2].confidence for h in hits])
+        score[fids, rows] = [h[2].score for h in hits]
+    seqs = []
+    for fid in range(n_ids):
+        seq = LandmarkSequence(coords=coords[fid], scheme=detector.scheme, confidence=conf[fid], frame_confidence=score[fid],
+                               frames=np.asarray(frames), timestamps=np.asarray(stamps), fps=info.fps or None,
+                               subject=subject, sequence=name, face_id=fid, dims=detector.dims, units="px",
+                               detector=detector.name, detector_version=detector.version, source=path,
+                               meta={"image_size": [info.width, info.height], "stride": stride})
+        seqs.append(_convert(seq, scheme))
+    return seqs, errors, T
+
+
+# ----------------------------------------------------------------------------------------
+# The resumable pipeline
+# ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class ExtractResult:
+    """What an extraction produced: the table's path, frames processed, error lines."""
+
+    path: Path
+    n_frames: int
+    errors: list[str] = field(default_factory=list)
+    n_rows: int = 0
+    n_items: int = 0
+    n_resumed: int = 0
+    seconds: float = 0.0
+    error_log: Path | None = None
+
+    @property
+    def fps(self) -> float:
+        return self.n_frames / self.seconds if self.seconds > 0 else float("nan")
+
+
+@dataclass
+class _Settings:
+    species: str
+    detector: str
+    scheme: str | None
+    stride: int
+    detector_kw: dict[str, Any]
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"species": self.species, "detector": self.detector, "scheme": self.scheme, "stride": self.stride,
+                "detector_kw": {k: str(v) for k, v in sorted(self.detector_kw.items())}}
+
+
+class _Parts:
+    """``OUT.parts/``: ``manifest.json`` (settings), ``<key>.parquet`` parts, ``done.txt``, ``errors.jsonl``."""
+
+    def __init__(self, output: Path, settings: _Settings, resume: bool):
+        self.dir = output.with_name(output.name + ".parts")
+        manifest = self.dir / "manifest.json"
+        fp = settings.fingerprint()
+        if self.dir.exists() and not resume:
+            shutil.rmtree(self.dir)
+        if self.dir.exists() and manifest.is_file():
+            old = json.loads(manifest.read_text())
+            if old != fp:
+                raise GeopainError(f"{self.dir}: left by a run with other settings ({old}); delete it or run without resume")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        manifest.write_text(json.dumps(fp))
+        self.done: dict[str, int] = {}
+        done = self.dir / "done.txt"
+        if done.is_file():
+            for line in done.read_text().splitlines():
+                key, _, n = line.partition("\t")
+                if key and (self.part(key).is_file() or n.endswith("!")):
+                    self.done[key] = int(n.rstrip("!") or 0)
+
+    def part(self, key: str) -> Path:
+        return self.dir / f"{key}.parquet"
+
+    def record(self, key: str, n_frames: int, errors: list[str], has_part: bool) -> None:
+        if errors:
+            with open(self.dir / "errors.jsonl", "a", encoding="utf-8") as fh:
+                for e in errors:
+                    fh.write(json.dumps({"key": key, "error": e}) + "\n")
+        with open(self.dir / "done.txt", "a", encoding="utf-8") as fh:
+            fh.write(f"{key}\t{n_frames}{'' if has_part else '!'}\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        self.done[key] = n_frames
+
+    def errors(self, keys: set[str]) -> list[str]:
+        f = self.dir / "errors.jsonl"
+        if not f.is_file():
+            return []
+        out, seen = [], set()
+        for line in f.read_text().splitlines():
+            rec = json.loads(line)
+            if rec["key"] in keys and (rec["key"], rec["error"]) not in seen:
+                seen.add((rec["key"], rec["error"]))
+                out.append(rec["error"])
+        return out
+
+
+def _write_part(path: Path, seqs: list[LandmarkSequence]) -> bool:
+    from .io.tables import write_table
+
+    if not seqs:
+        return False
+    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
+    write_table(seqs, tmp)
+    os.replace(tmp, path)
+    return True
+
+
+_WORKER_DETECTORS: dict[str, Detector] = {}
+
+
+def _run_item(item: WorkItem, settings: _Settings, part: Path, progress=None) -> tuple[str, int, list[str], bool]:
+    """Process one item and write its part (used locally and as the Ray task)."""
+    key = json.dumps(settings.fingerprint(), sort_keys=True)
+    det = _WORKER_DETECTORS.get(key)
+    if det is None:
+        det = _WORKER_DETECTORS[key] = create(settings.detector, **settings.detector_kw)
+    if item.kind == "video":
+        seqs, errors, n = process_video(item, det, settings.scheme, settings.stride, progress)
+    else:
+        seqs, errors, n = process_images(item, det, settings.scheme, progress)
+    has_part = _write_part(part, seqs)
+    return item.key, n, errors, has_part
+
+
+def _estimate_frames(item: WorkItem, stride: int) -> int:
+    if item.kind == "images":
+        return len(item.paths)
+    try:
+        return max(1, -(-video_info(item.paths[0]).n_frames // stride))
+    except InputError:
+        return 1
+
+
+def _detector_kwargs(name: str, species: str, scheme: str | None, kw: dict[str, Any]) -> dict[str, Any]:
+    kw = {k: v for k, v in kw.items() if v is not None}
+    if DETECTORS.info(name).get("takes_scheme"):
+        kw.setdefault("scheme", scheme or default_scheme(species))
+    return kw
+
+
+def extract(inputs: Iterable[str | os.PathLike], species: str = "human", detector: str | None = None,
+            scheme: str | None = None, output: str | os.PathLike = "landmarks.parquet", stride: int = 1,
+            resume: bool = True, ray_address: str | None = None, detector_kwargs: dict[str, Any] | None = None,
+            progress: bool = True, keep_parts: bool = False, ray_num_cpus: int | None = None) -> ExtractResult:
+    """Extract landmarks from images, folders (recursive) and videos into one table.
+
+    Args:
+        inputs: files and folders.
+        species: whose faces (``"human"``, ``"sheep"``, ...); picks the default detector.
+        detector: a name from :data:`geopain.detectors.DETECTORS` (default: the species').
+        scheme: convert the detector's points to this scheme (e.g. ``"human/ibug68"``).
+        output: the ``.parquet`` (or ``.csv``) table to write.
+        stride: every ``stride``-th video frame.
+        resume: continue from ``OUTPUT.parts/`` when it holds a run with the same settings.
+        ray_address: run one Ray task per video / image chunk; ``"local"`` starts Ray here.
+        detector_kwargs: options for the detector (e.g. ``{"weights": "best.pt"}``).
+
+    Returns:
+        :class:`ExtractResult`; bad items are listed in ``errors`` (and ``OUT.errors.txt``).
+    """
+    t0 = time.perf_counter()
+    if stride < 1:
+        raise GeopainError(f"stride must be >= 1, got {stride}")
+    name = detector or default_detector(species, scheme)
+    if name not in DETECTORS:
+        DETECTORS.get(name)  # raises the "unknown detector" error
+    det_kw = _detector_kwargs(name, species, scheme, dict(detector_kwargs or {}))
+    det_scheme = det_kw.get("scheme") or DETECTORS.info(name).get("scheme")
+    if isinstance(det_scheme, str) and "/" in det_scheme and get_scheme(det_scheme).species != species:
+        raise GeopainError(f"detector {name} finds {get_scheme(det_scheme).species} faces, not {species}")
+    if scheme is not None:
+        target = get_scheme(scheme)
+        if target.species != species:
+            raise GeopainError(f"scheme {scheme} is for {target.species}, not {species}")
+    output = Path(output)
+    if output.suffix.lower() not in (".parquet", ".csv"):
+        raise GeopainError(f"{output}: output must end in .parquet or .csv")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    settings = _Settings(species, name, scheme, int(stride), det_kw)
+    items, input_errors = collect_inputs(inputs)
+    if not items and input_errors:
+        raise GeopainError("nothing to extract: " + "; ".join(input_errors))
+    parts = _Parts(output, settings, resume)
+    todo = [it for it in items if it.key not in parts.done]
+    n_resumed = len(items) - len(todo)
+
+    from tqdm.auto import tqdm
+
+    total = sum(_estimate_frames(it, stride) for it in todo)
+    bar = tqdm(total=total, unit="frame", desc=f"extract ({name})", disable=not progress, smoothing=0.1)
+    try:
+        if ray_address is not None and todo:
+            _run_ray(todo, settings, parts, bar, ray_address, ray_num_cpus)
+        else:
+            for item in todo:
+                key, n, errors, has_part = _run_item(item, settings, parts.part(item.key), bar)
+                parts.record(key, n, errors, has_part)
+    finally:
+        bar.close()
+    return _merge(output, items, parts, settings, input_errors, n_resumed, t0, keep_parts)
+
+
+def _run_ray(todo: list[WorkItem], settings: _Settings, parts: _Parts, bar, address: str, num_cpus: int | None) -> None:
+    try:
+        import ray
+    except ImportError:
+        raise GeopainError("--ray needs the 'ray' package (pip install 'geopain[ray]')") from None
+    started = False
+    if not ray.is_initialized():
+        kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "ignore_reinit_error": True}
+        if address in ("", "local", "auto-local"):
+            kw["num_cpus"] = num_cpus or os.cpu_count() or 1
+        else:
+            kw["address"] = address
+        ray.init(**kw)
+        started = True
+    try:
+        task = ray.remote(num_cpus=1)(_run_item)
+        pending = {task.remote(it, settings, parts.part(it.key)): it for it in todo}
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            item = pending.pop(ready[0])
+            try:
+                key, n, errors, has_part = ray.get(ready[0])
+            except Exception as exc:  # a crashed task: log it, keep the rest
+                key, n, errors, has_part = item.key, 0, [f"{item.paths[0]}: task failed ({type(exc).__name__})"], False
+            parts.record(key, n, errors, has_part)
+            bar.update(n)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _merge(output: Path, items: list[WorkItem], parts: _Parts, settings: _Settings, input_errors: list[str],
+           n_resumed: int, t0: float, keep_parts: bool) -> ExtractResult:
+    from .io.tables import read_table, write_table
+
+    keys = {it.key for it in items}
+    errors = input_errors + parts.errors(keys)
+    seqs: list[LandmarkSequence] = []
+    for it in items:
+        part = parts.part(it.key)
+        if part.is_file():
+            seqs.extend(read_table(part))
+    err_log = output.with_name(output.stem + ".errors.txt")
+    if errors:
+        err_log.write_text("\n".join(errors) + "\n", encoding="utf-8")
+    elif err_log.exists():
+        err_log.unlink()
+    if not seqs:
+        raise GeopainError("no frames could be read: " + "; ".join(errors[:5]) + (" ..." if len(errors) > 5 else ""))
+    meta = {"extraction": {**settings.fingerprint(), "errors": len(errors), "items": len(items)}}
+    write_table(seqs, output, meta=meta)
+    n_frames = sum(parts.done.get(it.key, 0) for it in items)
+    if not keep_parts:
+        shutil.rmtree(parts.dir, ignore_errors=True)
+    return ExtractResult(path=output, n_frames=n_frames, errors=errors, n_rows=sum(s.n_frames for s in seqs),
+                         n_items=len(items), n_resumed=n_resumed, seconds=time.perf_counter() - t0,
+                         error_log=err_log if errors else None)

@@ -1,0 +1,180 @@
+"""Reading images and videos as users have them.
+
+:func:`read_image` returns RGB ``uint8 (H, W, 3)`` whatever the file holds: grayscale,
+palette, RGBA (composited over white), 16-bit or float, CMYK, EXIF-rotated. :func:`iter_video`
+yields ``(frame_index, timestamp_s, rgb)`` for every ``stride``-th frame. Problems are
+:class:`~geopain.errors.InputError` naming the file and what is wrong with it.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from .errors import InputError
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm"})
+VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
+
+#: Pillow's decompression-bomb guard, raised so real large photos (e.g. 200 MP scans) open.
+MAX_IMAGE_PIXELS = 400_000_000
+
+
+def media_kind(path: str | os.PathLike) -> str | None:
+    """``"image"``, ``"video"`` or ``None`` from the file extension."""
+    ext = Path(path).suffix.lower()
+    return "image" if ext in IMAGE_EXTENSIONS else "video" if ext in VIDEO_EXTENSIONS else None
+
+
+def to_rgb_uint8(array: np.ndarray) -> np.ndarray:
+    """Any image array (gray, RGBA, 16-bit, float in [0, 1]) as RGB ``uint8 (H, W, 3)``."""
+    a = np.asarray(array)
+    if a.dtype == np.bool_:
+        a = a.astype(np.uint8) * 255
+    if a.dtype == np.uint8:
+        pass
+    elif np.issubdtype(a.dtype, np.floating):
+        finite = a[np.isfinite(a)]
+        hi = float(finite.max()) if finite.size else 1.0
+        scale = 255.0 if hi <= 1.0 else 255.0 / hi
+        a = np.clip(np.nan_to_num(a) * scale + 0.5, 0, 255).astype(np.uint8)
+    elif np.issubdtype(a.dtype, np.integer):
+        hi = int(a.max()) if a.size else 0
+        if a.dtype.itemsize >= 2 and hi > 255:
+            bits = 16 if hi > 4095 else 12 if hi > 1023 else 10
+            a = (a.astype(np.float32) * (255.0 / (2 ** bits - 1)) + 0.5).clip(0, 255).astype(np.uint8)
+        else:
+            a = a.clip(0, 255).astype(np.uint8)
+    if a.ndim == 2:
+        a = np.repeat(a[..., None], 3, axis=2)
+    elif a.ndim == 3 and a.shape[2] == 1:
+        a = np.repeat(a, 3, axis=2)
+    elif a.ndim == 3 and a.shape[2] == 2:  # gray + alpha
+        a = np.repeat(a[..., :1], 3, axis=2)
+    elif a.ndim == 3 and a.shape[2] == 4:
+        alpha = a[..., 3:4].astype(np.float32) / 255.0
+        a = (a[..., :3] * alpha + 255.0 * (1 - alpha) + 0.5).astype(np.uint8)
+    if a.ndim != 3 or a.shape[2] != 3:
+        raise ValueError(f"cannot make an RGB image from shape {np.asarray(array).shape}")
+    return np.ascontiguousarray(a)
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """An image file as RGB ``uint8 (H, W, 3)``, EXIF orientation applied."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    p = Path(path)
+    if not p.exists():
+        raise InputError(p, "no such file")
+    if p.is_dir():
+        raise InputError(p, "is a folder, not an image")
+    if p.stat().st_size == 0:
+        raise InputError(p, "empty file")
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    try:
+        with Image.open(p) as im:
+            im = ImageOps.exif_transpose(im)
+            mode = im.mode
+            if mode in ("RGB", "L"):
+                arr = np.asarray(im)
+            elif mode in ("RGBA", "LA", "I;16", "I;16B", "I;16L", "I", "F"):
+                arr = np.asarray(im)
+                if mode.startswith("I;16"):
+                    arr = arr.astype(np.uint16)
+            elif mode == "P" and "transparency" in im.info:
+                arr = np.asarray(im.convert("RGBA"))
+            else:  # P, CMYK, YCbCr, 1, ...
+                arr = np.asarray(im.convert("RGB"))
+    except UnidentifiedImageError:
+        raise InputError(p, "not an image (unknown or wrong format)") from None
+    except Image.DecompressionBombError as exc:
+        raise InputError(p, f"image too large ({exc})") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InputError(p, f"corrupt or truncated image ({exc})") from None
+    if arr.size == 0:
+        raise InputError(p, "image has no pixels")
+    if mode in ("RGB", "RGBA", "L", "LA", "P") or arr.dtype == np.uint8:
+        return to_rgb_uint8(arr)
+    return to_rgb_uint8(arr)
+
+
+@dataclass
+class VideoInfo:
+    fps: float
+    n_frames: int
+    width: int
+    height: int
+
+
+def video_info(path: str | os.PathLike) -> VideoInfo:
+    """Frame rate, frame count (as the container says) and size of a video."""
+    cap = _open(path)
+    try:
+        return VideoInfo(_fps(cap), int(cap.get(_cv2().CAP_PROP_FRAME_COUNT) or 0),
+                         int(cap.get(_cv2().CAP_PROP_FRAME_WIDTH)), int(cap.get(_cv2().CAP_PROP_FRAME_HEIGHT)))
+    finally:
+        cap.release()
+
+
+def iter_video(path: str | os.PathLike, stride: int = 1, start: int = 0) -> Iterator[tuple[int, float, np.ndarray]]:
+    """Yield ``(frame_index, timestamp_s, rgb uint8 (H, W, 3))`` for frames ``start, start+stride, ...``.
+
+    Timestamps are ``frame_index / fps``. A video whose stream ends well before the frame
+    count its container declares raises :class:`InputError` ("truncated") after the frames
+    that could be read were yielded.
+    """
+    if stride < 1:
+        raise InputError(path, f"stride must be >= 1, got {stride}")
+    cv2 = _cv2()
+    cap = _open(path)
+    try:
+        fps = _fps(cap)
+        declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        index = 0
+        read = 0
+        while True:
+            if index < start or (index - start) % stride:
+                ok = cap.grab()
+                if not ok:
+                    break
+            else:
+                ok, bgr = cap.read()
+                if not ok or bgr is None:
+                    break
+                read += 1
+                yield index, index / fps if fps else float("nan"), np.ascontiguousarray(bgr[..., ::-1])
+            index += 1
+        if index == 0:
+            raise InputError(path, "video has no readable frames (corrupt or truncated)")
+        if declared > 0 and index < declared - max(2, declared // 100):
+            raise InputError(path, f"video ended at frame {index} of {declared} (truncated)")
+    finally:
+        cap.release()
+
+
+def _cv2():
+    import cv2
+
+    return cv2
+
+
+def _fps(cap) -> float:
+    fps = float(cap.get(_cv2().CAP_PROP_FPS) or 0.0)
+    return fps if np.isfinite(fps) and 0 < fps < 10000 else 0.0
+
+
+def _open(path: str | os.PathLike):
+    p = Path(path)
+    if not p.exists():
+        raise InputError(p, "no such file")
+    if p.stat().st_size == 0:
+        raise InputError(p, "empty file")
+    cv2 = _cv2()
+    cap = cv2.VideoCapture(str(p))
+    if not cap.isOpened():
+        cap.release()
+        raise InputError(p, "cannot open video (corrupt, truncated or unsupported format)")
+    return cap
