@@ -18,6 +18,7 @@ import ast
 import functools
 import operator
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -237,9 +238,19 @@ def list_schemes() -> list[str]:
     keys: set[str] = set()
     for d in species_dirs():
         for f in d.glob("*/*.yaml"):
-            if f.name != "species.yaml":
+            if f.name != "species.yaml" and _is_scheme_file(f):
                 keys.add(f"{f.parent.name}/{f.stem}")
     return sorted(keys)
+
+
+def _is_scheme_file(path: Path) -> bool:
+    """A scheme file declares ``landmarks:`` or ``derive:`` at top level (other YAML, e.g. simulator
+    definitions, may live beside the schemes)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return re.search(r"^(landmarks|derive)\s*:", text, re.MULTILINE) is not None
 
 
 def get_scheme(key: str) -> Scheme:
@@ -273,12 +284,20 @@ def _load_by_key(key: str) -> Scheme:
 
 
 def get_species_scale(species: str) -> PainScale:
-    """The pain scale of a species (from its ``species.yaml``)."""
+    """The pain scale of a species (its ``species.yaml``, else a scheme file with ``pain_scale:`` inline)."""
     for d in reversed(species_dirs()):
         f = d / species / "species.yaml"
         if f.is_file():
             return _parse_scale(_read_yaml(f).get("pain_scale"), f)
-    raise SchemeError(f"unknown species {species!r}: no species.yaml found")
+    for key in _species_schemes(species):  # a species written as one scheme file, scale inline
+        sch = get_scheme(key)
+        if sch.pain_scale is not None:
+            return sch.pain_scale
+    raise SchemeError(f"unknown species {species!r}: no species.yaml and no scheme with a pain_scale found")
+
+
+def _species_schemes(species: str) -> list[str]:
+    return [k for k in list_schemes() if k.split("/", 1)[0] == species]
 
 
 def default_scheme(species: str) -> str:
@@ -288,6 +307,9 @@ def default_scheme(species: str) -> str:
             name = _read_yaml(f).get("default_scheme")
             if name:
                 return f"{species}/{name}"
+    schemes = _species_schemes(species)
+    if len(schemes) == 1:  # a species written as one scheme file
+        return schemes[0]
     raise SchemeError(f"species {species!r} declares no default_scheme")
 
 
