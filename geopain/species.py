@@ -566,7 +566,10 @@ def _parse_scale(spec: Any, path: Path) -> PainScale:
     if scale.level_names and len(scale.level_names) != scale.n_levels:
         raise SchemeError(f"{where}: {len(scale.level_names)} level names for {scale.n_levels} levels")
     # validate the formula now, on the unit maxima: it must give the scale's maximum
-    top = float(scale.total_score({u: v.max for u, v in units.items()}))
+    try:
+        top = float(scale.total_score({u: v.max for u, v in units.items()}))
+    except SchemeError as exc:  # a bad formula: say which file holds it
+        raise SchemeError(f"{where}: {exc}") from None
     if not np.isclose(top, scale.range[1]):
         raise SchemeError(f"{where}: total formula gives {top} at unit maxima, range says {scale.range[1]}")
     return scale
