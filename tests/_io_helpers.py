@@ -84,10 +84,23 @@ def dlc_frame(bodyparts: list[str], n_frames: int, individuals: list[str] | None
     return pd.DataFrame(data, columns=cols, index=index if index is not None else np.arange(n_frames))
 
 
-def cat_adapter(folder: Path, n: int = 48, name: str = "catflw48", inline_scale: bool = True) -> Path:
-    """Write a 48-point cat adapter ``folder/cat/<name>.yaml`` (one file, scale inline) and return it."""
+def cat_adapter(folder: Path, n: int = 48, name: str = "catflw48", inline_scale: bool = True, mutate=None) -> Path:
+    """Write a 48-point cat adapter ``folder/cat/<name>.yaml`` (one file, scale inline) and return it.
+
+    ``mutate(data)`` may change the adapter's mapping before it is written (malformed adapters).
+    """
     import yaml
 
+    data = cat_adapter_data(n, name, inline_scale)
+    if mutate is not None:
+        mutate(data)
+    p = folder / "cat" / f"{name}.yaml"
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(yaml.safe_dump(data, sort_keys=False))
+    return p
+
+
+def cat_adapter_data(n: int = 48, name: str = "catflw48", inline_scale: bool = True) -> dict:
     ang = np.linspace(0, 2 * np.pi, n, endpoint=False)
     template = np.stack([5 * np.cos(ang), 5 * np.sin(ang), np.zeros(n)], 1).round(3).tolist()
     lm = [f"p{i}" for i in range(n)]
@@ -111,10 +124,7 @@ def cat_adapter(folder: Path, n: int = 48, name: str = "catflw48", inline_scale:
             "name": "FGS", "units": {"ear_position": {"min": 0, "max": 2}, "orbital_tightening": {"min": 0, "max": 2}},
             "total": "ear_position + orbital_tightening", "range": [0, 4], "binary_threshold": 1,
             "levels": {"cut_offs": [1, 2, 3, 4]}}
-    p = folder / "cat" / f"{name}.yaml"
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(yaml.safe_dump(data, sort_keys=False))
-    return p
+    return data
 
 
 def yolo_dataset(root: Path, K: int, images: dict[str, list[tuple[tuple[int, int], list[str]]]],
