@@ -1,0 +1,272 @@
+"""Composable graph transforms (torch-geometric style) for facial landmark graphs.
+
+Every transform is a :class:`torch_geometric.transforms.BaseTransform` with a ``repr``
+and works on *any number of leading frame dimensions*: on a single
+:class:`~torch_geometric.data.Data` (``pos (N, 3)``) and, unchanged, on a
+:class:`~geopain.graphs.builder.GraphTensors` holding ``F`` frames at once
+(``pos (F, N, 3)``, shared ``edge_index``). That is how
+:class:`~geopain.graphs.FacialGraphBuilder` stays vectorised: one pass of these transforms
+over all frames, no loop.
+
+Edge convention: ``edge_index`` is ``(2, 2E)``; columns ``e`` and ``e + E`` are the two
+directions of undirected edge ``e`` (``i < j`` first). The topology comes from the
+template, so it is the same for every frame.
+
+Order (see :class:`~geopain.graphs.FacialGraphBuilder`): :class:`TemplateTopology` ->
+:class:`FillMissing` -> :class:`EdgeGeometry` -> :class:`EdgeWeight` [-> :class:`CoMovement`]
+-> :class:`NodeFeatures`.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+from scipy.spatial import Delaunay, cKDTree
+from torch_geometric.transforms import BaseTransform
+
+from ..errors import GeopainError, ShapeError
+from ..species import REGIONS, Scheme, get_scheme
+from .temporal import comovement
+from .weights import WEIGHTINGS, comovement_factor
+
+__all__ = ["template_edges", "template_triangles", "TemplateTopology", "FillMissing", "EdgeGeometry",
+           "EdgeWeight", "CoMovement", "NodeFeatures", "NODE_FEATURES", "vertex_normals"]
+
+#: Node feature blocks and their widths.
+NODE_FEATURES = {"pos": 3, "disp": 3, "region": len(REGIONS), "conf": 1, "normal": 3}
+
+
+def _scheme(scheme: Scheme | str) -> Scheme:
+    return get_scheme(scheme) if isinstance(scheme, str) else scheme
+
+
+def template_edges(scheme: Scheme | str, knn: int = 0, delaunay: bool = False) -> np.ndarray:
+    """``(E, 2)`` undirected unique edges ``i < j``: the scheme's anatomical edges, joined by
+    the ``knn`` nearest neighbours of each point on the 3D template (scipy cKDTree) and/or the
+    Delaunay triangulation of the template's frontal (x, y) projection."""
+    sch = _scheme(scheme)
+    if knn < 0:
+        raise GeopainError(f"knn must be >= 0, got {knn}")
+    T = sch.template
+    parts = [np.sort(np.asarray(sch.edges, dtype=np.int64), 1)]
+    if knn:
+        k = min(knn, sch.n_points - 1)
+        _, nb = cKDTree(T).query(T, k=k + 1)
+        src = np.repeat(np.arange(sch.n_points), k)
+        parts.append(np.sort(np.stack([src, nb[:, 1:].ravel()], 1), 1))
+    if delaunay:
+        tri = Delaunay(T[:, :2]).simplices
+        e = np.concatenate([tri[:, [0, 1]], tri[:, [1, 2]], tri[:, [0, 2]]])
+        parts.append(np.sort(e, 1))
+    edges = np.unique(np.concatenate(parts), axis=0)
+    return edges[edges[:, 0] != edges[:, 1]].astype(np.int64)
+
+
+def template_triangles(scheme: Scheme | str) -> np.ndarray:
+    """``(K, 3)`` triangles for surface normals, oriented so the template normal faces +z.
+
+    The 3-cliques of the scheme's edges when they touch every point (a mesh such as
+    MediaPipe's tessellation), else the Delaunay triangulation of the frontal projection.
+    """
+    sch = _scheme(scheme)
+    adj: list[set[int]] = [set() for _ in range(sch.n_points)]
+    for a, b in sch.edges:
+        adj[int(a)].add(int(b))
+        adj[int(b)].add(int(a))
+    tris = [(i, j, k) for i, j in sch.edges.tolist() for k in adj[i] & adj[j] if k > j]
+    tri = np.array(tris, dtype=np.int64).reshape(-1, 3)
+    if len(tri) == 0 or len(np.unique(tri)) < sch.n_points:
+        tri = Delaunay(sch.template[:, :2]).simplices.astype(np.int64)
+    T = sch.template
+    n = np.cross(T[tri[:, 1]] - T[tri[:, 0]], T[tri[:, 2]] - T[tri[:, 0]])
+    flip = n[:, 2] < 0
+    tri[flip] = tri[flip][:, [0, 2, 1]]
+    return tri
+
+
+def _half(data) -> tuple[torch.Tensor, torch.Tensor, int]:
+    ei = data.edge_index
+    E = ei.shape[1] // 2
+    return ei[0, :E], ei[1, :E], E
+
+
+class TemplateTopology(BaseTransform):
+    """Sets ``edge_index (2, 2E)`` (template topology, both directions) and ``region (N,)``."""
+
+    def __init__(self, scheme: Scheme | str, knn: int = 0, delaunay: bool = False):
+        self.scheme = _scheme(scheme)
+        self.knn, self.delaunay = int(knn), bool(delaunay)
+        und = template_edges(self.scheme, self.knn, self.delaunay)
+        self.undirected = und
+        self.edge_index = torch.from_numpy(np.concatenate([und.T, und.T[::-1]], 1).copy())
+        self.region = torch.from_numpy(self.scheme.region_index)
+
+    def forward(self, data):
+        data.edge_index = self.edge_index
+        data.region = self.region
+        return data
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}({self.scheme.key!r}, knn={self.knn}, delaunay={self.delaunay}, "
+                f"edges={len(self.undirected)})")
+
+
+class FillMissing(BaseTransform):
+    """Sets ``reference`` (the template unless already set: e.g. a subject's neutral shape),
+    ``mask (..., N)`` (point observed) and replaces missing ``pos`` by the reference."""
+
+    def __init__(self, scheme: Scheme | str):
+        self.scheme = _scheme(scheme)
+        self.template = torch.as_tensor(self.scheme.template, dtype=torch.float32)
+
+    def forward(self, data):
+        pos = torch.as_tensor(data.pos, dtype=torch.float32)
+        if pos.shape[-2:] != (self.scheme.n_points, 3):
+            raise ShapeError(f"pos: expected (..., {self.scheme.n_points}, 3) for {self.scheme.key}, got {tuple(pos.shape)}")
+        ref = getattr(data, "reference", None)
+        ref = self.template if ref is None else torch.as_tensor(ref, dtype=torch.float32)
+        if ref.shape[-2:] != pos.shape[-2:]:
+            raise ShapeError(f"reference: expected (..., {self.scheme.n_points}, 3), got {tuple(ref.shape)}")
+        ref = torch.where(torch.isfinite(ref), ref, self.template)
+        mask = torch.isfinite(pos).all(-1)
+        data.reference = ref
+        data.mask = mask
+        data.pos = torch.where(mask.unsqueeze(-1), pos, ref.expand_as(pos))
+        return data
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}({self.scheme.key!r})"
+
+
+class EdgeGeometry(BaseTransform):
+    """Sets ``length`` (scale-free: / the reference's reference-pair distance), ``strain``
+    (``(l - l0) / l0`` against the reference), ``edge_mask`` (both ends observed) and
+    ``edge_attr (..., 2E, 5)`` = length, strain, unit direction (x, y, z) of the edge.
+    Edges touching a missing point have strain 0 and the reference's length and direction."""
+
+    def __init__(self, scheme: Scheme | str):
+        self.scheme = _scheme(scheme)
+
+    def forward(self, data):
+        src, dst, E = _half(data)
+        pos, ref = data.pos, data.reference
+        a, b = self.scheme.reference_pair
+        ref_len = torch.linalg.vector_norm(ref[..., b, :] - ref[..., a, :], dim=-1).unsqueeze(-1)  # (..., 1)
+        vec = pos[..., dst, :] - pos[..., src, :]
+        vec0 = ref[..., dst, :] - ref[..., src, :]
+        l = torch.linalg.vector_norm(vec, dim=-1)
+        l0 = torch.linalg.vector_norm(vec0, dim=-1).clamp_min(1e-9)
+        ok = data.mask[..., src] & data.mask[..., dst]
+        strain = torch.where(ok, (l - l0) / l0, torch.zeros_like(l))
+        l_used = torch.where(ok, l, l0.expand_as(l))
+        vec = torch.where(ok.unsqueeze(-1), vec, vec0.expand_as(vec))
+        direction = vec / l_used.clamp_min(1e-9).unsqueeze(-1)
+        length = l_used / ref_len
+        data.length = torch.cat([length, length], -1)
+        data.strain = torch.cat([strain, strain], -1)
+        data.edge_mask = torch.cat([ok, ok], -1)
+        fwd = torch.cat([length.unsqueeze(-1), strain.unsqueeze(-1), direction], -1)
+        bwd = torch.cat([length.unsqueeze(-1), strain.unsqueeze(-1), -direction], -1)
+        data.edge_attr = torch.cat([fwd, bwd], -2)
+        return data
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}(attr=[length, strain, dx, dy, dz])"
+
+
+class EdgeWeight(BaseTransform):
+    """Sets ``edge_weight (..., 2E)`` from a registered weighting of length and strain
+    (:data:`~geopain.graphs.weights.WEIGHTINGS`); 0 on edges touching a missing point."""
+
+    def __init__(self, weighting: str = "strain", **kwargs):
+        self.fn = WEIGHTINGS.get(weighting)
+        self.weighting, self.kwargs = weighting, kwargs
+
+    def forward(self, data):
+        w = self.fn(data.length, data.strain, **self.kwargs)
+        data.edge_weight = torch.where(data.edge_mask, w, torch.zeros_like(w))
+        return data
+
+    def __repr__(self) -> str:
+        kw = "".join(f", {k}={v!r}" for k, v in self.kwargs.items())
+        return f"{self.__class__.__name__}({self.weighting!r}{kw})"
+
+
+class CoMovement(BaseTransform):
+    """Multiplies ``edge_weight`` by the co-movement factor of the edge's end points over a
+    window of frames (:func:`~geopain.graphs.temporal.comovement`). Needs ``pos (T, N, 3)`` with
+    frames in time order (one sequence); on a single frame it leaves the weights unchanged."""
+
+    def __init__(self, window: int = 5, mix: float = 0.5):
+        self.window, self.mix = int(window), float(mix)
+
+    def forward(self, data):
+        if data.pos.dim() != 3:
+            return data
+        src, dst, E = _half(data)
+        und = torch.stack([src, dst], 1).numpy()
+        pos = torch.where(data.mask.unsqueeze(-1), data.pos, torch.full_like(data.pos, float("nan")))
+        c = comovement(pos.numpy(), und, data.reference.numpy(), window=self.window)
+        data.comovement = torch.cat([c, c], -1)
+        data.edge_weight = data.edge_weight * comovement_factor(data.comovement, self.mix)
+        return data
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}(window={self.window}, mix={self.mix})"
+
+
+class NodeFeatures(BaseTransform):
+    """Sets ``x (..., N, F)``: the blocks named in ``features`` (see :data:`NODE_FEATURES`):
+    ``pos`` position / reference distance, ``disp`` displacement from the reference / reference
+    distance, ``region`` one-hot over :data:`~geopain.species.REGIONS`, ``conf`` point confidence
+    (0 for missing points, 1 where unknown), ``normal`` unit surface normal from
+    :func:`template_triangles`. Missing points have ``disp`` 0."""
+
+    def __init__(self, scheme: Scheme | str, features: Sequence[str] = ("pos", "disp", "region", "conf")):
+        self.scheme = _scheme(scheme)
+        bad = [f for f in features if f not in NODE_FEATURES]
+        if bad or not features:
+            raise GeopainError(f"unknown node features {bad}; choose from {list(NODE_FEATURES)}")
+        self.features = tuple(features)
+        self.onehot = torch.nn.functional.one_hot(torch.from_numpy(self.scheme.region_index), len(REGIONS)).float()
+        self.triangles = torch.from_numpy(template_triangles(self.scheme)) if "normal" in self.features else None
+        a, b = self.scheme.reference_pair
+        self.ref_len = float(np.linalg.norm(self.scheme.template[a] - self.scheme.template[b]))
+
+    @property
+    def num_features(self) -> int:
+        return sum(NODE_FEATURES[f] for f in self.features)
+
+    def forward(self, data):
+        pos, ref, mask = data.pos, data.reference, data.mask
+        lead = pos.shape[:-2]
+        blocks = []
+        for f in self.features:
+            if f == "pos":
+                blocks.append(pos / self.ref_len)
+            elif f == "disp":
+                blocks.append((pos - ref) * mask.unsqueeze(-1) / self.ref_len)
+            elif f == "region":
+                blocks.append(self.onehot.expand(*lead, *self.onehot.shape))
+            elif f == "conf":
+                conf = getattr(data, "confidence", None)
+                c = torch.ones(mask.shape) if conf is None else torch.nan_to_num(torch.as_tensor(conf, dtype=torch.float32), nan=1.0)
+                blocks.append((c * mask).unsqueeze(-1))
+            elif f == "normal":
+                blocks.append(vertex_normals(pos, self.triangles))
+        data.x = torch.cat(blocks, -1)
+        return data
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}({list(self.features)}, dim={self.num_features})"
+
+
+def vertex_normals(pos: torch.Tensor, triangles: torch.Tensor) -> torch.Tensor:
+    """``(..., N, 3)`` unit vertex normals: area-weighted sums of the incident triangles' normals."""
+    a, b, c = (pos[..., triangles[:, k], :] for k in range(3))
+    fn = torch.linalg.cross(b - a, c - a)  # (..., K, 3), length = 2 * area
+    out = torch.zeros_like(pos)
+    for k in range(3):
+        out.index_add_(-2, triangles[:, k], fn)
+    return out / torch.linalg.vector_norm(out, dim=-1, keepdim=True).clamp_min(1e-12)

@@ -1,0 +1,62 @@
+"""Edge weights: documented functions of face geometry that carry pain signal.
+
+Why strain. Facial pain shows as muscle action that changes *distances* between
+landmarks: brows lower (brow-eye edges shorten), lids tighten (eye edges shorten
+vertically), the upper lip rises (nose-lip edges shorten), sheep ears rotate and nostrils
+narrow. After normalisation, the relative change of an edge's length against a neutral
+reference,
+
+    strain = (l - l0) / l0        (l0: the edge on the template, or on the subject's neutral face)
+
+is zero on a neutral face and grows with the action, independent of head pose, camera and
+face size, and (with a subject baseline) of identity. An edge weight
+
+    w = min(1 + |strain| / scale, max_weight)         (``scale`` = 0.1: 10 % strain doubles w)
+
+is 1 on a neutral face (the graph is the plain anatomical graph), and amplifies the
+messages along deforming edges, so message passing and the weights themselves (e.g. the
+weighted degree of a node, spectra of the weighted Laplacian) carry the pain signal. The
+``+1`` keeps every edge alive, so a network sees the same topology for every frame.
+
+Co-movement over time. In a sequence, two landmarks driven by the same muscle move
+together. The co-movement of edge (i, j) is the cosine similarity of their displacement
+trajectories (from the reference) over a short window, in [-1, 1]; it multiplies the
+strain weight by ``(1 - mix) + mix * (1 + c) / 2`` (see :mod:`geopain.graphs.temporal`).
+
+A classic geometric alternative, ``distance`` (Gaussian kernel of the edge length), is
+offered for comparison: it encodes face shape (identity), not expression.
+"""
+from __future__ import annotations
+
+import torch
+
+from ..registry import Registry
+
+__all__ = ["WEIGHTINGS", "strain_weight", "distance_weight", "comovement_factor", "uniform_weight"]
+
+#: Registry of edge weighting functions ``f(length, strain) -> weight`` (tensors of the same shape).
+WEIGHTINGS: Registry = Registry("edge weighting")
+
+
+@WEIGHTINGS.register("strain", temporal=False, description="1 + |strain| / scale, clipped")
+def strain_weight(length: torch.Tensor, strain: torch.Tensor, scale: float = 0.1, max_weight: float = 10.0) -> torch.Tensor:
+    """``1 + |strain| / scale`` clipped to ``max_weight`` (strain = relative length change)."""
+    return torch.clamp(1.0 + strain.abs() / scale, max=max_weight)
+
+
+@WEIGHTINGS.register("distance", temporal=False, description="exp(-(l / sigma)^2), scale-free length")
+def distance_weight(length: torch.Tensor, strain: torch.Tensor, sigma: float = 0.5) -> torch.Tensor:
+    """Gaussian kernel ``exp(-(l / sigma)^2)`` of the scale-free edge length."""
+    return torch.exp(-(length / sigma) ** 2)
+
+
+@WEIGHTINGS.register("uniform", temporal=False, description="all ones")
+def uniform_weight(length: torch.Tensor, strain: torch.Tensor) -> torch.Tensor:
+    """All weights 1 (the plain anatomical graph)."""
+    return torch.ones_like(length)
+
+
+def comovement_factor(comovement: torch.Tensor, mix: float = 0.5) -> torch.Tensor:
+    """Multiplier ``(1 - mix) + mix * (1 + c) / 2`` for co-movement ``c`` in [-1, 1] (NaN -> 1)."""
+    c = torch.nan_to_num(comovement, nan=1.0)
+    return (1.0 - mix) + mix * (1.0 + c) / 2.0
