@@ -15,8 +15,8 @@ import numpy as np
 
 from ..errors import InputError
 from ..landmarks import LandmarkSequence
-from ..species import Scheme, get_scheme
-from .readers import default_ids, read_text
+from ..species import Scheme
+from .readers import default_ids, read_text, resolve_scheme
 
 N_POINTS = 48
 
@@ -28,7 +28,7 @@ def read_catflw(path: str | os.PathLike, scheme: str | Scheme, subject: str | No
     ``scheme`` must have as many points as the file lists (48 in CatFLW).
     """
     p = Path(path)
-    sch = scheme if isinstance(scheme, Scheme) else get_scheme(scheme)
+    sch = resolve_scheme(scheme)
     text = read_text(p, "a CatFLW JSON file")
     try:
         data = json.loads(text)
@@ -50,8 +50,6 @@ def read_catflw(path: str | os.PathLike, scheme: str | Scheme, subject: str | No
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pt):
             raise InputError(p, f"label {i}: {pt!r} is not two numbers")
         pts[i] = pt
-    if len(labels) != sch.n_points:
-        raise InputError(p, f"{len(labels)} landmarks, scheme {sch.key} has {sch.n_points}")
     meta: dict = {"format": "catflw"}
     box = data.get("bounding_boxes")
     if box is not None:
@@ -59,6 +57,8 @@ def read_catflw(path: str | os.PathLike, scheme: str | Scheme, subject: str | No
         if len(flat) != 4 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in flat):
             raise InputError(p, f"'bounding_boxes' must be [x1, y1, x2, y2], got {box!r}")
         meta["box"] = [float(v) for v in flat]
+    if len(labels) != sch.n_points:
+        raise InputError(p, f"{len(labels)} landmarks, scheme {sch.key} has {sch.n_points}")
     subj, seq = default_ids(p, subject, sequence)
     conf = np.where(np.isfinite(pts[:, 0]), 1.0, np.nan)[None]
     return LandmarkSequence(coords=pts[None].astype(np.float32), scheme=sch.key, confidence=conf, subject=subj,

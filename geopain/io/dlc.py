@@ -30,8 +30,9 @@ import pandas as pd
 
 from ..errors import InputError
 from ..landmarks import LandmarkSequence
-from ..species import Scheme, get_scheme
-from .readers import check_field_counts, check_file, default_ids, is_hdf5, looks_like_json, read_text
+from ..species import Scheme
+from .readers import (check_field_counts, check_file, default_ids, is_hdf5, looks_like_json, read_text,
+                      resolve_scheme)
 
 _LEVELS = ("scorer", "individuals", "bodyparts", "coords")
 
@@ -52,7 +53,7 @@ def read_dlc(path: str | os.PathLike, scheme: str | Scheme, pcutoff: float | Non
         sequences with ``coords (T, N, 3)`` pixels, ``dims=2``.
     """
     p = check_file(path)
-    sch = scheme if isinstance(scheme, Scheme) else get_scheme(scheme)
+    sch = resolve_scheme(scheme)
     if p.suffix.lower() in (".h5", ".hdf5", ".hdf"):
         if not is_hdf5(p):
             raise InputError(p, "is not an HDF5 file (a DeepLabCut .h5 was expected)")
@@ -125,7 +126,8 @@ def _read_h5(p: Path) -> tuple[list[tuple[str, str, str, str]], np.ndarray, list
     except InputError:
         raise
     except Exception as exc:  # tables raises several unrelated types for damaged files
-        raise InputError(p, f"cannot read the HDF5 table ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise InputError(p, f"cannot read the HDF5 table ({type(exc).__name__}: {first})") from None
     if not isinstance(df, pd.DataFrame) or df.columns.nlevels not in (3, 4):
         raise InputError(p, "HDF5 table has no DeepLabCut columns (scorer, [individuals], bodyparts, coords)")
     if df.empty:

@@ -32,8 +32,7 @@ import pandas as pd
 
 from ..errors import GeopainError, InputError
 from ..landmarks import LandmarkSequence
-from ..species import get_scheme
-from .readers import check_field_counts, default_ids, looks_like_json, non_numeric_cell, read_text
+from .readers import check_field_counts, default_ids, looks_like_json, non_numeric_cell, read_text, resolve_scheme
 
 #: Default scheme by number of 2D landmarks in the file.
 SCHEME_BY_COUNT = {68: "human/ibug68", 66: "human/ibug66"}
@@ -93,7 +92,7 @@ def read_openface(path: str | os.PathLike, scheme: str | None = None, coords: st
     key = scheme or SCHEME_BY_COUNT.get(n)
     if key is None:
         raise InputError(p, f"{n} landmarks per face: give the landmark scheme (scheme=...)")
-    sch = get_scheme(key)
+    sch = resolve_scheme(key)
     if sch.n_points != n:
         raise InputError(p, f"{n} landmarks per face, scheme {sch.key} has {sch.n_points}")
 

@@ -14,8 +14,7 @@ import numpy as np
 
 from ..errors import InputError, ShapeError
 from ..landmarks import LandmarkSequence
-from ..species import get_scheme
-from .readers import default_ids, looks_like_json, read_text
+from .readers import default_ids, looks_like_json, read_text, resolve_scheme
 
 #: Default scheme by point count; other counts need ``scheme=``.
 SCHEME_BY_COUNT = {68: "human/ibug68", 66: "human/ibug66"}
@@ -74,7 +73,7 @@ def read_pts(path: str | os.PathLike, scheme: str | None = None, zero_based: boo
     key = scheme or SCHEME_BY_COUNT.get(n)
     if key is None:
         raise InputError(p, f"{n} points: give the landmark scheme (only 68 and 66 are recognised by count)")
-    sch = get_scheme(key)
+    sch = resolve_scheme(key)
     if sch.n_points != n:
         raise InputError(p, f"{n} points, scheme {sch.key} has {sch.n_points}")
     subj, seq = default_ids(p, subject, sequence)
@@ -96,7 +95,8 @@ def write_pts(path: str | os.PathLike, coords: np.ndarray, version: int = 1) -> 
         raise ShapeError(f"coords: expected shape (N, 2), got {c.shape}")
     c = c[:, :2]
     if not np.isfinite(c).all():
-        raise ShapeError(f"coords: point {int(np.flatnonzero(~np.isfinite(c).all(1))[0])} is missing; .pts cannot hold it")
+        bad = int(np.flatnonzero(~np.isfinite(c).all(1))[0])
+        raise ShapeError(f"coords: point {bad} is missing; .pts cannot hold it")
     body = "\n".join(f"{x:.3f} {y:.3f}" for x, y in c)
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)

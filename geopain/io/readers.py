@@ -21,11 +21,14 @@ import os
 import warnings
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from ..errors import GeopainError, InputError
 from ..landmarks import LandmarkSequence
 from ..registry import Registry
+
+if TYPE_CHECKING:
+    from ..species import Scheme
 
 Reader = Callable[..., list[LandmarkSequence]]
 
@@ -110,10 +113,23 @@ def non_numeric_cell(frame, columns: Iterable[str], header_lines: int = 1) -> st
         if bad.size:
             row = int(bad[0])
             cell = values.iloc[row]
-            shown = "an empty cell" if cell is None or (isinstance(cell, float) and np.isnan(cell)) or str(cell).strip() == "" \
-                else repr(str(cell).strip())
+            empty = cell is None or (isinstance(cell, float) and np.isnan(cell)) or str(cell).strip() == ""
+            shown = "an empty cell" if empty else repr(str(cell).strip())
             return f"line {row + header_lines + 1}, column {col!r}: {shown} where a number must be"
     return None
+
+
+def resolve_scheme(scheme: Any) -> "Scheme":
+    """A :class:`~geopain.species.Scheme` from a Scheme, a key (``"sheep/spfes"``) or an adapter path."""
+    from ..species import Scheme, get_scheme, load_scheme
+
+    if isinstance(scheme, Scheme):
+        return scheme
+    if isinstance(scheme, os.PathLike):
+        return load_scheme(scheme)
+    if not isinstance(scheme, str):
+        raise GeopainError(f"scheme must be a key such as 'sheep/spfes' or an adapter path, got {scheme!r}")
+    return get_scheme(scheme)
 
 
 def default_ids(path: Path, subject: str | None, sequence: str | None) -> tuple[str, str]:
@@ -142,8 +158,10 @@ def _pts(path, **kw) -> list[LandmarkSequence]:
     return [read_pts(path, **kw)]
 
 
-@READERS.register("dlc", extensions=(".h5", ".csv"), options=("scheme", "pcutoff", "bodypart_map", "subject", "sequence"),
-                  description="DeepLabCut analyze_videos output (CSV or H5, single or multi-animal) or CollectedData labels")
+@READERS.register("dlc", extensions=(".h5", ".csv"),
+                  options=("scheme", "pcutoff", "bodypart_map", "subject", "sequence"),
+                  description="DeepLabCut analyze_videos output (CSV or H5, single or multi-animal) "
+                              "or CollectedData hand labels")
 def _dlc(path, scheme=None, **kw) -> list[LandmarkSequence]:
     from .dlc import read_dlc
 

@@ -24,7 +24,7 @@ import yaml
 from ..errors import GeopainError, InputError
 from ..landmarks import LandmarkSequence
 from ..species import Scheme, get_scheme, list_schemes
-from .readers import check_file
+from .readers import check_file, resolve_scheme
 
 IMAGE_EXTENSIONS = (".bmp", ".dng", ".jpeg", ".jpg", ".mpo", ".png", ".tif", ".tiff", ".webp", ".pfm", ".heic")
 SPLITS = ("train", "val", "test")
@@ -106,7 +106,7 @@ def _kpt_names(data: dict) -> list[str] | None:
 
 def _choose_scheme(p: Path, scheme, K: int, flip, kpt_names) -> Scheme:
     if scheme is not None:
-        sch = scheme if isinstance(scheme, Scheme) else get_scheme(scheme)
+        sch = resolve_scheme(scheme)
         if sch.n_points != K:
             raise InputError(p, f"kpt_shape has {K} keypoints, scheme {sch.key} has {sch.n_points}")
         return sch
@@ -268,7 +268,7 @@ def write_yolo_dataset(out_dir: str | os.PathLike, images: Sequence[np.ndarray],
     """
     from PIL import Image
 
-    sch = scheme if isinstance(scheme, Scheme) else get_scheme(scheme)
+    sch = resolve_scheme(scheme)
     if len(images) != len(sequences):
         raise GeopainError(f"{len(images)} images but {len(sequences)} sequence entries")
     if not images:
