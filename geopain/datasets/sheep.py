@@ -66,6 +66,7 @@ def read_scores(path: str | Path, log: ErrorLog | None = None) -> pd.DataFrame:
     if missing:
         raise InputError(path, f"missing columns {missing} (expected image, animal_id, {', '.join(units)}, total)")
     frame = frame.apply(lambda s: s.str.strip())
+    problems: list[tuple[int, str]] = []  # (line, problem), reported in file order
     frame["line"] = np.arange(len(frame)) + 2
     frame["face_id"] = pd.to_numeric(frame["face_id"], errors="coerce").fillna(0).astype(int) \
         if "face_id" in frame.columns else 0
@@ -73,21 +74,23 @@ def read_scores(path: str | Path, log: ErrorLog | None = None) -> pd.DataFrame:
         vals = pd.to_numeric(frame[u], errors="coerce")
         bad = vals.isna() | ~vals.isin([0, 1, 2])
         for line, raw in zip(frame["line"][bad], frame[u][bad]):
-            log.add(f"{path}:{line}", f"{u} is {raw!r}, expected 0, 1 or 2")
+            problems.append((line, f"{u} is {raw!r}, expected 0, 1 or 2"))
         frame[u] = vals.where(~bad)
     frame["score"] = frame[units].sum(axis=1, min_count=len(units))
     if "total" in frame.columns:
         total = pd.to_numeric(frame["total"], errors="coerce")
         bad = (total != frame["score"]) & frame["score"].notna()
         for line, t, s in zip(frame["line"][bad], frame["total"][bad], frame["score"][bad]):
-            log.add(f"{path}:{line}", f"total {t!r} is not the sum of the five units ({s:g}); using the sum")
+            problems.append((line, f"total {t!r} is not the sum of the five units ({s:g}); using the sum"))
         frame["total"] = total
     no_id = frame["animal_id"] == ""
     for line in frame["line"][no_id]:
-        log.add(f"{path}:{line}", "no animal_id")
+        problems.append((line, "no animal_id"))
     dup = frame.duplicated(["image", "face_id"], keep="first")
     for line, img in zip(frame["line"][dup], frame["image"][dup]):
-        log.add(f"{path}:{line}", f"image {img!r} is scored twice; the first row is used")
+        problems.append((line, f"image {img!r} is scored twice; the first row is used"))
+    for line, problem in sorted(problems, key=lambda p: p[0]):
+        log.add(f"{path}:{line}", problem)
     return frame[~no_id & ~dup].reset_index(drop=True)
 
 
@@ -151,20 +154,21 @@ def _split_images(data_yaml: Path) -> dict[str, list[Path]]:
 
 
 def read_yolo_landmarks(data_yaml: str | Path, log: ErrorLog, work_dir: Path,
-                        scheme: str = SCHEME) -> list[LandmarkSequence]:
+                        scheme: str = SCHEME, excluded: set[Path] | None = None) -> list[LandmarkSequence]:
     """Read the YOLO pose dataset with :func:`geopain.io.yolo.read_yolo_dataset`, file by file tolerant.
 
     Every image must have a label file whose lines hold the scheme's keypoints; images without
     one, and label files the reader rejects, are reported in ``log`` and left out (the reader
     runs again without them, through a copy of the yaml listing the remaining images in
-    ``work_dir``), so the rest of the dataset still loads.
+    ``work_dir``), so the rest of the dataset still loads. The images left out are added to
+    ``excluded``.
     """
     from ..io.yolo import label_path, read_yolo_dataset
 
     data_yaml = Path(data_yaml)
     sch = get_scheme(scheme)
     images = _split_images(data_yaml)
-    excluded: set[Path] = set()
+    excluded = excluded if excluded is not None else set()
     for split, imgs in images.items():
         for img in imgs:
             if not label_path(img).is_file():
@@ -215,7 +219,8 @@ def find_dlc_project(root: Path) -> Path | None:
     return None
 
 
-def read_dlc_project(project: str | Path, log: ErrorLog, scheme: str = SCHEME) -> list[LandmarkSequence]:
+def read_dlc_project(project: str | Path, log: ErrorLog, scheme: str = SCHEME,
+                     excluded: set[Path] | None = None) -> list[LandmarkSequence]:
     """Hand labels of a DeepLabCut project as one-frame sequences (``meta["image"]`` = image path).
 
     Reads ``labeled-data/<video>/CollectedData_*.csv`` (or ``.h5``) with
@@ -226,6 +231,7 @@ def read_dlc_project(project: str | Path, log: ErrorLog, scheme: str = SCHEME) -
     from ..io.dlc import read_dlc
 
     project = Path(project)
+    excluded = excluded if excluded is not None else set()
     out = []
     for video in sorted(p for p in (project / "labeled-data").iterdir() if p.is_dir()):
         files = sorted(video.glob("CollectedData_*.csv")) or sorted(video.glob("CollectedData_*.h5"))
@@ -233,6 +239,7 @@ def read_dlc_project(project: str | Path, log: ErrorLog, scheme: str = SCHEME) -
         if not files:
             if pictures:
                 log.add(video, f"{len(pictures)} images but no CollectedData_*.csv / .h5 labels")
+                excluded.update(pictures)
             continue
         try:
             with warnings.catch_warnings(record=True) as caught:
@@ -240,6 +247,7 @@ def read_dlc_project(project: str | Path, log: ErrorLog, scheme: str = SCHEME) -
                 seqs = read_dlc(files[0], scheme)
         except InputError as exc:
             log.add_error(exc)
+            excluded.update(pictures)
             continue
         for w in caught:
             log.warn(str(w.message))
@@ -253,6 +261,7 @@ def read_dlc_project(project: str | Path, log: ErrorLog, scheme: str = SCHEME) -
                 one.meta = {**{k: v for k, v in s.meta.items() if k != "images"}, "image": str(img)}
                 if not one.face_found.all():
                     log.add(img, f"no labelled point in {files[0].name}")
+                    excluded.add(img)
                     continue
                 out.append(one)
             missing = s.meta.get("missing_landmarks") or []
@@ -261,6 +270,7 @@ def read_dlc_project(project: str | Path, log: ErrorLog, scheme: str = SCHEME) -
         for pic in pictures:
             if pic.name not in labelled:
                 log.add(pic, f"image has no labels in {files[0].name}")
+                excluded.add(pic)
     return out
 
 
@@ -290,6 +300,7 @@ def read_sheep(root: str | Path, threshold: float | None = None, log: ErrorLog |
     tmp = None if work_dir else tempfile.TemporaryDirectory(prefix="geopain-sheep-")
     work = Path(work_dir) if work_dir else Path(tmp.name)
     raw: list[LandmarkSequence] = []
+    excluded: set[Path] = set()  # images already reported as unusable
     data_yaml = root / "data.yaml"
     project = find_dlc_project(root)
     if not data_yaml.is_file() and project is None:
@@ -297,9 +308,9 @@ def read_sheep(root: str | Path, threshold: float | None = None, log: ErrorLog |
                                "(dlc/config.yaml with labeled-data/)")
     try:
         if data_yaml.is_file():
-            raw += read_yolo_landmarks(data_yaml, log, work)
+            raw += read_yolo_landmarks(data_yaml, log, work, excluded=excluded)
         if project is not None:
-            raw += read_dlc_project(project, log)
+            raw += read_dlc_project(project, log, excluded=excluded)
     finally:
         if tmp is not None:
             tmp.cleanup()
@@ -331,8 +342,9 @@ def read_sheep(root: str | Path, threshold: float | None = None, log: ErrorLog |
             labels=labels, sequence_labels={"image": rel}, dims=s.dims, units=s.units, detector=s.detector,
             detector_version=s.detector_version, source=str(img),
             meta={**s.meta, "dataset": "sheep", "image": rel}))
+    reported = {p.resolve() for p in excluded}
     for i, (line, img) in enumerate(zip(scores["line"], scores["image"])):
-        if i not in index.used:
+        if i not in index.used and (root / img).resolve() not in reported:
             log.add(f"{root / SCORES_FILE}:{line}", f"scores image {img!r}, which has no landmarks")
     leaks = sorted(a for a, sp in split_of.items() if len(sp) > 1)
     if leaks:
