@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 
 Reader = Callable[..., list[LandmarkSequence]]
 
-#: Readers by format name; ``READERS.info(name)`` gives ``extensions``, ``options``, ``description``.
+#: Readers by format name; ``READERS.info(name)`` gives ``extensions``, ``options``, ``description``
+#: and ``needs_scheme`` (the files do not say which landmark scheme they hold).
 READERS: Registry[list[LandmarkSequence]] = Registry("reader")
 
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -159,7 +160,7 @@ def _pts(path, **kw) -> list[LandmarkSequence]:
 
 
 @READERS.register("dlc", extensions=(".h5", ".csv"),
-                  options=("scheme", "pcutoff", "bodypart_map", "subject", "sequence"),
+                  options=("scheme", "pcutoff", "bodypart_map", "subject", "sequence"), needs_scheme=True,
                   description="DeepLabCut analyze_videos output (CSV or H5, single or multi-animal) "
                               "or CollectedData hand labels")
 def _dlc(path, scheme=None, **kw) -> list[LandmarkSequence]:
@@ -178,7 +179,7 @@ def _yolo(path, **kw) -> list[LandmarkSequence]:
     return read_yolo_dataset(path, **kw)
 
 
-@READERS.register("catflw", extensions=(".json",), options=("scheme", "subject", "sequence"),
+@READERS.register("catflw", extensions=(".json",), options=("scheme", "subject", "sequence"), needs_scheme=True,
                   description="CatFLW-style JSON: 48 landmarks and a bounding box per image")
 def _catflw(path, scheme=None, **kw) -> list[LandmarkSequence]:
     from .catflw import read_catflw
@@ -239,6 +240,8 @@ def convert_files(inputs: Iterable[str | os.PathLike] | str | os.PathLike, fmt: 
     """Read every file of ``inputs`` (files or folders) with reader ``fmt``.
 
     Bad files never stop the batch: each gives one line ``"path: problem"`` in ``errors``.
+    Mistakes that concern every file (unknown format or option, a missing scheme) raise
+    :class:`~geopain.errors.GeopainError` at once.
     Sequences from different files that would share ``(subject, sequence, face_id)`` get
     their file's path (relative to the input folder, without suffix) prefixed to ``sequence``
     (``"folder/file:sequence"``).
@@ -251,8 +254,12 @@ def convert_files(inputs: Iterable[str | os.PathLike] | str | os.PathLike, fmt: 
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
     inputs = list(inputs)
-    READERS.get(fmt)
     _check_options(fmt, kw)
+    if READERS.info(fmt).get("needs_scheme") and kw.get("scheme") is None:
+        raise GeopainError(f"format {fmt!r} needs a landmark scheme (scheme=..., --scheme): its files do not say "
+                           "which landmarks they hold")
+    if kw.get("scheme") is not None:  # a bad scheme is one mistake, not one per file
+        kw["scheme"] = resolve_scheme(kw["scheme"])
     files, errors = expand_inputs(inputs, fmt)
     roots = [Path(i) for i in inputs if Path(i).is_dir()]
     out: list[LandmarkSequence] = []
@@ -275,7 +282,7 @@ def convert_files(inputs: Iterable[str | os.PathLike] | str | os.PathLike, fmt: 
                     s.source = str(f)
             per_file.append((f, seqs))
         except GeopainError as exc:
-            msg = str(exc)
+            msg = " ".join(str(exc).split("\n"))
             errors.append(msg if msg.startswith(str(f)) else f"{f}: {msg}")
         except Exception as exc:  # a reader bug must not lose the rest of the batch
             errors.append(f"{f}: unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")

@@ -188,7 +188,8 @@ def read_frame(path: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, Any]]:
         raise InputError(path, "file is empty")
     if path.suffix.lower() == ".csv":
         try:
-            frame = pd.read_csv(path)
+            # ids stay text: subject "007" must not come back as 7
+            frame = pd.read_csv(path, dtype={c: str for c in ("subject", "sequence", "species", "scheme", "detector")})
         except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
             raise InputError(path, f"not a readable CSV table ({str(exc).splitlines()[0]})") from None
         side = path.with_suffix(path.suffix + ".meta.json")
