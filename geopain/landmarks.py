@@ -77,7 +77,7 @@ class LandmarkSequence:
         T, N, _ = coords.shape
         if self.dims not in (2, 3):
             raise ShapeError(f"dims must be 2 or 3, got {self.dims}")
-        if "/" not in self.scheme:
+        if not isinstance(self.scheme, str) or self.scheme.count("/") != 1 or not all(self.scheme.split("/")):
             raise ShapeError(f"scheme must be '<species>/<scheme>', got {self.scheme!r}")
         if self.units not in UNITS:
             raise ShapeError(f"units must be one of {UNITS}, got {self.units!r}")
