@@ -1,0 +1,641 @@
+"""Simulated labelled face-landmark sequences (SIMULATION, NOT CLINICAL DATA).
+
+The generative model, per species (everything species-specific comes from
+``species/<species>/synth.yaml``, see :mod:`geopain.synth.spec`):
+
+1. **Identity.** Each subject's neutral face is the base scheme's template plus a smooth
+   shape variation: low-order polynomial displacement fields over the template (mirror-symmetric
+   and asymmetric parts, at the RMS sizes the YAML gives, times ``config.identity_scale``) and
+   relative size variation of regions (eyes, nose, mouth, ...). Subjects also differ in how they
+   show pain: a log-normal factor per subject and unit multiplies each unit's propensity.
+2. **Condition.** Each subject's sequences are split into pain and no-pain sequences
+   (``config.pain_prevalence``, stochastic rounding per subject).
+3. **Pain episodes** (pain sequences only, 1-2 per sequence by default). An episode aims at a
+   peak score drawn from a target level (``config.level_weights`` over levels 1..4): the apex
+   intensity of every unit is ``min(1, g * propensity * subject factor * jitter)`` of the unit's
+   maximum, with the gain ``g`` chosen so that the scale formula on the quantised apex
+   intensities gives the target score. Intensities rise (onset), hold (apex) and fall (offset)
+   with raised-cosine ramps; units start with small lags. The first episode's apex covers a
+   random frame, so every pain sequence reaches its apex.
+4. **Confounders** that are not pain (smile, surprise, talking for humans; chewing, ear flicks,
+   alertness for sheep) occur equally in pain and no-pain sequences: Poisson
+   (``config.confounder_rate`` per sequence) episodes or oscillations; spontaneous blinks
+   always (``config.blinks``).
+5. **Geometry.** Action intensities deform the subject's neutral face (displacement fields,
+   eyelid closure towards the opposite lid, rotations of ears); the base scheme is converted to
+   the output scheme (e.g. MediaPipe 468 -> iBUG 68 through the declared table).
+6. **Pose and camera.** Head yaw/pitch/roll per sequence (uniform within the YAML ranges times
+   ``config.pose_scale``) plus smooth motion; in 3D a translation (cm); with ``config.project``
+   a pinhole camera (``image_size``, focal length, the face ``face_size_px`` wide) gives 2D
+   pixels (``dims=2``, ``units="px"``), points outside the image are NaN.
+7. **Detector artefacts.** Gaussian noise (``noise_cm`` in 3D, ``noise_px`` in 2D), independently
+   dropped points (``drop_rate``), dropped frames (``frame_drop_rate``: no face), and occluders
+   (``occlusion_rate``; e.g. a tube over the mouth: those landmarks are NaN for the whole
+   sequence; a hand over one eye for a window of frames).
+
+Labels follow the scale's formula exactly: per frame each unit's intensity is the rounded
+(FACS 0-5 / SPFES 0-2 integers; ``quantize_labels``) latent intensity, ``score`` is
+``PainScale.total_score`` of the unit labels (PSPI 0-16, SPFES 0-10), ``pain`` is
+``PainScale.binary(score)`` (PSPI > 0; SPFES > 1.5) and ``level`` is ``PainScale.level(score)``
+(PSPI cut-offs 1, 3, 5, 7; SPFES 2, 4, 6, 8). Per sequence, ``sequence_labels`` hold
+``score`` = the peak frame score, ``pain`` = ``binary(peak)``, ``level`` = ``level(peak)`` and
+``mean_score``; ``meta["condition"]`` is the condition the generator drew (for no-pain sequences
+every pain unit is 0, so ``sequence_labels["pain"]`` equals the condition).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from .. import __version__
+from ..errors import GeopainError, SchemeError
+from ..landmarks import LandmarkSequence
+from ..species import Scheme, default_scheme, get_scheme
+from .spec import Behaviour, FaceModel, SynthSpec, Timing, face_model
+
+#: Head-rotation convention (same as geopain.geometry.align.rotation_from_angles).
+POSE_CONVENTION = "R = Rz(roll) @ Ry(yaw) @ Rx(pitch), degrees, applied as p @ R.T about the face centroid"
+
+
+@dataclass
+class SynthConfig:
+    """Difficulty knobs of the simulator. Defaults give a realistic, non-saturated problem.
+
+    Attributes:
+        fps: frames per second of the simulated recording.
+        pain_prevalence: fraction of each subject's sequences in the pain condition (0-1).
+        level_weights: relative frequency of the target peak level of pain episodes, one weight
+            per level 1..n_levels-1 (None: equal).
+        confounder_rate: mean number of non-pain behaviour episodes per sequence (Poisson).
+        blinks: spontaneous blinks in every sequence.
+        identity_scale: multiplies identity shape variation (0: every subject is the template).
+        expressiveness_sd: overrides the YAML's spread of per-subject pain expression (log sd).
+        pose_scale: multiplies the YAML's head pose ranges and motion (0: frontal, still).
+        translation_scale: multiplies the YAML's 3D head translation (cm).
+        noise_cm: detector noise sd for 3D output (cm).
+        noise_px: detector noise sd for projected output (pixels).
+        drop_rate: probability that a point is missing (NaN) in a frame.
+        frame_drop_rate: probability that a frame has no face (all NaN).
+        occlusion_rate: probability that a sequence has an occluder (tube over the mouth, ...).
+        project: project to 2D pixels with a pinhole camera (dims=2, units "px").
+        image_size: (width, height) in pixels of the simulated camera.
+        face_size_px: range of the face's width in pixels (uniform per sequence).
+        focal_px: focal length in pixels (None: the image width, about 53 degrees across).
+        quantize_labels: unit labels are integers (FACS / SPFES scores); else continuous.
+    """
+
+    fps: float = 25.0
+    pain_prevalence: float = 0.5
+    level_weights: tuple[float, ...] | None = None
+    confounder_rate: float = 0.8
+    blinks: bool = True
+    identity_scale: float = 1.0
+    expressiveness_sd: float | None = None
+    pose_scale: float = 1.0
+    translation_scale: float = 1.0
+    noise_cm: float = 0.04
+    noise_px: float = 1.0
+    drop_rate: float = 0.005
+    frame_drop_rate: float = 0.0
+    occlusion_rate: float = 0.1
+    project: bool = False
+    image_size: tuple[int, int] = (640, 480)
+    face_size_px: tuple[float, float] = (140.0, 260.0)
+    focal_px: float | None = None
+    quantize_labels: bool = True
+
+    def validate(self) -> "SynthConfig":
+        """Raise :class:`~geopain.errors.GeopainError` for values out of range; return self."""
+        def bad(name: str, why: str) -> None:
+            raise GeopainError(f"SynthConfig.{name}: {why} (got {getattr(self, name)!r})")
+
+        if not self.fps > 0:
+            bad("fps", "must be > 0")
+        for name in ("pain_prevalence", "drop_rate", "frame_drop_rate", "occlusion_rate"):
+            if not 0.0 <= float(getattr(self, name)) <= 1.0:
+                bad(name, "must be in [0, 1]")
+        for name in ("confounder_rate", "identity_scale", "pose_scale", "translation_scale", "noise_cm", "noise_px"):
+            if not float(getattr(self, name)) >= 0.0:
+                bad(name, "must be >= 0")
+        if self.expressiveness_sd is not None and self.expressiveness_sd < 0:
+            bad("expressiveness_sd", "must be >= 0")
+        if self.level_weights is not None:
+            w = np.asarray(self.level_weights, float)
+            if w.ndim != 1 or (w < 0).any() or w.sum() <= 0:
+                bad("level_weights", "must be non-negative weights, not all zero")
+        if len(self.image_size) != 2 or min(self.image_size) < 16:
+            bad("image_size", "must be (width, height) of at least 16 pixels")
+        lo, hi = self.face_size_px
+        if not 0 < lo <= hi:
+            bad("face_size_px", "must be an increasing (low, high) pair > 0")
+        if self.focal_px is not None and not self.focal_px > 0:
+            bad("focal_px", "must be > 0")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> "SynthConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise GeopainError(f"SynthConfig: unknown option(s) {unknown}; known: {sorted(known)}")
+        return cls(**values)
+
+
+# ----------------------------------------------------------------------------------------
+# Schemes and conversion
+# ----------------------------------------------------------------------------------------
+
+
+def resolve_scheme(species: str, scheme: str | None) -> Scheme:
+    """The output scheme: ``None`` -> the species' default; ``"ibug68"`` or ``"human/ibug68"``."""
+    if scheme is None:
+        return get_scheme(default_scheme(species))
+    key = scheme if "/" in scheme else f"{species}/{scheme}"
+    out = get_scheme(key)
+    if out.species != species:
+        raise GeopainError(f"scheme {key} is not a {species} scheme")
+    return out
+
+
+def conversion_matrix(source: Scheme, target: Scheme) -> np.ndarray:
+    """``(N_target, N_source)`` weights from the base scheme to an output scheme.
+
+    Uses a declared conversion, or one to the scheme the target is derived from (then keeps
+    the derived points), e.g. MediaPipe 468 -> iBUG 68 -> UNBC 66.
+    """
+    if source.key == target.key:
+        return np.eye(source.n_points)
+    try:
+        return source.conversion_to(target.key)
+    except SchemeError:
+        if target.derived_from:
+            base = conversion_matrix(source, get_scheme(target.derived_from))
+            return base[list(target.derived_keep)]
+        raise GeopainError(f"cannot simulate {target.key}: no conversion from {source.key}") from None
+
+
+def _converter(W: np.ndarray):
+    """A function ``coords (T, N, 3) -> W @ coords``; a gather when every row picks one source."""
+    if W.shape[0] == W.shape[1] and np.array_equal(W, np.eye(W.shape[0])):
+        return lambda coords: coords
+    if ((W == 0) | (W == 1)).all() and (W.sum(1) == 1).all():
+        pick = W.argmax(1)
+        return lambda coords: coords[:, pick]
+    return lambda coords: W @ coords
+
+
+def _single_thread():
+    """Small matrix products run fastest on one BLAS thread (and do not fight other jobs)."""
+    try:
+        from threadpoolctl import threadpool_limits
+
+        return threadpool_limits(1)
+    except Exception:  # pragma: no cover - threadpoolctl missing
+        import contextlib
+
+        return contextlib.nullcontext()
+
+
+# ----------------------------------------------------------------------------------------
+# Building blocks (vectorised over frames)
+# ----------------------------------------------------------------------------------------
+
+
+def rotation_matrices(yaw: np.ndarray, pitch: np.ndarray, roll: np.ndarray) -> np.ndarray:
+    """``(T, 3, 3)`` rotations ``Rz(roll) @ Ry(yaw) @ Rx(pitch)`` from angles in degrees."""
+    y, p, r = (np.radians(np.asarray(a, dtype=np.float64)) for a in (yaw, pitch, roll))
+    cy, sy, cp, sp, cr, sr = np.cos(y), np.sin(y), np.cos(p), np.sin(p), np.cos(r), np.sin(r)
+    R = np.empty(y.shape + (3, 3))
+    R[..., 0, 0] = cr * cy
+    R[..., 0, 1] = cr * sy * sp - sr * cp
+    R[..., 0, 2] = cr * sy * cp + sr * sp
+    R[..., 1, 0] = sr * cy
+    R[..., 1, 1] = sr * sy * sp + cr * cp
+    R[..., 1, 2] = sr * sy * cp - cr * sp
+    R[..., 2, 0] = -sy
+    R[..., 2, 1] = cy * sp
+    R[..., 2, 2] = cy * cp
+    return R
+
+
+def envelope(t: np.ndarray, apex_start: float, apex_end: float, onset: float, offset: float) -> np.ndarray:
+    """``(T,)`` in [0, 1]: raised-cosine rise over ``onset`` s, 1 on the apex, fall over ``offset`` s."""
+    t = np.asarray(t, dtype=np.float64)
+    rise = np.clip((t - (apex_start - onset)) / max(onset, 1e-9), 0.0, 1.0)
+    fall = np.clip(((apex_end + offset) - t) / max(offset, 1e-9), 0.0, 1.0)
+    e = np.minimum(0.5 - 0.5 * np.cos(np.pi * rise), 0.5 - 0.5 * np.cos(np.pi * fall))
+    e[(t >= apex_start) & (t <= apex_end)] = 1.0
+    return e
+
+
+def _uniform(rng: np.random.Generator, lo_hi: Sequence[float]) -> float:
+    return float(rng.uniform(lo_hi[0], lo_hi[1])) if lo_hi[1] > lo_hi[0] else float(lo_hi[0])
+
+
+def _episode_window(rng: np.random.Generator, timing: Timing, center: float) -> tuple[float, float, float, float]:
+    apex = _uniform(rng, timing.apex_s)
+    start = center - apex * rng.uniform()
+    return start, start + apex, _uniform(rng, timing.onset_s), _uniform(rng, timing.offset_s)
+
+
+def quantize(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Round half up to integers within [lo, hi] (a coder's FACS / SPFES score)."""
+    return np.clip(np.floor(np.asarray(values, dtype=np.float64) + 0.5), lo, hi)
+
+
+class _Identity:
+    """Polynomial identity modes over a scheme's template (cached per spec)."""
+
+    def __init__(self, spec: SynthSpec):
+        t = spec.scheme.template
+        self.center = t.mean(0)
+        half = np.maximum((t.max(0) - t.min(0)) / 2, 1e-9)
+        u = (t - self.center) / half
+        deg = int(spec.identity.get("degree", 3))
+        exps = [(a, b, c) for a in range(deg + 1) for b in range(deg + 1) for c in range(deg + 1) if 1 <= a + b + c <= deg]
+        self.exps = np.array(exps)
+        self.phi = np.stack([u[:, 0] ** a * u[:, 1] ** b * u[:, 2] ** c for a, b, c in exps], 1)  # (N, J)
+        self.sd = 1.0 / self.exps.sum(1)  # lower frequencies vary more
+        odd = self.exps[:, 0] % 2 == 1
+        # symmetric deformations: x displacement odd in x, y and z displacements even in x
+        self.sym_mask = np.stack([odd, ~odd, ~odd], 1)  # (J, 3)
+        power = (self.phi ** 2).mean(0)[:, None] * self.sd[:, None] ** 2  # (J, 1) expected mean square
+        self.sym_norm = np.sqrt((power * self.sym_mask).sum())
+        self.asym_norm = np.sqrt((power * ~self.sym_mask).sum())
+        self.sym_rms = float(spec.identity.get("symmetric_rms_cm", 0.0))
+        self.asym_rms = float(spec.identity.get("asymmetric_rms_cm", 0.0))
+        scheme = spec.scheme
+        x = t[:, 0]
+        self.groups: list[tuple[list[np.ndarray], float]] = []  # per region: index groups, relative sd
+        for region, opts in (spec.identity.get("regions") or {}).items():
+            idx = np.asarray(scheme.regions[region], dtype=np.int64)
+            sd = float(opts.get("sd", 0.0))
+            parts = [idx[x[idx] < -1e-6], idx[x[idx] > 1e-6]] if opts.get("split_sides") else [idx]
+            self.groups.append(([p for p in parts if p.size], sd))
+        self.template = t
+
+    def sample(self, rng: np.random.Generator, scale: float) -> np.ndarray:
+        """``(N, 3)`` a subject's neutral face (template units)."""
+        J = self.phi.shape[1]
+        coef = rng.standard_normal((J, 3)) * self.sd[:, None]
+        sym = (coef * self.sym_mask) * (self.sym_rms / max(self.sym_norm, 1e-12))
+        asym = (coef * ~self.sym_mask) * (self.asym_rms / max(self.asym_norm, 1e-12))
+        disp = self.phi @ (sym + asym)
+        face = self.template + scale * disp
+        for parts, sd in self.groups:
+            common = rng.standard_normal()  # both sides of a feature mostly vary together
+            for idx in parts:
+                s = scale * sd * (common + 0.25 * rng.standard_normal())
+                centroid = face[idx].mean(0)
+                face[idx] = centroid + (1.0 + s) * (face[idx] - centroid)
+        return face
+
+
+_identity_cache: dict[str, _Identity] = {}
+
+
+def _identity(spec: SynthSpec) -> _Identity:
+    if spec.path not in _identity_cache:
+        _identity_cache[spec.path] = _Identity(spec)
+    return _identity_cache[spec.path]
+
+
+# ----------------------------------------------------------------------------------------
+# Pain episodes
+# ----------------------------------------------------------------------------------------
+
+
+def _target_score(rng: np.random.Generator, spec: SynthSpec, weights: np.ndarray) -> float:
+    scale = spec.scale
+    cuts = list(scale.level_cut_offs)
+    level = int(rng.choice(np.arange(1, len(cuts) + 1), p=weights))
+    lo = cuts[level - 1]
+    top = spec.max_total if spec.max_total is not None else scale.range[1]
+    hi = cuts[level] - 1 if level < len(cuts) else max(top, lo)
+    lo_i, hi_i = int(np.ceil(max(lo, scale.binary_threshold + 1e-9))), int(np.floor(hi))
+    return float(rng.integers(lo_i, max(lo_i, hi_i) + 1))
+
+
+def _apex_fractions(spec: SynthSpec, base: np.ndarray, target: float) -> np.ndarray:
+    """Apex intensity fractions ``(U,)`` whose quantised scale total is closest to ``target``."""
+    scale = spec.scale
+    units = list(spec.pain_units)
+    maxima = np.array([scale.units[u].max for u in units])
+    minima = np.array([scale.units[u].min for u in units])
+    gains = np.linspace(0.0, 4.0 / max(base.max(), 1e-6), 400)
+    frac = np.clip(gains[:, None] * base[None, :], 0.0, 1.0)  # (G, U)
+    q = quantize(frac * maxima, minima, maxima)
+    total = scale.total_score({u: q[:, i] for i, u in enumerate(units)})
+    best = int(np.argmin(np.abs(total - target) + 1e-6 * gains))
+    return frac[best]
+
+
+# ----------------------------------------------------------------------------------------
+# The simulator
+# ----------------------------------------------------------------------------------------
+
+
+def _subject_ids(n: int) -> list[str]:
+    width = max(2, len(str(n)))
+    return [f"S{i + 1:0{width}d}" for i in range(n)]
+
+
+def simulate(
+    species: str = "human",
+    n_subjects: int = 10,
+    sequences_per_subject: int = 4,
+    frames: int = 60,
+    seed: int = 0,
+    scheme: str | None = None,
+    config: SynthConfig | None = None,
+) -> list[LandmarkSequence]:
+    """Simulate labelled landmark sequences of ``species`` (SIMULATION, not clinical data).
+
+    Returns ``n_subjects * sequences_per_subject`` sequences of ``frames`` frames in ``scheme``
+    (default: the species' default scheme, e.g. ``human/ibug68``; ``human/mediapipe468`` keeps
+    all 468 points). 3D coordinates in cm (posed, ``units="cm"``) by default; with
+    ``config.project`` 2D pixels (``dims=2``, ``units="px"``) as a 2D detector gives.
+    Frame labels: ``score``, ``pain``, ``level`` and each pain unit's intensity under its name
+    (``AU4``, ... / ``orbital_tightening``, ...). Subject ids ``"S01"``...; sequence ids
+    ``"S01_01"``...; the same seed gives identical arrays. Subject ``i`` of a seed is the same
+    face whatever ``n_subjects`` is.
+    """
+    cfg = (config or SynthConfig()).validate()
+    for name, value, low in (("n_subjects", n_subjects, 1), ("sequences_per_subject", sequences_per_subject, 1),
+                             ("frames", frames, 1)):
+        if int(value) != value or value < low:
+            raise GeopainError(f"{name} must be an integer >= {low}, got {value!r}")
+    model = face_model(species)
+    spec = model.spec
+    out_scheme = resolve_scheme(species, scheme)
+    W = conversion_matrix(model.scheme, out_scheme)
+    scale = spec.scale
+    n_lv = scale.n_levels - 1
+    weights = np.ones(n_lv) if cfg.level_weights is None else np.asarray(cfg.level_weights, float)
+    if weights.shape != (n_lv,):
+        raise GeopainError(f"SynthConfig.level_weights: {scale.name} needs {n_lv} weights (levels 1..{n_lv}), "
+                           f"got {len(weights)}")
+    weights = weights / weights.sum()
+    ident = _identity(spec)
+    units = list(spec.pain_units)
+    unit_cols = np.array([model.index(spec.pain_units[u]["action"]) for u in units])
+    maxima = np.array([scale.units[u].max for u in units])
+    minima = np.array([scale.units[u].min for u in units])
+    propensity = np.array([spec.pain_units[u]["propensity"] for u in units])
+    expr_sd = spec.expressiveness_sd if cfg.expressiveness_sd is None else cfg.expressiveness_sd
+    conf_w = np.array([b.weight for b in spec.confounders], float)
+    occ_w = np.array([o.weight for o in spec.occluders], float)
+    T = int(frames)
+    t = np.arange(T) / cfg.fps
+    duration = T / cfg.fps
+    center0 = ident.center
+    width_cm = float(np.ptp(model.scheme.template[:, 0]))
+    height_cm = float(np.ptp(model.scheme.template[:, 1]))
+    occ_masks = [_occluder_masks(model.scheme, o, W) for o in spec.occluders]
+    convert = _converter(W)
+    with _single_thread():
+        return _simulate(spec, model, cfg, int(n_subjects), int(sequences_per_subject), T, int(seed), species,
+                         out_scheme, W, convert, weights, ident, units, unit_cols, maxima, minima, propensity,
+                         expr_sd, conf_w, occ_w, t, duration, center0, width_cm, height_cm, occ_masks)
+
+
+def _simulate(spec, model, cfg, n_subjects, sequences_per_subject, T, seed, species, out_scheme, W, convert,
+              weights, ident, units, unit_cols, maxima, minima, propensity, expr_sd, conf_w, occ_w, t, duration,
+              center0, width_cm, height_cm, occ_masks) -> list[LandmarkSequence]:
+    scale = spec.scale
+
+    seqs: list[LandmarkSequence] = []
+    for si, subject in enumerate(_subject_ids(int(n_subjects))):
+        srng = np.random.default_rng([int(seed), si])
+        neutral = ident.sample(srng, cfg.identity_scale)
+        style = propensity * np.exp(expr_sd * srng.standard_normal(len(units)))
+        n_pain = int(np.floor(cfg.pain_prevalence * sequences_per_subject))
+        n_pain += int(srng.uniform() < cfg.pain_prevalence * sequences_per_subject - n_pain)
+        conditions = np.zeros(int(sequences_per_subject), bool)
+        conditions[srng.permutation(int(sequences_per_subject))[:n_pain]] = True
+        for qi in range(int(sequences_per_subject)):
+            rng = np.random.default_rng([int(seed), si, qi + 1])
+            S = np.zeros((T, len(model.actions)))
+            # --- pain units
+            unit_frac = np.zeros((T, len(units)))
+            if conditions[qi]:
+                lo_e, hi_e = spec.episodes
+                n_ep = int(rng.integers(lo_e, hi_e + 1))
+                first_target = _target_score(rng, spec, weights)
+                for e in range(n_ep):
+                    target = first_target if e == 0 else float(rng.integers(1, int(first_target) + 1))
+                    jitter = np.exp(spec.episode_jitter_sd * rng.standard_normal(len(units)))
+                    apex = _apex_fractions(spec, style * jitter, target)
+                    center = t[rng.integers(T)] if e == 0 else rng.uniform(0, duration)
+                    a0, a1, on, off = _episode_window(rng, spec.pain_timing, center)
+                    lags = rng.uniform(0, spec.pain_timing.lag_s, len(units))
+                    env = np.stack([envelope(t, a0, a1, on + lag, max(off - lag, 1e-3)) for lag in lags], 1)
+                    unit_frac = np.maximum(unit_frac, apex[None] * env)
+            S[:, unit_cols] = unit_frac
+            # --- confounders and background behaviour
+            names: list[str] = []
+            if len(spec.confounders) and cfg.confounder_rate > 0:
+                for _ in range(int(rng.poisson(cfg.confounder_rate))):
+                    b = spec.confounders[int(rng.choice(len(conf_w), p=conf_w / conf_w.sum()))]
+                    names.append(b.name)
+                    _add_behaviour(S, model, b, rng, t, duration)
+            if cfg.blinks:
+                for b in spec.background:
+                    _add_behaviour(S, model, b, rng, t, duration)
+            np.clip(S, 0.0, 1.0, out=S)
+            # --- geometry: deform in the base scheme, convert, pose
+            base = model.deform(neutral, S)  # (T, Nb, 3)
+            coords = convert(base)  # (T, N, 3) in the output scheme
+            ps = cfg.pose_scale
+            yaw0, pitch0, roll0 = (ps * rng.uniform(-1, 1) * spec.pose.get(k, 0.0)
+                                   for k in ("yaw_deg", "pitch_deg", "roll_deg"))
+            motion = ps * spec.pose.get("motion_deg", 0.0)
+            yaw, pitch, roll = (a0_ + _smooth_motion(rng, t, motion) for a0_ in (yaw0, pitch0, roll0))
+            R = rotation_matrices(yaw, pitch, roll)
+            posed = (coords - center0) @ R.transpose(0, 2, 1)  # centred at the origin
+            meta: dict[str, Any] = {
+                "simulated": True, "generator": "geopain.synth", "condition": "pain" if conditions[qi] else "no_pain",
+                "confounders": names, "occluder": None, "seed": int(seed),
+                "true_pose": {"yaw": yaw.round(3).tolist(), "pitch": pitch.round(3).tolist(),
+                              "roll": roll.round(3).tolist()},
+                "pose_convention": POSE_CONVENTION,
+            }
+            if cfg.project:
+                out, meta_cam = _project(posed, rng, cfg, width_cm, height_cm)
+                meta.update(meta_cam)
+                noise = cfg.noise_px
+                units_out, dims = "px", 2
+            else:
+                shift = rng.normal(0.0, cfg.translation_scale * spec.pose.get("translation_cm", 0.0), 3)
+                out = posed + center0 + shift
+                noise = cfg.noise_cm
+                units_out, dims = "cm", 3
+            if noise > 0:
+                out = out + rng.normal(0.0, noise, out.shape)
+            if dims == 2:
+                out[..., 2] = np.nan
+                inside = ((out[..., 0] >= 0) & (out[..., 0] <= cfg.image_size[0])
+                          & (out[..., 1] >= 0) & (out[..., 1] <= cfg.image_size[1]))
+                out[~inside] = np.nan
+            # --- missing data
+            if len(spec.occluders) and rng.uniform() < cfg.occlusion_rate:
+                oi = int(rng.choice(len(occ_w), p=occ_w / occ_w.sum()))
+                occ = spec.occluders[oi]
+                side = occ.side if occ.side != "random" else ("right", "left")[int(rng.integers(2))]
+                pts = occ_masks[oi][side]
+                if occ.whole_sequence:
+                    rows = np.ones(T, bool)
+                else:
+                    a0, a1, _, _ = _episode_window(rng, Timing(apex_s=occ.duration_s), rng.uniform(0, duration))
+                    rows = (t >= a0) & (t <= a1)
+                    if not rows.any():
+                        rows[int(np.clip(round(a0 * cfg.fps), 0, T - 1))] = True
+                out[np.ix_(rows, pts)] = np.nan
+                meta["occluder"] = occ.name if occ.side != "random" else f"{occ.name}:{side}"
+                meta["occluded_frames"] = np.flatnonzero(rows).tolist()
+                meta["occluded_points"] = np.flatnonzero(pts).tolist()
+            if cfg.drop_rate > 0:
+                out[rng.uniform(size=out.shape[:2]) < cfg.drop_rate] = np.nan
+            if cfg.frame_drop_rate > 0:
+                out[rng.uniform(size=T) < cfg.frame_drop_rate] = np.nan
+            # --- labels from the formula
+            latent = unit_frac * maxima
+            unit_labels = quantize(latent, minima, maxima) if cfg.quantize_labels else latent
+            labels = {u: unit_labels[:, i] for i, u in enumerate(units)}
+            score = np.asarray(scale.total_score(labels), dtype=np.float64)
+            labels.update(score=score, pain=scale.binary(score), level=scale.level(score))
+            peak = float(score.max())
+            valid = np.isfinite(out[..., :2]).all(-1)
+            seqs.append(LandmarkSequence(
+                coords=out.astype(np.float32),
+                scheme=out_scheme.key,
+                confidence=valid.astype(np.float32),
+                frame_confidence=valid.any(1).astype(np.float32),
+                fps=cfg.fps,
+                subject=subject,
+                sequence=f"{subject}_{qi + 1:02d}",
+                labels=labels,
+                sequence_labels={"pain": int(scale.binary(peak)), "level": int(scale.level(peak)),
+                                 "score": peak, "mean_score": float(score.mean())},
+                dims=dims,
+                units=units_out,
+                detector="synth",
+                detector_version=f"geopain-{__version__}",
+                source=f"simulated:{species}:seed={int(seed)}",
+                meta=meta,
+            ))
+    return seqs
+
+
+def _smooth_motion(rng: np.random.Generator, t: np.ndarray, amplitude: float) -> np.ndarray:
+    """``(T,)`` smooth head motion: two sinusoids of 0.1-0.6 Hz with random phase."""
+    if amplitude <= 0:
+        return np.zeros_like(t)
+    f = rng.uniform(0.1, 0.6, 2)
+    a = amplitude * rng.uniform(0.3, 1.0, 2) / np.sqrt(2)
+    ph = rng.uniform(0, 2 * np.pi, 2)
+    return (a[:, None] * np.sin(2 * np.pi * f[:, None] * t[None] + ph[:, None])).sum(0)
+
+
+def _add_behaviour(S: np.ndarray, model: FaceModel, b: Behaviour, rng: np.random.Generator,
+                   t: np.ndarray, duration: float) -> None:
+    """Add one occurrence of a behaviour's action intensities to ``S (T, K)`` in place."""
+    cols = [model.index(a) for a in b.actions]
+    strength = np.array(list(b.actions.values()))
+    if b.pattern == "blinks":
+        rate = _uniform(rng, b.rate_hz)
+        n = int(rng.poisson(rate * max(duration, 1e-9)))
+        env = np.zeros_like(t)
+        for c in rng.uniform(0, duration, n):
+            d = _uniform(rng, b.duration_s)
+            env = np.maximum(env, _uniform(rng, b.peak) * envelope(t, c, c, d / 2, d / 2))
+    else:
+        a0, a1, on, off = _episode_window(rng, b.timing, rng.uniform(0, duration))
+        env = _uniform(rng, b.peak) * envelope(t, a0, a1, on, off)
+        if b.pattern == "oscillation":
+            f = _uniform(rng, b.frequency_hz)
+            env = env * (0.5 - 0.5 * np.cos(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi)))
+    S[:, cols] += env[:, None] * strength[None]
+
+
+def _occluder_masks(scheme: Scheme, occ, W: np.ndarray) -> dict[str, np.ndarray]:
+    """Output-scheme masks of an occluder per side: a point is hidden if any source is."""
+    x = scheme.template[:, 0]
+    idx = np.asarray(occ.landmarks, dtype=np.int64)
+    masks = {}
+    for side, keep in (("both", np.ones(idx.size, bool)), ("right", x[idx] < 1e-6), ("left", x[idx] > -1e-6)):
+        base = np.zeros(scheme.n_points, bool)
+        base[idx[keep]] = True
+        masks[side] = (W[:, base] > 0).any(1)
+    return masks
+
+
+def _project(posed: np.ndarray, rng: np.random.Generator, cfg: SynthConfig, width_cm: float,
+             height_cm: float) -> tuple[np.ndarray, dict[str, Any]]:
+    """Pinhole projection of faces centred at the origin (template axes) to pixels."""
+    w, h = cfg.image_size
+    f = float(cfg.focal_px or w)
+    cx, cy = w / 2.0, h / 2.0
+    face_px = _uniform(rng, cfg.face_size_px)
+    dist = f * width_cm / face_px  # camera distance (cm) giving that face width
+    face_h = face_px * height_cm / width_cm
+    mx, my = 0.6 * face_px, 0.6 * face_h
+    u0 = rng.uniform(mx, w - mx) if w > 2 * mx else cx
+    v0 = rng.uniform(my, h - my) if h > 2 * my else cy
+    # camera looks at the face along -z; image x = subject's left, image y = down
+    xc = posed[..., 0] + (u0 - cx) * dist / f
+    yc = -posed[..., 1] + (v0 - cy) * dist / f
+    zc = dist - posed[..., 2]
+    out = np.stack([cx + f * xc / zc, cy + f * yc / zc, np.full_like(xc, np.nan)], -1)
+    meta = {"image_size": [int(w), int(h)], "focal_px": f, "camera_distance_cm": round(dist, 3),
+            "face_size_px": round(face_px, 2)}
+    return out, meta
+
+
+def express(
+    species: str = "human",
+    intensities: Mapping[str, Any] | None = None,
+    *,
+    neutral: np.ndarray | None = None,
+    scheme: str | None = None,
+) -> np.ndarray:
+    """``(T, N, 3)`` faces (template cm, frontal, no noise) showing the given intensities.
+
+    ``intensities`` maps a pain-unit name (``"AU4"``, ``"orbital_tightening"``; values on the
+    unit's scale, e.g. FACS 0-5) or an action name of the species' ``synth.yaml`` (``"AU12"``;
+    fractions 0-1) to a scalar or a ``(T,)`` array. ``neutral``: the base scheme's neutral face
+    (default: the template). ``scheme``: output scheme (default: the species' default).
+    """
+    model = face_model(species)
+    spec = model.spec
+    scale = spec.scale
+    out_scheme = resolve_scheme(species, scheme)
+    items = dict(intensities or {})
+    T = max([np.size(v) for v in items.values()] + [1])
+    S = np.zeros((T, len(model.actions)))
+    for name, value in items.items():
+        v = np.broadcast_to(np.asarray(value, dtype=np.float64), (T,)) if np.ndim(value) <= 1 else None
+        if v is None:
+            raise GeopainError(f"intensity of {name!r} must be a scalar or a (T,) array")
+        if name in spec.pain_units:
+            S[:, model.index(spec.pain_units[name]["action"])] += v / scale.units[name].max
+        else:
+            S[:, model.index(name)] += v
+    base_neutral = model.scheme.template if neutral is None else np.asarray(neutral, dtype=np.float64)
+    face = model.deform(base_neutral, S)
+    return _converter(conversion_matrix(model.scheme, out_scheme))(face)
+
+
+def action_support(species: str, name: str, scheme: str | None = None) -> np.ndarray:
+    """``(N,)`` bool: the output scheme's landmarks that a pain unit or action can move."""
+    model = face_model(species)
+    spec = model.spec
+    action = spec.pain_units[name]["action"] if name in spec.pain_units else name
+    base = model.support(action)
+    W = conversion_matrix(model.scheme, resolve_scheme(species, scheme))
+    return (W[:, base] > 0).any(1)
