@@ -96,6 +96,13 @@ class TestProtocols:
         in67 = {s for train, test in f67 for s in train + test}
         assert in67 == set(others) and not in67 & set(biovid.LOSO67_EXCLUDED)
 
+    def test_evaluation_reads_the_same_folds(self):
+        splits = pytest.importorskip("geopain.evaluation.splits")
+        subjects = [f"{i:06d}_m_30" for i in range(5)] + list(biovid.LOSO67_EXCLUDED[:3])
+        folds = splits.protocol_folds("loso67", subjects, {"protocols": biovid.PROTOCOLS})
+        assert sorted(t for f in folds for t in f.test_subjects) == subjects[:5]
+        assert not {s for f in folds for s in f.train_subjects} & set(biovid.LOSO67_EXCLUDED)
+
 
 class TestPrepareBiovid:
     def test_with_given_landmarks(self, root, tmp_path):

@@ -134,6 +134,8 @@ class TestPrepareSheep:
         k = protocol_folds(frame["subject"], meta["protocols"]["animal_kfold5"])
         assert len(k) == 5 and sorted(a for _, t in k for a in t) == sorted(frame["subject"].unique())
         assert not (tmp_path / "s.parquet.parts").exists()
+        (train, test), = protocol_folds(frame["subject"], meta["protocols"]["animal_holdout"])
+        assert len(test) == 1 and not set(train) & set(test) and len(train) == 5
 
     def test_few_animals_lower_k(self, tmp_path):
         r = make_sheep(tmp_path / "small", animals=3, images_per_animal=2, dlc=False)

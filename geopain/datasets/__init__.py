@@ -39,7 +39,7 @@ DATASETS.register(
 )(prepare_biovid)
 DATASETS.register(
     "sheep", title="Sheep SPFES landmark dataset (user-collected, documented layout)", species="sheep",
-    scheme="sheep/spfes", card="datasets/sheep-spfes.md", protocols=["loao", "animal_kfold5"],
+    scheme="sheep/spfes", card="datasets/sheep-spfes.md", protocols=["loao", "animal_kfold5", "animal_holdout"],
     options=["threshold"],
 )(prepare_sheep)
 

@@ -181,8 +181,8 @@ def protocol_folds(subjects: Sequence[str] | np.ndarray, protocol: Mapping[str, 
     """Subject-level folds of a named protocol: ``[(train_subjects, test_subjects), ...]``.
 
     ``kind="loso"``: one fold per subject left out; ``kind="kfold"``: ``k`` groups of
-    subjects (shuffled with ``seed``, sizes differing by at most one). Subjects in
-    ``exclude_subjects`` are in no fold at all. This is the reference the dataset cards
+    subjects (shuffled with ``seed``, sizes differing by at most one); ``kind="holdout"``: one
+    fold testing ``test_subjects``. Subjects in ``exclude_subjects`` are in no fold at all. This is the reference the dataset cards
     describe; :mod:`geopain.evaluation` applies the same metadata to tables.
     """
     exclude = {str(s) for s in protocol.get("exclude_subjects", [])}
@@ -196,8 +196,10 @@ def protocol_folds(subjects: Sequence[str] | np.ndarray, protocol: Mapping[str, 
             raise GeopainError(f"k-fold needs 2 <= k <= subjects ({len(subs)}), got k={k}")
         order = np.random.default_rng(seed).permutation(len(subs))
         tests = [sorted(subs[i] for i in chunk) for chunk in np.array_split(order, k)]
+    elif kind == "holdout":
+        tests = [sorted({str(s) for s in protocol.get("test_subjects", [])} & set(subs))]
     else:
-        raise GeopainError(f"unknown protocol kind {kind!r}; known: loso, kfold")
+        raise GeopainError(f"unknown protocol kind {kind!r}; known: loso, kfold, holdout")
     return [([s for s in subs if s not in set(t)], t) for t in tests]
 
 

@@ -369,8 +369,8 @@ def prepare_sheep(root: str | Path, output: str | Path, threshold: float | None 
     """Sheep SPFES folder -> labelled landmark table with animal-independent protocols.
 
     Images are small and read in one pass (no parts to resume); the protocols are leave one
-    animal out (``loao``) and grouped 5-fold (``animal_kfold5``, k lowered to the number of
-    animals when fewer).
+    animal out (``loao``), grouped 5-fold (``animal_kfold5``, k lowered to the number of
+    animals when fewer) and a fixed holdout of 20% of the animals (``animal_holdout``).
     """
     root, output = Path(root), Path(output)
     scale = get_species_scale("sheep")
@@ -385,6 +385,11 @@ def prepare_sheep(root: str | Path, output: str | Path, threshold: float | None 
         protocols["animal_kfold5"]["k"] = len(animals)
     elif len(animals) < 2:
         protocols.pop("animal_kfold5")
+    if len(animals) >= 2:
+        test = animal_split(animals, 0.2, seed=0)[1]
+        protocols["animal_holdout"] = {"kind": "holdout", "group": "subject", "test_subjects": test,
+                                       "description": "one animal-independent split: 20% of the animals "
+                                                      "(at least one) held out for testing"}
     meta = {
         "dataset": "sheep",
         "labels": {"score": "SPFES total (sum of five units 0-2)", "pain": f"SPFES total > {threshold_v:g}",
