@@ -72,6 +72,8 @@ class TestReadSheep:
         (copy / "labels/train/ewe02_001.txt").unlink()                         # image without labels
         bad = copy / "labels/train/ewe03_002.txt"
         bad.write_text(" ".join(bad.read_text().split()[:-3]) + "\n")          # 27 keypoints
+        text = copy / "labels/val/ewe04_003.txt"
+        text.write_text(text.read_text().replace("0 ", "zero ", 1))             # not a number
         lines = (copy / "spfes_scores.csv").read_text().splitlines()
         lines[1] = lines[1][: lines[1].rfind(",")] + ",9"                        # total != sum
         gone = lines.pop(6)                                                     # an image without scores
@@ -85,8 +87,9 @@ class TestReadSheep:
         assert "spfes_scores.csv:2: total '9' is not the sum of the five units" in text
         assert f"{gone.split(',')[0]}: no SPFES scores" in text
         assert "ram01_pen/extra.png: image has no labels in CollectedData_annotator.csv" in text
-        assert len(log.errors) == 5
-        assert len(seqs) == 18 - 3  # the other images still load
+        assert "labels/val/ewe04_003.txt: line 1: 'zero' is not a number" in text
+        assert len(log.errors) == 6
+        assert len(seqs) == 18 - 4  # the other images still load
         assert sum(s.labels["score"][0] == sum(s.labels[u][0] for u in SPFES_UNITS) for s in seqs) == len(seqs)
 
     def test_wrong_keypoint_count_in_yaml(self, copy):

@@ -184,9 +184,9 @@ def read_yolo_landmarks(data_yaml: str | Path, log: ErrorLog, work_dir: Path,
         try:
             seqs = read_yolo_dataset(current, scheme=sch)
         except InputError as exc:
-            bad = Path(exc.source) if exc.source else None
+            bad = Path(exc.source).resolve() if exc.source else None
             hit = [img for imgs in images.values() for img in imgs
-                   if bad is not None and (img == bad or label_path(img) == bad) and img not in excluded]
+                   if bad is not None and bad in (img.resolve(), label_path(img).resolve()) and img not in excluded]
             if not hit:
                 raise
             log.add_error(exc)
