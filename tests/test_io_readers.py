@@ -149,7 +149,8 @@ class TestCliConvert:
         write_pts(tmp_path / "b.pts", face_points(66))
         assert main(["convert", str(tmp_path), "-f", "pts", "-o", str(tmp_path / "o.parquet")]) == 2
         assert "several landmark schemes" in capsys.readouterr().err
-        rc = main(["convert", str(tmp_path), "-f", "pts", "--scheme", "human/ibug68", "-o", str(tmp_path / "o.parquet")])
+        rc = main(["convert", str(tmp_path), "-f", "pts", "--scheme", "human/ibug68",
+                   "-o", str(tmp_path / "o.parquet")])
         assert rc == 1 and "b.pts: 66 points, scheme human/ibug68 has 68" in capsys.readouterr().err
 
     def test_catflw_with_adapter_path(self, tmp_path, capsys, monkeypatch):

@@ -16,7 +16,8 @@ def _sequences():
     face0 = LandmarkSequence(
         a, "human/ibug68", confidence=rng.uniform(size=(4, 68)), frame_confidence=[0.9, 0.8, np.nan, 0.7],
         frames=[3, 4, 9, 10], fps=25.0, subject="007", sequence="t1aaaff", face_id=0,
-        labels={"pain": [0, 1, np.nan, 1], "level": [0, 2, np.nan, 4], "score": [0, 3.5, np.nan, 9], "AU4": [0, 1, 2, 3]},
+        labels={"pain": [0, 1, np.nan, 1], "level": [0, 2, np.nan, 4], "score": [0, 3.5, np.nan, 9],
+                "AU4": [0, 1, 2, 3]},
         sequence_labels={"vas": 3.0}, dims=3, units="mm", detector="openface", detector_version="2.2.0",
         source="clips/a.csv", meta={"pose": {"yaw": 1.5}, "note": "ünïcode"})
     face1 = LandmarkSequence(

@@ -94,24 +94,32 @@ def _read_csv(p: Path) -> tuple[list[tuple[str, str, str, str]], np.ndarray, lis
         raise InputError(p, "has DeepLabCut header rows but no data rows")
     check_field_counts(p, lines[nh:], nh + 1, ncols)
     try:
-        body = pd.read_csv(io.StringIO(text), header=None, skiprows=nh, dtype=str, keep_default_na=False,
-                           skip_blank_lines=True)
+        body = pd.read_csv(io.StringIO(text), header=None, skiprows=nh, dtype={i: str for i in range(n_idx)},
+                           skipinitialspace=True, skip_blank_lines=True, low_memory=False)
     except (pd.errors.ParserError, ValueError) as exc:
         raise InputError(p, f"not a readable CSV ({str(exc).strip().splitlines()[0]})") from None
     if body.shape[1] != ncols:
         raise InputError(p, f"rows have {body.shape[1]} values, the header has {ncols} columns")
-    raw = body.iloc[:, n_idx:].apply(lambda s: s.str.strip())
-    num = raw.apply(pd.to_numeric, errors="coerce")
-    bad = num.isna() & (raw != "") & ~raw.apply(lambda s: s.str.lower().isin(["nan"]))
-    if bad.to_numpy().any():
-        r, c = np.argwhere(bad.to_numpy())[0]
-        col = " ".join(levels[k][n_idx + c] for k in range(nh) if k > 0)
-        raise InputError(p, f"line {nh + 1 + r}, column {n_idx + c + 1} ({col}): {raw.iat[r, c]!r} is not a number")
+    num = body.iloc[:, n_idx:]
+    for c in range(num.shape[1]):  # only a column with text in it is not parsed as numbers
+        col = num.iloc[:, c]
+        if not pd.api.types.is_numeric_dtype(col):
+            raw = col.astype(str).str.strip()
+            parsed = pd.to_numeric(raw, errors="coerce")
+            text_cells = parsed.isna().to_numpy() & col.notna().to_numpy() & (raw.str.lower() != "nan").to_numpy()
+            bad = np.flatnonzero(text_cells)
+            if bad.size:
+                r = int(bad[0])
+                name = " ".join(levels[k][n_idx + c] for k in range(1, nh))
+                raise InputError(p, f"line {nh + 1 + r}, column {n_idx + c + 1} ({name}): "
+                                    f"{raw.iat[r]!r} is not a number")
+    num = num.apply(pd.to_numeric, errors="coerce")
     values = num.to_numpy(np.float64)
     get = {nm: levels[k] for k, nm in enumerate(names)}
     cols = [(get["scorer"][j], get.get("individuals", [""] * ncols)[j], get["bodyparts"][j], get["coords"][j].lower())
             for j in range(n_idx, ncols)]
-    index = body.iloc[:, :n_idx].apply(lambda s: s.str.strip()).agg("/".join, axis=1).tolist()
+    idx = body.iloc[:, :n_idx].fillna("").astype(str)
+    index = idx.apply(lambda s: s.str.strip()).agg("/".join, axis=1).tolist()
     return cols, values, index
 
 
