@@ -4,7 +4,7 @@
 - :mod:`.normalize`: frames into the scheme's template frame (3D similarity, 2D weak perspective).
 - :mod:`.baseline`: optional per-subject neutral-shape removal.
 - :mod:`.measure`: the scheme's pain-unit measurements, scale-free and vectorised.
-- :mod:`.registration`: open3d registration without correspondences and surface normals.
+- :mod:`.registration`: open3d registration without correspondences and surface normals (imported lazily).
 """
 from .align import SimilarityTransform, pose_angles, rotation_from_angles, similarity_align
 from .baseline import apply_baseline, baseline_sequences, neutral_shape, subject_neutrals

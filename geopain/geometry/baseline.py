@@ -11,8 +11,8 @@ The result has the template's identity and the subject's expression; measurement
 graphs computed on it are comparable across subjects. This is optional because it needs
 neutral frames of the subject (and a subject id). The neutral shape is estimated from:
 
-- ``"lowest"``: the frames whose ``score`` label is the subject's lowest (ties included,
-  at least the ``k`` lowest-scored frames), when scores are known;
+- ``"lowest"``: the frames at the subject's lowest ``score`` label (all ties; with few ties,
+  the ``min(k, 10 %)`` lowest-scored frames), when scores are known;
 - ``"first"``: the first ``k`` frames (e.g. a recording that starts at rest);
 - ``"auto"``: ``"lowest"`` when scores are available, else ``"first"``.
 
@@ -52,7 +52,8 @@ def neutral_shape(
         coords: normalised coordinates (template frame).
         scores: ``(T,)`` pain scores (NaN = unknown); used by ``"lowest"``/``"auto"``.
         method: ``"auto"``, ``"lowest"`` or ``"first"``.
-        k: number of frames for ``"first"``, minimum number for ``"lowest"``.
+        k: number of frames for ``"first"``; for ``"lowest"``, at most ``k`` frames are added
+            to the ties at the minimum score (up to 10 % of the scored frames).
     """
     c = np.asarray(coords, dtype=np.float64)
     check_shape("coords", c, (None, None, 3))
@@ -74,7 +75,8 @@ def neutral_shape(
         s = np.where(has_face & np.isfinite(sc), sc, np.inf)
         order = np.argsort(s, kind="stable")
         n_min = int((s == s[order[0]]).sum())
-        n = min(max(n_min, k), int(np.isfinite(s).sum()))
+        n_finite = int(np.isfinite(s).sum())
+        n = min(max(n_min, min(k, int(np.ceil(0.1 * n_finite)))), n_finite)
         idx = order[:n]
     if idx.size == 0:
         raise GeopainError("no frame with a face to estimate a neutral shape from")
