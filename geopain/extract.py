@@ -527,27 +527,50 @@ def _run_ray(todo: list[WorkItem], settings: _Settings, parts: _Parts, bar, addr
 
 def _merge(output: Path, items: list[WorkItem], parts: _Parts, settings: _Settings, input_errors: list[str],
            n_resumed: int, t0: float, keep_parts: bool) -> ExtractResult:
-    from .io.tables import read_table, write_table
+    """Concatenate the parts (as Arrow tables, no per-row Python) into the final table."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from .io.tables import META_KEY, write_table
 
     keys = {it.key for it in items}
     errors = input_errors + parts.errors(keys)
-    seqs: list[LandmarkSequence] = []
+    tables, metas = [], []
     for it in items:
         part = parts.part(it.key)
         if part.is_file():
-            seqs.extend(read_table(part))
+            t = pq.read_table(part)
+            metas.append(json.loads((t.schema.metadata or {}).get(META_KEY, b"{}")))
+            tables.append(t.replace_schema_metadata(None))
     err_log = output.with_name(output.stem + ".errors.txt")
     if errors:
         err_log.write_text("\n".join(errors) + "\n", encoding="utf-8")
     elif err_log.exists():
         err_log.unlink()
-    if not seqs:
+    if not tables:
         raise GeopainError("no frames could be read: " + "; ".join(errors[:5]) + (" ..." if len(errors) > 5 else ""))
-    meta = {"extraction": {**settings.fingerprint(), "errors": len(errors), "items": len(items)}}
-    write_table(seqs, output, meta=meta)
+    table = pa.concat_tables(tables, promote_options="default")
+    n_points = int(metas[0].get("n_points", 0))
+    coord_cols = [f"{a}_{i}" for a in "xyzc" for i in range(n_points)]
+    names = table.column_names
+    ordered = [c for c in names if c not in coord_cols[3 * n_points:] and not c.startswith("c_")]
+    cut = ordered.index(f"z_{n_points - 1}") + 1 if f"z_{n_points - 1}" in ordered else len(ordered)
+    conf_cols = [c for c in coord_cols[3 * n_points:] if c in names]
+    table = table.select(ordered[:cut] + conf_cols + ordered[cut:])
+    meta = {**metas[0], "sequences": [m for md in metas for m in md.get("sequences", [])],
+            "extraction": {**settings.fingerprint(), "errors": len(errors), "items": len(items)}}
+    if output.suffix.lower() == ".parquet":
+        from .io.tables import _json_default
+
+        md = {META_KEY: json.dumps(meta, default=_json_default).encode()}
+        tmp = output.with_name(output.name + ".tmp")
+        pq.write_table(table.replace_schema_metadata(md), tmp)
+        os.replace(tmp, output)
+    else:
+        write_table(table.to_pandas(), output, meta=meta)
     n_frames = sum(parts.done.get(it.key, 0) for it in items)
     if not keep_parts:
         shutil.rmtree(parts.dir, ignore_errors=True)
-    return ExtractResult(path=output, n_frames=n_frames, errors=errors, n_rows=sum(s.n_frames for s in seqs),
+    return ExtractResult(path=output, n_frames=n_frames, errors=errors, n_rows=table.num_rows,
                          n_items=len(items), n_resumed=n_resumed, seconds=time.perf_counter() - t0,
                          error_log=err_log if errors else None)

@@ -27,7 +27,7 @@ def photo(name: str) -> np.ndarray:
 
 
 def write_video(path: Path, n: int = 16, fps: float = 10.0, size: int = 192) -> list[tuple[int, int, int]]:
-    """An mp4v video from the astronaut photo: a crop moving right and shrinking (zoom in).
+    """An mp4v video from the astronaut photo: a crop moving right and shrinking (zoom in), period 24.
 
     Returns the crops ``(x0, y0, side)`` of each frame.
     """
@@ -37,8 +37,9 @@ def write_video(path: Path, n: int = 16, fps: float = 10.0, size: int = 192) -> 
     w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (size, size))
     crops = []
     for i in range(n):
-        side = 320 - 6 * i
-        x0, y0 = 60 + 4 * i, 10 + 2 * i
+        k = i % 24  # longer videos repeat the 24-frame motion
+        side = 320 - 6 * k
+        x0, y0 = 60 + 4 * k, 10 + 2 * k
         crop = img[y0:y0 + side, x0:x0 + side]
         w.write(np.ascontiguousarray(cv2.resize(crop, (size, size))[..., ::-1]))
         crops.append((x0, y0, side))
