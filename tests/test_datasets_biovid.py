@@ -198,3 +198,16 @@ class TestExtractVideos:
         assert 40 < np.nanmean(seqs[0].coords[..., 0]) < 150
         bio = pd.read_parquet(res.extra["biosignals"])
         assert len(bio) == 16 and bio["gsr"].notna().all()
+
+
+class TestEvaluateOnPreparedTable:
+    def test_loso67_through_run_protocol(self, root, tmp_path):
+        protocol = pytest.importorskip("geopain.evaluation.protocol")
+        models = pytest.importorskip("geopain.models")
+        if "logreg" not in models.MODELS.names():
+            pytest.skip("no logreg model registered")
+        res = prepare("biovid", root, tmp_path / "b.parquet", landmarks=fake_landmarks(root, tmp_path / "g.parquet"),
+                      biosignals=None, progress=False)
+        frame, meta = read_frame(res.path)
+        out = protocol.run_protocol(read_table(res.path), "logreg", "binary", "loso67", meta=meta, progress=False)
+        assert [f["test_subjects"] for f in out["folds"]] == [["071309_w_21"], ["112914_m_20"]]

@@ -144,6 +144,14 @@ class TestPrepareUnbc:
         assert not s.face_found[3] and s.face_found[[0, 1, 2, 4, 5]].all()
         assert "VAS" not in s.sequence_labels and "OPR" in s.sequence_labels
 
+    def test_pspi_disagreeing_with_facs_is_a_warning(self, copy, tmp_path):
+        (copy / "Frame_Labels/PSPI" / REL / f"{SEQ}003_facs.txt").write_text("   5.0000000e+00\n")  # FACS file is empty
+        res = prepare("unbc", copy, tmp_path / "u.parquet", progress=False)
+        assert res.errors == [] and len(res.warnings) == 1
+        assert f"PSPI/{REL}: 1 of 6 frames have a PSPI that differs" in res.warnings[0]
+        s = next(q for q in read_table(res.path) if q.sequence == SEQ)
+        assert s.labels["score"][2] == 5 and s.labels["pain"][2] == 1  # the file's value is used
+
     def test_resume_per_subject(self, root, tmp_path, monkeypatch):
         calls, interrupted = [], []
         real = unbc.read_subject
