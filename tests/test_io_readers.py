@@ -110,6 +110,13 @@ class TestCliConvert:
         frame, _ = read_frame(out)
         assert frame["AU4"].tolist()[0] == 2.0 and "pose_Rx" in frame
 
+    def test_output_inside_input_folder_is_not_read_back(self, tmp_path, capsys):
+        openface_csv(tmp_path / "clip.csv", [dict(frame=1, xy=face_points(68))])
+        out = tmp_path / "table.csv"
+        for _ in range(2):  # the second run must not try to read table.csv as OpenFace
+            assert main(["convert", str(tmp_path), "-f", "openface", "-o", str(out), "-q"]) == 0
+        assert capsys.readouterr().err == ""
+
     def test_openface_3d(self, tmp_path, capsys):
         xyz = np.concatenate([face_points(68), np.full((68, 1), 450.0)], 1)
         openface_csv(tmp_path / "clip.csv", [dict(frame=1, xyz=xyz)])

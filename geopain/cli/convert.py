@@ -20,8 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                       for f in formats)
     p = sub.add_parser(
         "convert", help="convert OpenFace, .pts, DeepLabCut, YOLO or CatFLW landmarks into a landmark table",
-        description="Read landmark files in the formats users already have and write one geopain landmark table "
-                    "(Parquet, or CSV when OUT ends in .csv). Bad files are listed on stderr; the rest is written. "
+        description="Read landmark files in the formats users already have and write one geopain landmark\n"
+                    "table (Parquet, or CSV when OUT ends in .csv). Folders are searched recursively.\n"
+                    "Bad files are listed on stderr, one line each; the rest is written.\n"
                     "Exit code 0: all read, 1: some failed, 2: none could be read.",
         epilog="formats:\n" + lines, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="files or folders (searched recursively)")
@@ -51,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
         raise GeopainError(f"{flags} does not apply to --format {args.format}")
     if not args.output.lower().endswith((".parquet", ".csv")):
         raise GeopainError(f"output {args.output}: must end in .parquet or .csv")
-    seqs, errors = convert_files(args.inputs, args.format, progress=not args.quiet and sys.stderr.isatty(), **given)
+    seqs, errors = convert_files(args.inputs, args.format, progress=not args.quiet and sys.stderr.isatty(),
+                                 exclude=[args.output], **given)
     for line in errors:
         print(f"geopain convert: error: {line}", file=sys.stderr)
     if not args.quiet:

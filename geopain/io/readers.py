@@ -202,11 +202,12 @@ def _check_options(fmt: str, kw: dict[str, Any]) -> None:
         raise GeopainError(f"format {fmt!r} takes no option(s) {unknown}; it takes {list(allowed)}")
 
 
-def expand_inputs(inputs: Iterable[str | os.PathLike], fmt: str) -> tuple[list[Path], list[str]]:
+def expand_inputs(inputs: Iterable[str | os.PathLike], fmt: str,
+                  exclude: Iterable[str | os.PathLike] = ()) -> tuple[list[Path], list[str]]:
     """Files to read: files as given, folders searched recursively by the format's extensions.
 
-    For ``dlc``, a ``.csv`` whose ``.h5`` twin lies beside it is skipped (same data).
-    Returns ``(files, errors)``.
+    For ``dlc``, a ``.csv`` whose ``.h5`` twin lies beside it is skipped (same data). Files in
+    ``exclude`` (e.g. the output table) are skipped. Returns ``(files, errors)``.
     """
     exts = tuple(READERS.info(fmt)["extensions"])
     files: list[Path] = []
@@ -225,7 +226,7 @@ def expand_inputs(inputs: Iterable[str | os.PathLike], fmt: str) -> tuple[list[P
             files.append(p)
         else:
             errors.append(f"{p}: no such file or folder")
-    seen: set[Path] = set()
+    seen: set[Path] = {Path(e).resolve() for e in exclude}
     unique = []
     for f in files:
         r = f.resolve()
@@ -236,7 +237,7 @@ def expand_inputs(inputs: Iterable[str | os.PathLike], fmt: str) -> tuple[list[P
 
 
 def convert_files(inputs: Iterable[str | os.PathLike] | str | os.PathLike, fmt: str, progress: bool = False,
-                  **kw: Any) -> tuple[list[LandmarkSequence], list[str]]:
+                  exclude: Iterable[str | os.PathLike] = (), **kw: Any) -> tuple[list[LandmarkSequence], list[str]]:
     """Read every file of ``inputs`` (files or folders) with reader ``fmt``.
 
     Bad files never stop the batch: each gives one line ``"path: problem"`` in ``errors``.
@@ -260,7 +261,7 @@ def convert_files(inputs: Iterable[str | os.PathLike] | str | os.PathLike, fmt: 
                            "which landmarks they hold")
     if kw.get("scheme") is not None:  # a bad scheme is one mistake, not one per file
         kw["scheme"] = resolve_scheme(kw["scheme"])
-    files, errors = expand_inputs(inputs, fmt)
+    files, errors = expand_inputs(inputs, fmt, exclude)
     roots = [Path(i) for i in inputs if Path(i).is_dir()]
     out: list[LandmarkSequence] = []
     per_file: list[tuple[Path, list[LandmarkSequence]]] = []
