@@ -1,4 +1,6 @@
 """DeepLabCut reader: analyze_videos CSV and H5, multi-animal, hand labels, bad input."""
+import importlib.util
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,6 +11,7 @@ from geopain.io.dlc import read_dlc
 from geopain.species import get_scheme
 
 SCHEME = "sheep/spfes"
+needs_tables = pytest.mark.skipif(importlib.util.find_spec("tables") is None, reason="the h5 extra is not installed")
 
 
 @pytest.fixture(scope="module")
@@ -17,6 +20,7 @@ def names():
 
 
 class TestReadDlcVideo:
+    @needs_tables
     def test_csv_and_h5_twins_agree(self, tmp_path, names):
         bps = names[:6] + ["Tail-Base"]
         df = dlc_frame([b.upper().replace("_", " ") if i == 2 else b for i, b in enumerate(bps)], 5)
@@ -54,6 +58,7 @@ class TestReadDlcVideo:
         k = names.index("philtrum_top")
         np.testing.assert_allclose(s.coords[:, k, 0], df.to_numpy()[:, 0], atol=1e-3)
 
+    @needs_tables
     def test_multi_animal_csv_and_h5(self, tmp_path, names):
         df = dlc_frame(names[:4], 3, individuals=["ewe1", "ewe2"])
         df.to_csv(tmp_path / "ma.csv")
@@ -95,6 +100,7 @@ class TestReadDlcLabels:
         np.testing.assert_allclose(s.coords[:, 0, :2], [[10.5, 20.5], [11.5, 21.5]])
         assert np.isnan(s.coords[1, 1, :2]).all()
 
+    @needs_tables
     def test_collected_data_h5_multiindex(self, tmp_path, names):
         idx = pd.MultiIndex.from_tuples([("labeled-data", "vid", "img007.png"), ("labeled-data", "vid", "img008.png")])
         df = dlc_frame(names[:2], 2, likelihood=False, scorer="Ann", index=idx)
@@ -152,10 +158,12 @@ class TestReadDlcErrors:
         with pytest.raises(InputError, match=problem):
             read_dlc(tmp_path / name, SCHEME)
 
+    @needs_tables
     def test_hdf5_named_csv_is_read_as_hdf5(self, tmp_path, names):
         dlc_frame(names[:2], 2).to_hdf(tmp_path / "v.csv", key="df_with_missing")
         assert read_dlc(tmp_path / "v.csv", SCHEME)[0].n_frames == 2
 
+    @needs_tables
     def test_hdf5_without_dlc_table(self, tmp_path):
         pd.DataFrame({"a": [1.0]}).to_hdf(tmp_path / "v.h5", key="other")
         with pytest.raises(InputError, match="no DeepLabCut columns"):

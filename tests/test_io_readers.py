@@ -1,4 +1,5 @@
 """Reader registry, batch conversion and the ``geopain convert`` / ``geopain info`` commands."""
+import importlib.util
 import json
 
 import numpy as np
@@ -64,6 +65,7 @@ class TestConvertFiles:
         assert not errors and len({s.key() for s in seqs}) == 2
         assert sorted(s.sequence for s in seqs) == ["s1/img:img", "s2/img:img"]
 
+    @pytest.mark.skipif(importlib.util.find_spec("tables") is None, reason="the h5 extra is not installed")
     def test_dlc_prefers_h5_twin_and_collects_notes(self, tmp_path):
         names = list(get_scheme("sheep/spfes").landmarks)
         df = dlc_frame(names[:3] + ["tail"], 3)

@@ -124,6 +124,11 @@ def _read_csv(p: Path) -> tuple[list[tuple[str, str, str, str]], np.ndarray, lis
 
 
 def _read_h5(p: Path) -> tuple[list[tuple[str, str, str, str]], np.ndarray, list[str]]:
+    import importlib.util
+
+    if importlib.util.find_spec("tables") is None:
+        raise InputError(p, "reading DeepLabCut .h5 files needs the 'tables' package (pip install 'geopain[h5]'); "
+                            "or convert the .csv twin")
     try:
         with pd.HDFStore(p, mode="r") as store:
             keys = store.keys()
