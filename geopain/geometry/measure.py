@@ -158,6 +158,16 @@ def _angle(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.degrees(np.arctan2(cross, dot))
 
 
+def _combine(prim: np.ndarray, mat: np.ndarray) -> np.ndarray:
+    """``prim (F, P) @ mat (P, M)``, NaN in a column when any primitive it uses is NaN."""
+    bad = np.isnan(prim)
+    if not bad.any():
+        return prim @ mat
+    vals = np.where(bad, np.float32(0), prim) @ mat
+    anybad = (bad.astype(np.float32) @ (mat != 0).astype(np.float32)) > 0
+    return np.where(anybad, np.float32(np.nan), vals)
+
+
 def measure_array(coords: np.ndarray, scheme: Scheme | str) -> np.ndarray:
     """``(F, M)`` float32 measurements of ``(F, N, 3)`` coordinates (see module doc)."""
     plan = compile_measurements(scheme)
@@ -174,31 +184,33 @@ def measure_array(coords: np.ndarray, scheme: Scheme | str) -> np.ndarray:
         return out
     d = c[:, plan.pairs[:, 0]] - c[:, plan.pairs[:, 1]]
     dist = np.sqrt((d * d).sum(-1))  # (F, P)
-    ref = dist[:, :1]
+    ref = dist[:, 0]
     with np.errstate(invalid="ignore", divide="ignore"):
-        ref = np.where(ref > 0, ref, np.nan)
+        ref = np.where(ref > 0, ref, np.nan)[:, None]
         if plan.dist_avg.any():
-            out += (dist @ plan.dist_avg) / ref
+            cols = plan.dist_avg.any(0)
+            out[:, cols] = (_combine(dist, plan.dist_avg) / ref)[:, cols]
         if plan.ratio_num.any():
-            used = plan.ratio_num.any(0)
-            num = dist @ plan.ratio_num
-            den = dist @ plan.ratio_den
-            out += np.where(used, num / np.where(used, den, 1.0), 0.0)
+            cols = plan.ratio_num.any(0)
+            out[:, cols] = (_combine(dist, plan.ratio_num)[:, cols] / _combine(dist, plan.ratio_den)[:, cols])
         if len(plan.pl):
             p = c[:, plan.pl[:, 0]]
             a = c[:, plan.pl[:, 1]]
             ab = c[:, plan.pl[:, 2]] - a
             cr = np.cross(p - a, ab)
             dl = np.sqrt((cr * cr).sum(-1) / (ab * ab).sum(-1))
-            out += (dl @ plan.pl_avg) / ref
+            cols = plan.pl_avg.any(0)
+            out[:, cols] = (_combine(dl, plan.pl_avg) / ref)[:, cols]
         if len(plan.tri):
             b = c[:, plan.tri[:, 1]]
             ang = _angle(c[:, plan.tri[:, 0]] - b, c[:, plan.tri[:, 2]] - b)
-            out += ang @ plan.tri_avg
+            cols = plan.tri_avg.any(0)
+            out[:, cols] = _combine(ang, plan.tri_avg)[:, cols]
         if len(plan.quad):
             u = c[:, plan.quad[:, 1]] - c[:, plan.quad[:, 0]]
             v = c[:, plan.quad[:, 3]] - c[:, plan.quad[:, 2]]
-            out += _angle(u, v) @ plan.quad_avg
+            cols = plan.quad_avg.any(0)
+            out[:, cols] = _combine(_angle(u, v), plan.quad_avg)[:, cols]
     return out
 
 
