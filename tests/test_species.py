@@ -44,6 +44,11 @@ class TestShippedSchemes:
         assert all(m.unit in units for m in s.measurements)
         assert all(0 <= i < n for m in s.measurements for i in m.landmarks)
 
+    @pytest.mark.parametrize("key", list_schemes())
+    def test_every_listed_scheme_loads(self, key):
+        s = get_scheme(key)
+        assert s.n_points == len(s.landmarks) and s.template.shape == (s.n_points, 3)
+
     def test_point_counts_and_scales(self):
         assert [get_scheme(k).n_points for k in SHIPPED] == [68, 66, 468, 28]
         assert get_scheme("human/ibug68").pain_scale.name == "PSPI"
@@ -85,6 +90,12 @@ class TestUserSpecies:
         assert get_species_scale("cat").name == "FGS" and default_scheme("cat") == "cat/catflw48"
         assert get_species_scale("cat").total_score({"ear_position": 2, "orbital_tightening": 1}) == 3
         assert get_scheme(str(path)).key == "cat/catflw48"  # a path works as a key too
+
+    def test_other_yaml_beside_schemes_is_not_a_scheme(self, tmp_path, isolated_dirs):
+        cat_adapter(tmp_path)
+        (tmp_path / "cat" / "synth.yaml").write_text("actions:\n  blink: {anchors: [1]}\n")
+        add_species_dir(tmp_path)
+        assert "cat/catflw48" in list_schemes() and "cat/synth" not in list_schemes()
 
     def test_user_folder_overrides_package(self, tmp_path, isolated_dirs):
         text = (species.package_species_dir() / "sheep" / "spfes.yaml").read_text()
