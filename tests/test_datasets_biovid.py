@@ -159,6 +159,11 @@ class TestPrepareBiovid:
                               f"(samples.csv row for sample {gone})"]
         assert len(seen) == 8 and res.n_sequences == 8 and "biosignals" not in res.extra
 
+    def test_no_video_folder(self, root, tmp_path):
+        copy = shutil.copytree(root, tmp_path / "PartA", ignore=shutil.ignore_patterns("video"))
+        with pytest.raises(InputError, match="video: folder missing"):
+            prepare("biovid", copy, tmp_path / "b.parquet")
+
     def test_no_samples_csv(self, tmp_path):
         with pytest.raises(InputError, match="missing samples.csv"):
             prepare("biovid", tmp_path, tmp_path / "b.parquet")

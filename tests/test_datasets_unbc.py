@@ -144,6 +144,14 @@ class TestPrepareUnbc:
         assert not s.face_found[3] and s.face_found[[0, 1, 2, 4, 5]].all()
         assert "VAS" not in s.sequence_labels and "OPR" in s.sequence_labels
 
+    def test_missing_label_folder(self, copy, tmp_path):
+        shutil.rmtree(copy / "Frame_Labels/FACS")
+        res = prepare("unbc", copy, tmp_path / "u.parquet", progress=False)
+        assert len(res.errors) == 1 and res.errors[0].endswith("Frame_Labels/FACS: folder missing: these labels "
+                                                               "are left out for every frame / sequence")
+        frame, _ = read_frame(res.path)
+        assert "AU4" not in frame and frame["score"].notna().all() and len(frame) == 36
+
     def test_pspi_disagreeing_with_facs_is_a_warning(self, copy, tmp_path):
         (copy / "Frame_Labels/PSPI" / REL / f"{SEQ}003_facs.txt").write_text("   5.0000000e+00\n")  # FACS file is empty
         res = prepare("unbc", copy, tmp_path / "u.parquet", progress=False)

@@ -204,6 +204,9 @@ def prepare_biovid(root: str | Path, output: str | Path, detector: str | None = 
     store = PartStore(output, settings, resume=resume)
     log = ErrorLog()
     given = read_table(landmarks) if landmarks else None
+    if given is None and not (root / "video").is_dir():
+        raise InputError(root / "video", "folder missing: BioVid videos are expected in video/<subject>/<sample>.mp4 "
+                                         "(or pass landmarks=<table> extracted elsewhere)")
     by_subject = {s: g for s, g in samples.groupby("subject_name", sort=True)}
 
     def work(subject: str, plog: ErrorLog) -> list[LandmarkSequence]:

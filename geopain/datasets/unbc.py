@@ -278,10 +278,19 @@ def _make_detector(detector: Any) -> Any:
     return create(detector)
 
 
+def check_folders(root: str | Path, log: ErrorLog) -> None:
+    """One error line per label folder missing from the copy (its labels are then NaN everywhere)."""
+    root = Path(root)
+    for rel in ("Frame_Labels/PSPI", "Frame_Labels/FACS", *(f"Sequence_Labels/{k}" for k in SEQUENCE_LABELS)):
+        if not (root / rel).is_dir():
+            log.add(root / rel, "folder missing: these labels are left out for every frame / sequence")
+
+
 def read_unbc(root: str | Path, subjects: list[str] | None = None, threshold: float | None = None,
               log: ErrorLog | None = None) -> list[LandmarkSequence]:
     """Read a whole UNBC copy (or the listed subjects) into labelled sequences, in memory."""
     log = log if log is not None else ErrorLog()
+    check_folders(root, log)
     out = []
     for subject in subjects or find_subjects(root):
         out.extend(read_subject(root, subject, threshold=threshold, log=log))
@@ -304,6 +313,7 @@ def prepare_unbc(root: str | Path, output: str | Path, detector: str | None = No
     settings = {"dataset": "unbc", "root": str(root.resolve()), "detector": detector, "threshold": threshold_v}
     store = PartStore(output, settings, resume=resume)
     log = ErrorLog()
+    check_folders(root, log)
     if unknown and len(unknown) < len(subjects):
         log.warn(f"{root}: subject folders not in the published list of 25: {', '.join(unknown)}")
     det = _make_detector(detector) if detector else None
