@@ -72,7 +72,7 @@ def progress(iterable: Iterable, desc: str, total: int | None = None, enabled: b
         from tqdm.auto import tqdm
     except ImportError:  # pragma: no cover
         return iterable
-    return tqdm(iterable, desc=desc, total=total, unit="part", file=sys.stderr, leave=False)
+    return tqdm(iterable, desc=desc, total=total, unit="subject", file=sys.stderr, leave=False)
 
 
 class PartStore:
