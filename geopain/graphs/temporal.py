@@ -49,7 +49,7 @@ def spatiotemporal_cloud(coords, timestamps, time_scale: float = 1.0, drop_missi
 
     Args:
         coords: ``(T, N, 3)`` normalised coordinates.
-        timestamps: ``(T,)`` seconds; NaN timestamps fall back to the frame index.
+        timestamps: ``(T,)`` seconds; a NaN timestamp falls back to the frame index (read as seconds).
         time_scale: template units per second (how far apart frames are in the cloud).
         drop_missing: leave out points with NaN coordinates (the cloud then has fewer rows).
     """

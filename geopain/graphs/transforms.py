@@ -151,24 +151,34 @@ class EdgeGeometry(BaseTransform):
     def forward(self, data):
         src, dst, E = _half(data)
         pos, ref = data.pos, data.reference
+        d = pos.dim() - 2  # node axis
         a, b = self.scheme.reference_pair
         ref_len = torch.linalg.vector_norm(ref[..., b, :] - ref[..., a, :], dim=-1).unsqueeze(-1)  # (..., 1)
-        vec = pos[..., dst, :] - pos[..., src, :]
-        vec0 = ref[..., dst, :] - ref[..., src, :]
+        vec = torch.index_select(pos, d, dst) - torch.index_select(pos, d, src)  # (..., E, 3)
+        vec0 = torch.index_select(ref, ref.dim() - 2, dst) - torch.index_select(ref, ref.dim() - 2, src)
         l = torch.linalg.vector_norm(vec, dim=-1)
         l0 = torch.linalg.vector_norm(vec0, dim=-1).clamp_min(1e-9)
-        ok = data.mask[..., src] & data.mask[..., dst]
-        strain = torch.where(ok, (l - l0) / l0, torch.zeros_like(l))
-        l_used = torch.where(ok, l, l0.expand_as(l))
-        vec = torch.where(ok.unsqueeze(-1), vec, vec0.expand_as(vec))
-        direction = vec / l_used.clamp_min(1e-9).unsqueeze(-1)
+        mask = data.mask
+        ok = torch.index_select(mask, d, src) & torch.index_select(mask, d, dst)
+        if bool(ok.all()):
+            strain = (l - l0) / l0
+            l_used = l
+        else:
+            strain = torch.where(ok, (l - l0) / l0, torch.zeros_like(l))
+            l_used = torch.where(ok, l, l0.expand_as(l))
+            vec = torch.where(ok.unsqueeze(-1), vec, vec0.expand_as(vec))
+        inv = 1.0 / l_used.clamp_min(1e-9)
         length = l_used / ref_len
-        data.length = torch.cat([length, length], -1)
-        data.strain = torch.cat([strain, strain], -1)
+        attr = torch.empty(*pos.shape[:-2], 2 * E, 5, dtype=pos.dtype)
+        attr[..., :E, 0] = length
+        attr[..., :E, 1] = strain
+        attr[..., :E, 2:] = vec * inv.unsqueeze(-1)
+        attr[..., E:, :2] = attr[..., :E, :2]
+        attr[..., E:, 2:] = -attr[..., :E, 2:]
+        data.edge_attr = attr
+        data.length = attr[..., 0]
+        data.strain = attr[..., 1]
         data.edge_mask = torch.cat([ok, ok], -1)
-        fwd = torch.cat([length.unsqueeze(-1), strain.unsqueeze(-1), direction], -1)
-        bwd = torch.cat([length.unsqueeze(-1), strain.unsqueeze(-1), -direction], -1)
-        data.edge_attr = torch.cat([fwd, bwd], -2)
         return data
 
     def __repr__(self) -> str:
