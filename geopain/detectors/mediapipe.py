@@ -22,6 +22,24 @@ def _import_mediapipe():
     return mp, face_detection, face_mesh
 
 
+_FIELDS = np.array([3, 4, 5, 6, 8, 9, 10, 11, 13, 14, 15, 16])
+_TAGS = np.array([0x0A, 0x0F, 0x0D, 0x15, 0x1D], np.uint8)
+
+
+def _landmarks_array(lm) -> np.ndarray:
+    """``(K, 3)`` float32 x, y, z of a ``NormalizedLandmarkList`` without a per-point Python loop.
+
+    Each landmark serialises as 17 bytes (x, y, z as fixed32); the layout is verified and
+    the attribute loop is used whenever it differs (e.g. visibility fields present).
+    """
+    raw = np.frombuffer(lm.SerializeToString(), np.uint8)
+    if raw.size == 17 * len(lm.landmark):
+        rows = raw.reshape(-1, 17)
+        if (rows[:, [0, 1, 2, 7, 12]] == _TAGS).all():
+            return rows[:, _FIELDS].copy().view("<f4").reshape(-1, 3).astype(np.float32)
+    return np.array([(p.x, p.y, p.z) for p in lm.landmark], dtype=np.float32)
+
+
 class MediaPipeDetector(Detector):
     """FaceMesh (468 points, 3D) behind the full-range face detector.
 
@@ -67,11 +85,7 @@ class MediaPipeDetector(Detector):
 
     def _mesh_points(self, crop: np.ndarray) -> list[np.ndarray]:
         res = self._mesh.process(crop)
-        faces = []
-        for lm in res.multi_face_landmarks or []:
-            pts = np.array([(p.x, p.y, p.z) for p in lm.landmark[:468]], dtype=np.float32)
-            faces.append(pts)
-        return faces
+        return [_landmarks_array(lm)[:468] for lm in res.multi_face_landmarks or []]
 
     def _detect(self, image: np.ndarray) -> list[FaceDetection]:
         h, w = image.shape[:2]
