@@ -151,33 +151,36 @@ class EdgeGeometry(BaseTransform):
     def forward(self, data):
         src, dst, E = _half(data)
         pos, ref = data.pos, data.reference
-        d = pos.dim() - 2  # node axis
+        lead = pos.shape[:-2]
         a, b = self.scheme.reference_pair
         ref_len = torch.linalg.vector_norm(ref[..., b, :] - ref[..., a, :], dim=-1).unsqueeze(-1)  # (..., 1)
-        vec = torch.index_select(pos, d, dst) - torch.index_select(pos, d, src)  # (..., E, 3)
-        vec0 = torch.index_select(ref, ref.dim() - 2, dst) - torch.index_select(ref, ref.dim() - 2, src)
-        l = torch.linalg.vector_norm(vec, dim=-1)
-        l0 = torch.linalg.vector_norm(vec0, dim=-1).clamp_min(1e-9)
+        # coordinate-major layout (..., 3, N): gathers and per-edge maths run on contiguous rows
+        pt = pos.transpose(-1, -2)
+        if pos.dim() > 2:
+            pt = pt.contiguous()
+        vec = pt[..., dst] - pt[..., src]  # (..., 3, E); advanced indexing beats index_select on the last dim
+        rt = ref.transpose(-1, -2)
+        vec0 = rt[..., dst] - rt[..., src]
+        l = torch.sqrt((vec * vec).sum(-2))  # (..., E)
+        l0 = torch.sqrt((vec0 * vec0).sum(-2)).clamp_min(1e-9)
         mask = data.mask
-        ok = torch.index_select(mask, d, src) & torch.index_select(mask, d, dst)
+        ok = mask[..., src] & mask[..., dst]
         if bool(ok.all()):
             strain = (l - l0) / l0
             l_used = l
         else:
             strain = torch.where(ok, (l - l0) / l0, torch.zeros_like(l))
             l_used = torch.where(ok, l, l0.expand_as(l))
-            vec = torch.where(ok.unsqueeze(-1), vec, vec0.expand_as(vec))
-        inv = 1.0 / l_used.clamp_min(1e-9)
-        length = l_used / ref_len
-        attr = torch.empty(*pos.shape[:-2], 2 * E, 5, dtype=pos.dtype)
-        attr[..., :E, 0] = length
-        attr[..., :E, 1] = strain
-        attr[..., :E, 2:] = vec * inv.unsqueeze(-1)
-        attr[..., E:, :2] = attr[..., :E, :2]
-        attr[..., E:, 2:] = -attr[..., :E, 2:]
-        data.edge_attr = attr
-        data.length = attr[..., 0]
-        data.strain = attr[..., 1]
+            vec = torch.where(ok.unsqueeze(-2), vec, vec0.expand_as(vec))
+        attr = torch.empty(*lead, 5, 2 * E, dtype=pos.dtype)
+        attr[..., 0, :E] = l_used / ref_len
+        attr[..., 1, :E] = strain
+        torch.mul(vec, (1.0 / l_used.clamp_min(1e-9)).unsqueeze(-2), out=attr[..., 2:, :E])
+        attr[..., :2, E:] = attr[..., :2, :E]
+        torch.neg(attr[..., 2:, :E], out=attr[..., 2:, E:])
+        data.edge_attr = attr.transpose(-1, -2)  # (..., 2E, 5), a view of the (..., 5, 2E) buffer
+        data.length = attr[..., 0, :]
+        data.strain = attr[..., 1, :]
         data.edge_mask = torch.cat([ok, ok], -1)
         return data
 
