@@ -74,8 +74,8 @@ class SynthConfig:
         expressiveness_sd: overrides the YAML's spread of per-subject pain expression (log sd).
         pose_scale: multiplies the YAML's head pose ranges and motion (0: frontal, still).
         translation_scale: multiplies the YAML's 3D head translation (cm).
-        noise_cm: detector noise sd for 3D output (cm).
-        noise_px: detector noise sd for projected output (pixels).
+        noise_cm: detector noise sd for 3D output (cm); None: the species' ``detector.noise_cm``.
+        noise_px: detector noise sd for projected output (pixels); None: ``detector.noise_px``.
         drop_rate: probability that a point is missing (NaN) in a frame.
         frame_drop_rate: probability that a frame has no face (all NaN).
         occlusion_rate: probability that a sequence has an occluder (tube over the mouth, ...).
@@ -95,8 +95,8 @@ class SynthConfig:
     expressiveness_sd: float | None = None
     pose_scale: float = 1.0
     translation_scale: float = 1.0
-    noise_cm: float = 0.04
-    noise_px: float = 1.0
+    noise_cm: float | None = None
+    noise_px: float | None = None
     drop_rate: float = 0.005
     frame_drop_rate: float = 0.0
     occlusion_rate: float = 0.1
@@ -117,7 +117,7 @@ class SynthConfig:
             if not 0.0 <= float(getattr(self, name)) <= 1.0:
                 bad(name, "must be in [0, 1]")
         for name in ("confounder_rate", "identity_scale", "pose_scale", "translation_scale", "noise_cm", "noise_px"):
-            if not float(getattr(self, name)) >= 0.0:
+            if getattr(self, name) is not None and not float(getattr(self, name)) >= 0.0:
                 bad(name, "must be >= 0")
         if self.expressiveness_sd is not None and self.expressiveness_sd < 0:
             bad("expressiveness_sd", "must be >= 0")
@@ -414,6 +414,7 @@ def _simulate(spec, model, cfg, n_subjects, sequences_per_subject, T, seed, spec
         srng = np.random.default_rng([int(seed), si])
         neutral = ident.sample(srng, cfg.identity_scale)
         style = propensity * np.exp(expr_sd * srng.standard_normal(len(units)))
+        rest_cols, rest_subject, rest_seq_sd = _resting(spec, model, srng, cfg.identity_scale)
         n_pain = int(np.floor(cfg.pain_prevalence * sequences_per_subject))
         n_pain += int(srng.uniform() < cfg.pain_prevalence * sequences_per_subject - n_pain)
         conditions = np.zeros(int(sequences_per_subject), bool)
@@ -448,6 +449,8 @@ def _simulate(spec, model, cfg, n_subjects, sequences_per_subject, T, seed, spec
                 for b in spec.background:
                     _add_behaviour(S, model, b, rng, t, duration)
             np.clip(S, 0.0, 1.0, out=S)
+            if len(rest_cols):  # the subject's resting posture (unlabelled), varying a little per sequence
+                S[:, rest_cols] += rest_subject + rest_seq_sd * rng.standard_normal(len(rest_cols))
             # --- geometry: deform in the base scheme, convert, pose
             base = model.deform(neutral, S)  # (T, Nb, 3)
             coords = convert(base)  # (T, N, 3) in the output scheme
@@ -468,12 +471,12 @@ def _simulate(spec, model, cfg, n_subjects, sequences_per_subject, T, seed, spec
             if cfg.project:
                 out, meta_cam = _project(posed, rng, cfg, width_cm, height_cm)
                 meta.update(meta_cam)
-                noise = cfg.noise_px
+                noise = spec.detector.get("noise_px", 1.0) if cfg.noise_px is None else cfg.noise_px
                 units_out, dims = "px", 2
             else:
                 shift = rng.normal(0.0, cfg.translation_scale * spec.pose.get("translation_cm", 0.0), 3)
                 out = posed + center0 + shift
-                noise = cfg.noise_cm
+                noise = spec.detector.get("noise_cm", 0.04) if cfg.noise_cm is None else cfg.noise_cm
                 units_out, dims = "cm", 3
             if noise > 0:
                 out = out + rng.normal(0.0, noise, out.shape)
@@ -530,6 +533,15 @@ def _simulate(spec, model, cfg, n_subjects, sequences_per_subject, T, seed, spec
                 meta=meta,
             ))
     return seqs
+
+
+def _resting(spec: SynthSpec, model: FaceModel, rng: np.random.Generator, scale: float):
+    """Columns, per-subject offsets and per-sequence sd of resting action intensities."""
+    rest = spec.identity.get("resting") or {}
+    cols = np.array([model.index(a) for a in rest], dtype=np.int64)
+    subject_sd = np.array([float(v.get("subject_sd", 0.0)) for v in rest.values()])
+    seq_sd = np.array([float(v.get("sequence_sd", 0.0)) for v in rest.values()])
+    return cols, scale * subject_sd * rng.standard_normal(len(cols)), scale * seq_sd
 
 
 def _smooth_motion(rng: np.random.Generator, t: np.ndarray, amplitude: float) -> np.ndarray:

@@ -70,6 +70,7 @@ class SynthSpec:
     base_scheme: str
     path: str
     cutoff: float
+    fixed: tuple[int, ...]  # landmarks no anchor field moves (e.g. eye corners, held by ligaments)
     actions: dict[str, dict[str, Any]]  # name -> raw definition (fields resolved to indices)
     pain_units: dict[str, dict[str, Any]]  # scale unit -> {action, propensity}
     expressiveness_sd: float
@@ -82,6 +83,7 @@ class SynthSpec:
     identity: dict[str, Any]
     pose: dict[str, float]
     occluders: tuple[Occluder, ...]
+    detector: dict[str, float]  # default detector noise: noise_cm (3D), noise_px (2D)
 
     @property
     def scheme(self) -> Scheme:
@@ -260,9 +262,17 @@ def _parse(path: Path) -> SynthSpec:
     for r in (identity.get("regions") or {}):
         if r not in scheme.regions:
             raise SchemeError(f"{where}: identity region {r!r} not in {scheme.key}")
+    resting = identity.get("resting") or {}
+    if not isinstance(resting, dict):
+        raise SchemeError(f"{where}: identity.resting must map actions to subject_sd / sequence_sd")
+    for act, v in resting.items():
+        if act not in actions or not isinstance(v, dict):
+            raise SchemeError(f"{where}: identity.resting: {act!r} must be an action with subject_sd / sequence_sd")
     pose = {k: float(v) for k, v in (data.get("pose") or {}).items()}
     return SynthSpec(
         species=str(data["species"]), base_scheme=scheme.key, path=where, cutoff=float(data.get("cutoff", 0.05)),
+        fixed=tuple(sorted({resolve(i) for i in (data.get("fixed") or [])} | {int(scheme.flip_index[resolve(i)])
+                                                                             for i in (data.get("fixed") or [])})),
         actions=actions, pain_units=pain_units,
         expressiveness_sd=float(pain.get("expressiveness_sd", 0.5)),
         episode_jitter_sd=float(pain.get("episode_jitter_sd", 0.2)),
@@ -271,6 +281,7 @@ def _parse(path: Path) -> SynthSpec:
         pain_timing=_timing(pain.get("timing"), f"{where}: pain"),
         confounders=behaviours("confounders"), background=behaviours("background"),
         identity=identity, pose=pose, occluders=tuple(occluders),
+        detector={k: float(v) for k, v in (data.get("detector") or {}).items()},
     )
 
 
@@ -413,6 +424,10 @@ class FaceModel:
             for p, v in fractions[k].items():
                 self.fractions[k, p] = v
         self.caps = np.array([caps[p] for p in range(P)]) if P else np.zeros(0)
+        fixed = list(spec.fixed)
+        self.linear[:, fixed] = 0.0
+        if set(fixed) & set(self.moving.tolist()) or any(set(fixed) & set(r[1]) for r in self.rotations):
+            raise SchemeError(f"{spec.path}: a toward or rotate field moves a landmark listed as fixed")
         # scatter of pair displacements onto the (unique) moving points
         self.moved, inverse = np.unique(self.moving, return_inverse=True)
         self.scatter = np.zeros((len(self.moved), P))
