@@ -155,3 +155,31 @@ class TestSubjectBaselines:
             subject_neutrals([_seq(scheme.template[None], units="px")])
         with pytest.raises(ShapeError):
             apply_baseline(np.zeros((2, 68, 3)), np.zeros((66, 3)), scheme.template)
+
+
+class TestNormalizeEdgeCases:
+    def test_frame_without_face_and_camera_errors(self, scheme):
+        c = np.repeat(scheme.template[None], 3, 0) * 10.0
+        c[1] = np.nan
+        aligned, pose = normalize_coords(c, scheme)
+        assert np.isnan(aligned[1]).all() and np.isfinite(aligned[[0, 2]]).all() and np.isnan(pose["yaw"][1])
+        c2 = c.copy()
+        c2[..., 2] = np.nan
+        aligned, pose = normalize_coords(c2, scheme)
+        assert np.isnan(aligned[1]).all() and np.isfinite(aligned[[0, 2]]).all()
+        with pytest.raises(ShapeError, match="camera"):
+            normalize_coords(c2, scheme, image=True, camera={"focal": 500})
+
+    def test_simulated_perspective_camera(self):
+        """2D pixels from the simulator's pinhole camera: pose within a few degrees of the truth."""
+        synth = pytest.importorskip("geopain.synth")
+        cfg = synth.SynthConfig(project=True, identity_scale=0.0, confounder_rate=0.0, occlusion_rate=0.0)
+        seqs = synth.simulate("human", n_subjects=2, sequences_per_subject=2, frames=8, seed=1, config=cfg)
+        for s in seqs:
+            out = normalize(s)
+            est = np.stack([out.meta["pose"][k] for k in ("yaw", "pitch", "roll")], 1)
+            true = np.stack([np.asarray(s.meta["true_pose"][k]) for k in ("yaw", "pitch", "roll")], 1)
+            ok = np.isfinite(est).all(1)
+            assert ok.sum() >= 6
+            assert np.abs(est[ok] - true[ok]).max() < 7.0
+            assert "camera axes" in out.meta["normalization"]["camera"]

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..errors import ShapeError, check_shape
 
-__all__ = ["SimilarityTransform", "similarity_align", "pose_angles", "rotation_from_angles"]
+__all__ = ["SimilarityTransform", "similarity_align", "align_frames", "pose_angles", "rotation_from_angles"]
 
 
 @dataclass
@@ -77,6 +77,35 @@ def similarity_align(
     weights: np.ndarray | None = None,
     scale: bool = True,
 ) -> SimilarityTransform:
+    """Fit ``target ~ s R source + t`` for every frame (weighted Umeyama, closed form).
+
+    Args:
+        source: ``(F, N, 3)`` points per frame (NaN = missing), or ``(N, 3)`` for one frame.
+        target: ``(N, 3)`` reference points (e.g. the scheme's template), finite.
+        weights: ``(F, N)`` non-negative weights (e.g. confidence); NaN counts as 1.
+        scale: fit the uniform scale (else ``s = 1``, a rigid fit).
+
+    Returns:
+        :class:`SimilarityTransform` with ``F`` frames; NaN for frames with < 3 usable points.
+    """
+    return align_frames(source, target, weights, scale)[0]
+
+
+def align_frames(
+    source: np.ndarray,
+    target: np.ndarray,
+    weights: np.ndarray | None = None,
+    scale: bool = True,
+) -> tuple[SimilarityTransform, np.ndarray]:
+    """:func:`similarity_align` and the aligned ``(F, N, 3)`` float32 frames in one pass.
+
+    The aligned frames reuse the centred coordinates of the fit (``s R (x - mu_x) + mu_y``),
+    which saves passes over the data on the hot path of normalisation.
+    """
+    return _align(source, target, weights, scale)
+
+
+def _align(source, target, weights, scale):
     """Fit ``target ~ s R source + t`` for every frame (weighted Umeyama, closed form).
 
     Args:
@@ -141,7 +170,12 @@ def similarity_align(
         s = np.where(bad, np.nan, s)
         t[bad] = np.nan
         rmsd = np.where(bad, np.nan, rmsd)
-    return SimilarityTransform(R, s, t, rmsd)
+    A = (s[:, None, None] * R).astype(np.float32)  # (F, 3, 3)
+    aligned = xc @ np.swapaxes(A, 1, 2)
+    aligned += mu_y[:, None, :].astype(np.float32)
+    if not valid.all():
+        aligned[~valid] = np.nan
+    return SimilarityTransform(R, s, t, rmsd), aligned
 
 
 def rotation_from_angles(yaw, pitch, roll) -> np.ndarray:

@@ -25,6 +25,7 @@ over frames or measurements.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -284,11 +285,15 @@ def unit_scores(
     vals = measurements[list(plan.names)].to_numpy(np.float64)
     d = plan.directions * (vals - ref[list(plan.names)].to_numpy(np.float64))
     if zscore:
-        sd = np.nanstd(d, axis=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
+            sd = np.nanstd(d, axis=0)
         d = d / np.where(sd > 0, sd, 1.0)
     units = list(dict.fromkeys(plan.units))
     out = {}
     for u in units:
         cols = [i for i, un in enumerate(plan.units) if un == u]
-        out[u] = np.nanmean(d[:, cols], axis=1) if len(d) else np.zeros(0)
+        block = d[:, cols]
+        n = np.isfinite(block).sum(1)
+        out[u] = np.where(n > 0, np.nansum(block, axis=1) / np.maximum(n, 1), np.nan)
     return pd.DataFrame(out, index=measurements.index)
