@@ -340,11 +340,6 @@ def _apex_fractions(spec: SynthSpec, base: np.ndarray, target: float) -> np.ndar
 # ----------------------------------------------------------------------------------------
 
 
-def _subject_ids(n: int) -> list[str]:
-    width = max(2, len(str(n)))
-    return [f"S{i + 1:0{width}d}" for i in range(n)]
-
-
 def simulate(
     species: str = "human",
     n_subjects: int = 10,
@@ -365,183 +360,237 @@ def simulate(
     ``"S01_01"``...; the same seed gives identical arrays. Subject ``i`` of a seed is the same
     face whatever ``n_subjects`` is.
     """
-    cfg = (config or SynthConfig()).validate()
-    for name, value, low in (("n_subjects", n_subjects, 1), ("sequences_per_subject", sequences_per_subject, 1),
-                             ("frames", frames, 1)):
-        if int(value) != value or value < low:
-            raise GeopainError(f"{name} must be an integer >= {low}, got {value!r}")
-    model = face_model(species)
-    spec = model.spec
-    out_scheme = resolve_scheme(species, scheme)
-    W = conversion_matrix(model.scheme, out_scheme)
-    scale = spec.scale
-    n_lv = scale.n_levels - 1
-    weights = np.ones(n_lv) if cfg.level_weights is None else np.asarray(cfg.level_weights, float)
-    if weights.shape != (n_lv,):
-        raise GeopainError(f"SynthConfig.level_weights: {scale.name} needs {n_lv} weights (levels 1..{n_lv}), "
-                           f"got {len(weights)}")
-    weights = weights / weights.sum()
-    ident = _identity(spec)
-    units = list(spec.pain_units)
-    unit_cols = np.array([model.index(spec.pain_units[u]["action"]) for u in units])
-    maxima = np.array([scale.units[u].max for u in units])
-    minima = np.array([scale.units[u].min for u in units])
-    propensity = np.array([spec.pain_units[u]["propensity"] for u in units])
-    expr_sd = spec.expressiveness_sd if cfg.expressiveness_sd is None else cfg.expressiveness_sd
-    conf_w = np.array([b.weight for b in spec.confounders], float)
-    occ_w = np.array([o.weight for o in spec.occluders], float)
-    T = int(frames)
-    t = np.arange(T) / cfg.fps
-    duration = T / cfg.fps
-    center0 = ident.center
-    width_cm = float(np.ptp(model.scheme.template[:, 0]))
-    height_cm = float(np.ptp(model.scheme.template[:, 1]))
-    occ_masks = [_occluder_masks(model.scheme, o, W) for o in spec.occluders]
-    convert = _converter(W)
-    with _single_thread():
-        return _simulate(spec, model, cfg, int(n_subjects), int(sequences_per_subject), T, int(seed), species,
-                         out_scheme, W, convert, weights, ident, units, unit_cols, maxima, minima, propensity,
-                         expr_sd, conf_w, occ_w, t, duration, center0, width_cm, height_cm, occ_masks)
+    for name, value in (("n_subjects", n_subjects), ("sequences_per_subject", sequences_per_subject)):
+        if isinstance(value, bool) or int(value) != value or value < 1:
+            raise GeopainError(f"{name} must be an integer >= 1, got {value!r}")
+    sim = Simulator(species, scheme=scheme, config=config, frames=frames)
+    return sim.run(int(n_subjects), int(sequences_per_subject), seed=int(seed))
 
 
-def _simulate(spec, model, cfg, n_subjects, sequences_per_subject, T, seed, species, out_scheme, W, convert,
-              weights, ident, units, unit_cols, maxima, minima, propensity, expr_sd, conf_w, occ_w, t, duration,
-              center0, width_cm, height_cm, occ_masks) -> list[LandmarkSequence]:
-    scale = spec.scale
+@dataclass
+class _SubjectState:
+    index: int
+    subject: str
+    neutral: np.ndarray  # (Nb, 3) neutral face in the base scheme
+    style: np.ndarray  # (U,) propensity x the subject's expressiveness per unit
+    rest_subject: np.ndarray  # (R,) resting action offsets
+    conditions: np.ndarray  # (M,) bool: pain condition per sequence
 
-    seqs: list[LandmarkSequence] = []
-    for si, subject in enumerate(_subject_ids(int(n_subjects))):
-        srng = np.random.default_rng([int(seed), si])
-        neutral = ident.sample(srng, cfg.identity_scale)
-        style = propensity * np.exp(expr_sd * srng.standard_normal(len(units)))
-        rest_cols, rest_subject, rest_seq_sd = _resting(spec, model, srng, cfg.identity_scale)
-        n_pain = int(np.floor(cfg.pain_prevalence * sequences_per_subject))
-        n_pain += int(srng.uniform() < cfg.pain_prevalence * sequences_per_subject - n_pain)
-        conditions = np.zeros(int(sequences_per_subject), bool)
-        conditions[srng.permutation(int(sequences_per_subject))[:n_pain]] = True
-        for qi in range(int(sequences_per_subject)):
-            rng = np.random.default_rng([int(seed), si, qi + 1])
-            S = np.zeros((T, len(model.actions)))
-            # --- pain units
-            unit_frac = np.zeros((T, len(units)))
-            if conditions[qi]:
-                lo_e, hi_e = spec.episodes
-                n_ep = int(rng.integers(lo_e, hi_e + 1))
-                first_target = _target_score(rng, spec, weights)
-                for e in range(n_ep):
-                    target = first_target if e == 0 else float(rng.integers(1, int(first_target) + 1))
-                    jitter = np.exp(spec.episode_jitter_sd * rng.standard_normal(len(units)))
-                    apex = _apex_fractions(spec, style * jitter, target)
-                    center = t[rng.integers(T)] if e == 0 else rng.uniform(0, duration)
-                    a0, a1, on, off = _episode_window(rng, spec.pain_timing, center)
-                    lags = rng.uniform(0, spec.pain_timing.lag_s, len(units))
-                    env = np.stack([envelope(t, a0, a1, on + lag, max(off - lag, 1e-3)) for lag in lags], 1)
-                    unit_frac = np.maximum(unit_frac, apex[None] * env)
-            S[:, unit_cols] = unit_frac
-            # --- confounders and background behaviour
-            names: list[str] = []
-            if len(spec.confounders) and cfg.confounder_rate > 0:
-                for _ in range(int(rng.poisson(cfg.confounder_rate))):
-                    b = spec.confounders[int(rng.choice(len(conf_w), p=conf_w / conf_w.sum()))]
-                    names.append(b.name)
-                    _add_behaviour(S, model, b, rng, t, duration)
-            if cfg.blinks:
-                for b in spec.background:
-                    _add_behaviour(S, model, b, rng, t, duration)
-            np.clip(S, 0.0, 1.0, out=S)
-            if len(rest_cols):  # the subject's resting posture (unlabelled), varying a little per sequence
-                S[:, rest_cols] += rest_subject + rest_seq_sd * rng.standard_normal(len(rest_cols))
-            # --- geometry: deform in the base scheme, convert, pose
-            base = model.deform(neutral, S)  # (T, Nb, 3)
-            coords = convert(base)  # (T, N, 3) in the output scheme
-            ps = cfg.pose_scale
-            yaw0, pitch0, roll0 = (ps * rng.uniform(-1, 1) * spec.pose.get(k, 0.0)
-                                   for k in ("yaw_deg", "pitch_deg", "roll_deg"))
-            motion = ps * spec.pose.get("motion_deg", 0.0)
-            yaw, pitch, roll = (a0_ + _smooth_motion(rng, t, motion) for a0_ in (yaw0, pitch0, roll0))
-            R = rotation_matrices(yaw, pitch, roll)
-            posed = (coords - center0) @ R.transpose(0, 2, 1)  # centred at the origin
-            meta: dict[str, Any] = {
-                "simulated": True, "generator": "geopain.synth", "condition": "pain" if conditions[qi] else "no_pain",
-                "confounders": names, "occluder": None, "seed": int(seed),
-                "true_pose": {"yaw": yaw.round(3).tolist(), "pitch": pitch.round(3).tolist(),
-                              "roll": roll.round(3).tolist()},
-                "pose_convention": POSE_CONVENTION,
-            }
-            if cfg.project:
-                out, meta_cam = _project(posed, rng, cfg, width_cm, height_cm)
-                meta.update(meta_cam)
-                noise = spec.detector.get("noise_px", 1.0) if cfg.noise_px is None else cfg.noise_px
-                units_out, dims = "px", 2
+
+class Simulator:
+    """A prepared simulator for one species, output scheme, configuration and length.
+
+    :func:`simulate` is ``Simulator(species, scheme, config, frames).run(n_subjects, m, seed)``.
+    ``subject(index, m, seed)`` draws one subject and ``sequence(state, j, seed)`` one of its
+    sequences, so callers can stream subjects without holding them all.
+    """
+
+    def __init__(self, species: str = "human", scheme: str | None = None, config: SynthConfig | None = None,
+                 frames: int = 60):
+        if isinstance(frames, bool) or int(frames) != frames or frames < 1:
+            raise GeopainError(f"frames must be an integer >= 1, got {frames!r}")
+        self.config = cfg = (config or SynthConfig()).validate()
+        self.species = species
+        self.model = model = face_model(species)
+        self.spec = spec = model.spec
+        self.scale = scale = spec.scale
+        self.out_scheme = resolve_scheme(species, scheme)
+        W = conversion_matrix(model.scheme, self.out_scheme)
+        self.convert = _converter(W)
+        n_lv = scale.n_levels - 1
+        w = np.ones(n_lv) if cfg.level_weights is None else np.asarray(cfg.level_weights, float)
+        if w.shape != (n_lv,):
+            raise GeopainError(f"SynthConfig.level_weights: {scale.name} needs {n_lv} weights "
+                               f"(levels 1..{n_lv}), got {len(w)}")
+        self.level_weights = w / w.sum()
+        self.identity = _identity(spec)
+        self.units = list(spec.pain_units)
+        self.unit_cols = np.array([model.index(spec.pain_units[u]["action"]) for u in self.units])
+        self.maxima = np.array([scale.units[u].max for u in self.units])
+        self.minima = np.array([scale.units[u].min for u in self.units])
+        self.propensity = np.array([spec.pain_units[u]["propensity"] for u in self.units])
+        self.expressiveness_sd = spec.expressiveness_sd if cfg.expressiveness_sd is None else cfg.expressiveness_sd
+        rest = spec.identity.get("resting") or {}
+        self.rest_cols = np.array([model.index(a) for a in rest], dtype=np.int64)
+        self.rest_subject_sd = cfg.identity_scale * np.array([float(v.get("subject_sd", 0.0)) for v in rest.values()])
+        self.rest_sequence_sd = cfg.identity_scale * np.array([float(v.get("sequence_sd", 0.0)) for v in rest.values()])
+        self.confounder_p = _probabilities([b.weight for b in spec.confounders])
+        self.occluder_p = _probabilities([o.weight for o in spec.occluders])
+        self.occluder_masks = [_occluder_masks(model.scheme, o, W) for o in spec.occluders]
+        self.T = int(frames)
+        self.t = np.arange(self.T) / cfg.fps
+        self.duration = self.T / cfg.fps
+        self.center = self.identity.center
+        self.width_cm = float(np.ptp(model.scheme.template[:, 0]))
+        self.height_cm = float(np.ptp(model.scheme.template[:, 1]))
+        if cfg.project:
+            self.noise = spec.detector.get("noise_px", 1.0) if cfg.noise_px is None else cfg.noise_px
+        else:
+            self.noise = spec.detector.get("noise_cm", 0.04) if cfg.noise_cm is None else cfg.noise_cm
+
+    def run(self, n_subjects: int, sequences_per_subject: int, seed: int = 0) -> list[LandmarkSequence]:
+        seqs = []
+        with _single_thread():
+            for si in range(n_subjects):
+                state = self.subject(si, sequences_per_subject, seed, n_subjects=n_subjects)
+                seqs.extend(self.sequence(state, qi, seed) for qi in range(sequences_per_subject))
+        return seqs
+
+    def subject(self, index: int, sequences_per_subject: int, seed: int = 0,
+                n_subjects: int | None = None) -> _SubjectState:
+        """Draw subject ``index`` (its face, expressiveness, resting posture, conditions)."""
+        cfg = self.config
+        rng = np.random.default_rng([int(seed), int(index)])
+        neutral = self.identity.sample(rng, cfg.identity_scale)
+        style = self.propensity * np.exp(self.expressiveness_sd * rng.standard_normal(len(self.units)))
+        rest = self.rest_subject_sd * rng.standard_normal(len(self.rest_cols))
+        m = int(sequences_per_subject)
+        n_pain = int(np.floor(cfg.pain_prevalence * m))
+        n_pain += int(rng.uniform() < cfg.pain_prevalence * m - n_pain)  # stochastic rounding
+        conditions = np.zeros(m, bool)
+        conditions[rng.permutation(m)[:n_pain]] = True
+        width = max(2, len(str(n_subjects or index + 1)))
+        return _SubjectState(int(index), f"S{index + 1:0{width}d}", neutral, style, rest, conditions)
+
+    def sequence(self, state: _SubjectState, index: int, seed: int = 0) -> LandmarkSequence:
+        """Simulate sequence ``index`` of a subject."""
+        cfg, spec, T = self.config, self.spec, self.T
+        rng = np.random.default_rng([int(seed), state.index, int(index) + 1])
+        pain = bool(state.conditions[index])
+        S = np.zeros((T, len(self.model.actions)))
+        unit_frac = self._pain(rng, state.style) if pain else np.zeros((T, len(self.units)))
+        S[:, self.unit_cols] = unit_frac
+        names = self._behaviour(rng, S)
+        np.clip(S, 0.0, 1.0, out=S)
+        if len(self.rest_cols):  # resting posture (unlabelled), varying a little per sequence
+            S[:, self.rest_cols] += state.rest_subject + self.rest_sequence_sd * rng.standard_normal(len(self.rest_cols))
+        coords = self.convert(self.model.deform(state.neutral, S))  # (T, N, 3) in the output scheme
+        out, meta = self._pose_and_camera(rng, coords)
+        meta.update(simulated=True, generator="geopain.synth", condition="pain" if pain else "no_pain",
+                    confounders=names, seed=int(seed))
+        self._missing(rng, out, meta)
+        labels, seq_labels = self._labels(unit_frac)
+        valid = np.isfinite(out[..., :2]).all(-1)
+        return LandmarkSequence(
+            coords=out.astype(np.float32),
+            scheme=self.out_scheme.key,
+            confidence=valid.astype(np.float32),
+            frame_confidence=valid.any(1).astype(np.float32),
+            fps=cfg.fps,
+            subject=state.subject,
+            sequence=f"{state.subject}_{index + 1:02d}",
+            labels=labels,
+            sequence_labels=seq_labels,
+            dims=2 if cfg.project else 3,
+            units="px" if cfg.project else "cm",
+            detector="synth",
+            detector_version=f"geopain-{__version__}",
+            source=f"simulated:{self.species}:seed={int(seed)}",
+            meta=meta,
+        )
+
+    # -- steps ---------------------------------------------------------------------------
+    def _pain(self, rng: np.random.Generator, style: np.ndarray) -> np.ndarray:
+        """``(T, U)`` unit intensities (fractions of each unit's maximum) of a pain sequence."""
+        spec, t, T = self.spec, self.t, self.T
+        unit_frac = np.zeros((T, len(self.units)))
+        n_ep = int(rng.integers(spec.episodes[0], spec.episodes[1] + 1))
+        first = _target_score(rng, spec, self.level_weights)
+        for e in range(n_ep):
+            target = first if e == 0 else float(rng.integers(1, int(first) + 1))
+            jitter = np.exp(spec.episode_jitter_sd * rng.standard_normal(len(self.units)))
+            apex = _apex_fractions(spec, style * jitter, target)
+            # the first episode's apex covers a random frame: every pain sequence reaches it
+            center = t[rng.integers(T)] if e == 0 else rng.uniform(0, self.duration)
+            a0, a1, on, off = _episode_window(rng, spec.pain_timing, center)
+            lags = rng.uniform(0, spec.pain_timing.lag_s, len(self.units))
+            env = np.stack([envelope(t, a0, a1, on + lag, max(off - lag, 1e-3)) for lag in lags], 1)
+            unit_frac = np.maximum(unit_frac, apex[None] * env)
+        return unit_frac
+
+    def _behaviour(self, rng: np.random.Generator, S: np.ndarray) -> list[str]:
+        """Add confounders (Poisson count) and background behaviour to ``S``; their names."""
+        cfg, spec = self.config, self.spec
+        names: list[str] = []
+        if len(spec.confounders) and cfg.confounder_rate > 0:
+            for _ in range(int(rng.poisson(cfg.confounder_rate))):
+                b = spec.confounders[int(rng.choice(len(spec.confounders), p=self.confounder_p))]
+                names.append(b.name)
+                _add_behaviour(S, self.model, b, rng, self.t, self.duration)
+        if cfg.blinks:
+            for b in spec.background:
+                _add_behaviour(S, self.model, b, rng, self.t, self.duration)
+        return names
+
+    def _pose_and_camera(self, rng: np.random.Generator, coords: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
+        cfg, pose = self.config, self.spec.pose
+        ps = cfg.pose_scale
+        base = [ps * rng.uniform(-1, 1) * pose.get(k, 0.0) for k in ("yaw_deg", "pitch_deg", "roll_deg")]
+        motion = ps * pose.get("motion_deg", 0.0)
+        yaw, pitch, roll = (b + _smooth_motion(rng, self.t, motion) for b in base)
+        R = rotation_matrices(yaw, pitch, roll)
+        posed = (coords - self.center) @ R.transpose(0, 2, 1)  # about the face centre, at the origin
+        meta: dict[str, Any] = {
+            "true_pose": {"yaw": yaw.round(3).tolist(), "pitch": pitch.round(3).tolist(), "roll": roll.round(3).tolist()},
+            "pose_convention": POSE_CONVENTION, "occluder": None,
+        }
+        if cfg.project:
+            out, cam = _project(posed, rng, cfg, self.width_cm, self.height_cm)
+            meta.update(cam)
+        else:
+            shift = rng.normal(0.0, cfg.translation_scale * pose.get("translation_cm", 0.0), 3)
+            out = posed + self.center + shift
+            meta["translation_cm"] = shift.round(4).tolist()
+        if self.noise > 0:
+            out = out + rng.normal(0.0, self.noise, out.shape)
+        if cfg.project:
+            out[..., 2] = np.nan
+            w, h = cfg.image_size
+            inside = (out[..., 0] >= 0) & (out[..., 0] <= w) & (out[..., 1] >= 0) & (out[..., 1] <= h)
+            out[~inside] = np.nan
+        return out, meta
+
+    def _missing(self, rng: np.random.Generator, out: np.ndarray, meta: dict[str, Any]) -> None:
+        """Occluders, dropped points and dropped frames (NaN), in place."""
+        cfg, spec, T, t = self.config, self.spec, self.T, self.t
+        if len(spec.occluders) and rng.uniform() < cfg.occlusion_rate:
+            oi = int(rng.choice(len(spec.occluders), p=self.occluder_p))
+            occ = spec.occluders[oi]
+            side = occ.side if occ.side != "random" else ("right", "left")[int(rng.integers(2))]
+            pts = self.occluder_masks[oi][side]
+            if occ.whole_sequence:
+                rows = np.ones(T, bool)
             else:
-                shift = rng.normal(0.0, cfg.translation_scale * spec.pose.get("translation_cm", 0.0), 3)
-                out = posed + center0 + shift
-                noise = spec.detector.get("noise_cm", 0.04) if cfg.noise_cm is None else cfg.noise_cm
-                units_out, dims = "cm", 3
-            if noise > 0:
-                out = out + rng.normal(0.0, noise, out.shape)
-            if dims == 2:
-                out[..., 2] = np.nan
-                inside = ((out[..., 0] >= 0) & (out[..., 0] <= cfg.image_size[0])
-                          & (out[..., 1] >= 0) & (out[..., 1] <= cfg.image_size[1]))
-                out[~inside] = np.nan
-            # --- missing data
-            if len(spec.occluders) and rng.uniform() < cfg.occlusion_rate:
-                oi = int(rng.choice(len(occ_w), p=occ_w / occ_w.sum()))
-                occ = spec.occluders[oi]
-                side = occ.side if occ.side != "random" else ("right", "left")[int(rng.integers(2))]
-                pts = occ_masks[oi][side]
-                if occ.whole_sequence:
-                    rows = np.ones(T, bool)
-                else:
-                    a0, a1, _, _ = _episode_window(rng, Timing(apex_s=occ.duration_s), rng.uniform(0, duration))
-                    rows = (t >= a0) & (t <= a1)
-                    if not rows.any():
-                        rows[int(np.clip(round(a0 * cfg.fps), 0, T - 1))] = True
-                out[np.ix_(rows, pts)] = np.nan
-                meta["occluder"] = occ.name if occ.side != "random" else f"{occ.name}:{side}"
-                meta["occluded_frames"] = np.flatnonzero(rows).tolist()
-                meta["occluded_points"] = np.flatnonzero(pts).tolist()
-            if cfg.drop_rate > 0:
-                out[rng.uniform(size=out.shape[:2]) < cfg.drop_rate] = np.nan
-            if cfg.frame_drop_rate > 0:
-                out[rng.uniform(size=T) < cfg.frame_drop_rate] = np.nan
-            # --- labels from the formula
-            latent = unit_frac * maxima
-            unit_labels = quantize(latent, minima, maxima) if cfg.quantize_labels else latent
-            labels = {u: unit_labels[:, i] for i, u in enumerate(units)}
-            score = np.asarray(scale.total_score(labels), dtype=np.float64)
-            labels.update(score=score, pain=scale.binary(score), level=scale.level(score))
-            peak = float(score.max())
-            valid = np.isfinite(out[..., :2]).all(-1)
-            seqs.append(LandmarkSequence(
-                coords=out.astype(np.float32),
-                scheme=out_scheme.key,
-                confidence=valid.astype(np.float32),
-                frame_confidence=valid.any(1).astype(np.float32),
-                fps=cfg.fps,
-                subject=subject,
-                sequence=f"{subject}_{qi + 1:02d}",
-                labels=labels,
-                sequence_labels={"pain": int(scale.binary(peak)), "level": int(scale.level(peak)),
-                                 "score": peak, "mean_score": float(score.mean())},
-                dims=dims,
-                units=units_out,
-                detector="synth",
-                detector_version=f"geopain-{__version__}",
-                source=f"simulated:{species}:seed={int(seed)}",
-                meta=meta,
-            ))
-    return seqs
+                a0, a1, _, _ = _episode_window(rng, Timing(apex_s=occ.duration_s), rng.uniform(0, self.duration))
+                rows = (t >= a0) & (t <= a1)
+                if not rows.any():
+                    rows[int(np.clip(round(a0 * cfg.fps), 0, T - 1))] = True
+            out[np.ix_(rows, pts)] = np.nan
+            meta["occluder"] = occ.name if occ.side != "random" else f"{occ.name}:{side}"
+            meta["occluded_frames"] = np.flatnonzero(rows).tolist()
+            meta["occluded_points"] = np.flatnonzero(pts).tolist()
+        if cfg.drop_rate > 0:
+            out[rng.uniform(size=out.shape[:2]) < cfg.drop_rate] = np.nan
+        if cfg.frame_drop_rate > 0:
+            out[rng.uniform(size=T) < cfg.frame_drop_rate] = np.nan
+
+    def _labels(self, unit_frac: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Frame labels from the scale's formula and the sequence labels from the peak score."""
+        scale = self.scale
+        latent = unit_frac * self.maxima
+        values = quantize(latent, self.minima, self.maxima) if self.config.quantize_labels else latent
+        labels = {u: values[:, i] for i, u in enumerate(self.units)}
+        score = np.asarray(scale.total_score(labels), dtype=np.float64)
+        labels.update(score=score, pain=scale.binary(score), level=scale.level(score))
+        peak = float(score.max())
+        seq = {"pain": int(scale.binary(peak)), "level": int(scale.level(peak)), "score": peak,
+               "mean_score": float(score.mean())}
+        return labels, seq
 
 
-def _resting(spec: SynthSpec, model: FaceModel, rng: np.random.Generator, scale: float):
-    """Columns, per-subject offsets and per-sequence sd of resting action intensities."""
-    rest = spec.identity.get("resting") or {}
-    cols = np.array([model.index(a) for a in rest], dtype=np.int64)
-    subject_sd = np.array([float(v.get("subject_sd", 0.0)) for v in rest.values()])
-    seq_sd = np.array([float(v.get("sequence_sd", 0.0)) for v in rest.values()])
-    return cols, scale * subject_sd * rng.standard_normal(len(cols)), scale * seq_sd
+def _probabilities(weights: Sequence[float]) -> np.ndarray:
+    w = np.asarray(weights, dtype=float)
+    return w / w.sum() if w.size and w.sum() > 0 else np.full(w.size, 1.0 / max(w.size, 1))
 
 
 def _smooth_motion(rng: np.random.Generator, t: np.ndarray, amplitude: float) -> np.ndarray:
