@@ -7,7 +7,7 @@ clinical accuracy.
 A species is data: ``species/<species>/synth.yaml`` defines the facial actions (displacement
 fields on the landmarks of a base scheme), how each unit of the species' pain scale is
 expressed, non-pain confounders, identity variation, head pose and occluders. See
-:mod:`geopain.synth.simulate` for the generative model and the label rules.
+:mod:`geopain.synth.simulator` for the generative model and the label rules.
 
 Public API::
 
@@ -18,7 +18,7 @@ Public API::
     action_support(species, "AU4") -> (N,) bool  # landmarks a unit / action moves
     load_spec(species), face_model(species), available_species()
 """
-from .simulate import (
+from .simulator import (
     Simulator,
     POSE_CONVENTION,
     SynthConfig,
