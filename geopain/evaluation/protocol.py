@@ -1,0 +1,213 @@
+"""Run a subject-independent evaluation protocol for one or several models.
+
+:func:`run_protocol` trains a fresh :class:`~geopain.models.PainEstimator` on the training
+subjects of every fold and predicts the held-out subjects; metrics are computed per fold
+(mean and spread over folds) and on the pooled held-out predictions, for frames and for
+sequences (mean per-frame probabilities or scores of a sequence vs its median label).
+Several models in one run (e.g. ``["wgnn", "wgnn-uniform", "logreg"]``) share the same
+folds, so the value of the facial graph's edge weights and the gap to the measurement
+baselines are measured, not assumed.
+
+With ``out_dir`` every fold's predictions are stored under ``predictions/``; running the
+same call again reuses finished folds (interrupt and resume), and :mod:`.report` writes
+``results.json``, ``results.md``, ``results.csv`` and plots.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import GeopainError
+from ..landmarks import LandmarkSequence
+from ..species import get_scheme
+from .metrics import HEADLINE, aggregate, task_metrics
+from .splits import Fold, protocol_folds
+
+#: The models whose results the deep models are compared against.
+BASELINES = ("logreg", "gboost")
+
+
+def _frame_metrics(df: pd.DataFrame, task: str, n_classes: int) -> dict[str, Any] | None:
+    ok = df["face_found"].to_numpy(bool) & np.isfinite(df["target"].to_numpy(float)) if "target" in df else None
+    if ok is None or not ok.any():
+        return None
+    d = df[ok]
+    t = d["target"].to_numpy(float)
+    if task == "score":
+        return task_metrics(task, t, d["prediction"].to_numpy(float))
+    proba = d[[f"p_{k}" for k in range(n_classes)]].to_numpy(float)
+    return task_metrics(task, t.astype(int), d["prediction"].to_numpy(int), proba, n_classes)
+
+
+def sequence_table(frames: pd.DataFrame, task: str, n_classes: int) -> pd.DataFrame:
+    """Per-sequence predictions from per-frame ones: mean probabilities (argmax) or mean
+    score, and the sequence target (median frame label, rounded for classes)."""
+    keys = ["subject", "sequence", "face_id"]
+    d = frames[frames["face_found"] & np.isfinite(frames["target"])]
+    cols = ["prediction"] if task == "score" else [f"p_{k}" for k in range(n_classes)]
+    g = d.groupby(keys, sort=False)
+    out = g[cols].mean()
+    tgt = g["target"].median()
+    out["target"] = tgt if task == "score" else np.round(tgt)
+    if task != "score":
+        out["prediction"] = out[cols].to_numpy().argmax(1)
+    out["face_found"] = True
+    if "fold" in d:
+        out["fold"] = g["fold"].first()
+    return out.reset_index()
+
+
+def _config_hash(obj: Any) -> str:
+    return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def run_protocol(sequences: Iterable[LandmarkSequence], model: str | Sequence[str], task: str, protocol: str,
+                 temporal: bool | str = False, out_dir: str | os.PathLike | None = None, *,
+                 meta: Mapping[str, Any] | None = None, seed: int = 0, progress: bool = True,
+                 **params: Any) -> dict[str, Any]:
+    """Evaluate ``model`` (a name or a list of names) on ``task`` under ``protocol``.
+
+    Args:
+        sequences: labelled landmark sequences of one scheme (any species).
+        model: registered model name(s), e.g. ``"wgnn"`` or ``["wgnn", "wgnn-uniform", "logreg"]``.
+        task: ``"binary"``, ``"five"`` or ``"score"``.
+        protocol: ``"loso"``, ``"kfold:K"``, ``"holdout:FILE"`` or a name in ``meta["protocols"]``.
+        temporal: see :class:`~geopain.models.PainEstimator`.
+        out_dir: if given, predictions (resumable), ``results.json``, a table and plots go there.
+        meta: table metadata (named protocols), e.g. from :func:`geopain.io.tables.read_frame`.
+        seed: seeds splits and training. params: :class:`PainEstimator` parameters.
+
+    Returns:
+        ``{"task", "protocol", "species", "scheme", "scale", "folds": [...], "models":
+        {name: {"frame": {"folds": [...], "summary": {metric: {mean, std, ...}}, "pooled": {...}},
+        "sequence": {...}, "train_seconds": [...]}}, "comparisons": [...]}``.
+    """
+    from ..models import MODELS, PainEstimator
+
+    seqs = list(sequences)
+    if not seqs:
+        raise GeopainError("no sequences to evaluate")
+    names = [model] if isinstance(model, str) else list(model)
+    for n in names:
+        MODELS.get(n)
+    scheme = get_scheme(seqs[0].scheme)
+    scale = scheme.pain_scale
+    n_classes = {"binary": 2, "five": scale.n_levels if scale else 5, "score": 1}.get(task)
+    if n_classes is None:
+        raise GeopainError(f"task must be binary, five or score, got {task!r}")
+    seq_subjects = np.array([s.subject for s in seqs])
+    frame_subjects = np.concatenate([[s.subject] * s.n_frames for s in seqs])
+    folds: list[Fold] = protocol_folds(protocol, seq_subjects, meta, seed, sample_subjects=frame_subjects)
+    out = Path(out_dir) if out_dir is not None else None
+    results: dict[str, Any] = {
+        "task": task, "protocol": protocol, "temporal": temporal, "species": scheme.species, "scheme": scheme.key,
+        "scale": None if scale is None else {"name": scale.name, "range": list(scale.range), "n_levels": scale.n_levels,
+                                             "level_names": list(scale.level_names)},
+        "n_subjects": len(set(folds[0].train_subjects) | set(folds[0].test_subjects)), "n_sequences": len(seqs),
+        "n_frames": int(sum(s.n_frames for s in seqs)), "seed": seed, "params": {k: v for k, v in params.items()},
+        "folds": [{"name": f.name, "test_subjects": list(f.test_subjects), "n_train_subjects": len(f.train_subjects)}
+                  for f in folds],
+        "models": {},
+    }
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover
+        tqdm = None
+    predictions: dict[str, pd.DataFrame] = {}
+    jobs = [(n, f) for n in names for f in folds]
+    bar = tqdm(total=len(jobs), desc=f"{task} {protocol}", disable=not progress) if tqdm else None
+    for name in names:
+        cfg = {"model": name, "task": task, "temporal": temporal, "seed": seed, "params": params,
+               "protocol": protocol, "folds": [f.test_subjects for f in folds], "n_sequences": len(seqs)}
+        key = _config_hash(cfg)
+        pred_dir = None if out is None else out / "predictions" / f"{name}-{key}"
+        if pred_dir is not None:
+            pred_dir.mkdir(parents=True, exist_ok=True)
+            (pred_dir / "config.json").write_text(json.dumps(cfg, default=str, indent=1))
+        frames_all, seconds = [], []
+        for fold in folds:
+            if bar is not None:
+                bar.set_postfix_str(f"{name} {fold.name}")
+            cache = None if pred_dir is None else pred_dir / f"{fold.name}.parquet"
+            if cache is not None and cache.is_file():
+                df = pd.read_parquet(cache)
+                seconds.append(float(df.attrs.get("train_seconds", np.nan)) if hasattr(df, "attrs") else np.nan)
+            else:
+                tr, te = fold.indices(seq_subjects)
+                est = PainEstimator(name, task, temporal, seed=seed, **params)
+                t0 = time.perf_counter()
+                est.fit([seqs[i] for i in tr])
+                seconds.append(time.perf_counter() - t0)
+                df = est.predict_frames([seqs[i] for i in te])
+                if "target" not in df:
+                    df["target"] = np.nan
+                df["fold"] = fold.name
+                df["train_seconds"] = seconds[-1]
+                if cache is not None:
+                    tmp = cache.with_suffix(".tmp")
+                    df.to_parquet(tmp, index=False)
+                    os.replace(tmp, cache)
+            if "train_seconds" in df and len(df):
+                seconds[-1] = float(df["train_seconds"].iloc[0])
+            frames_all.append(df)
+            if bar is not None:
+                bar.update(1)
+        frames = pd.concat(frames_all, ignore_index=True)
+        predictions[name] = frames
+        seqtab = sequence_table(frames, task, n_classes)
+        entry: dict[str, Any] = {"train_seconds": seconds}
+        for level, table in (("frame", frames), ("sequence", seqtab)):
+            per_fold = []
+            for fold in folds:
+                m = _frame_metrics(table[table["fold"] == fold.name], task, n_classes)
+                if m is not None:
+                    per_fold.append({"fold": fold.name, **m})
+            entry[level] = {"folds": per_fold, "summary": aggregate(per_fold),
+                            "pooled": _frame_metrics(table, task, n_classes)}
+        results["models"][name] = entry
+    if bar is not None:
+        bar.close()
+    results["comparisons"] = compare(results)
+    if out is not None:
+        from .report import write_report
+
+        write_report(results, out, predictions)
+    results["predictions"] = predictions
+    return results
+
+
+def compare(results: Mapping[str, Any]) -> list[str]:
+    """Plain sentences: each deep model against the best baseline, and WGNN against its
+    uniform-weight twin, on the task's main pooled frame metric."""
+    task = results["task"]
+    metric, higher = ("mae", False) if task == "score" else ("balanced_accuracy", True)
+    models = results["models"]
+
+    def value(name: str) -> float:
+        pooled = models[name]["frame"]["pooled"] or {}
+        return float(pooled.get(metric, np.nan))
+
+    lines = []
+    base = [b for b in BASELINES if b in models and np.isfinite(value(b))]
+    if base:
+        best = (max if higher else min)(base, key=value)
+        for name in models:
+            if name in BASELINES or not np.isfinite(value(name)):
+                continue
+            beats = value(name) > value(best) if higher else value(name) < value(best)
+            lines.append(f"{name} {'beats' if beats else 'does NOT beat'} the best baseline {best} on pooled {metric} "
+                         f"({value(name):.3f} vs {value(best):.3f})")
+    if "wgnn" in models and "wgnn-uniform" in models:
+        a, b = value("wgnn"), value("wgnn-uniform")
+        if np.isfinite(a) and np.isfinite(b):
+            gain = (a - b) if higher else (b - a)
+            lines.append(f"edge weights: wgnn {a:.3f} vs wgnn-uniform {b:.3f} pooled {metric} "
+                         f"({'better' if gain > 0 else 'not better'} with the weights, difference {gain:+.3f})")
+    return lines
