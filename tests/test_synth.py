@@ -164,6 +164,27 @@ class TestLabels:
             np.testing.assert_allclose(x.labels["score"], scale.total_score({u: x.labels[u] for u in scale.units}))
 
 
+class TestTime:
+    def test_episodes_rise_and_fall(self):
+        cfg = SynthConfig(pain_prevalence=1.0, quantize_labels=False, fps=25.0)
+        seqs = simulate("human", 3, 2, 200, seed=5, config=cfg)  # 8 s each
+        for s in seqs:
+            score = s.labels["score"]
+            assert score.max() > 0
+            assert score.min() < 0.25 * score.max(), "an episode rises from and returns to rest"
+            assert len(np.unique(np.round(score, 6))) > 10, "intensities change smoothly, not in one step"
+            assert np.abs(np.diff(score)).max() < 0.5 * score.max(), "no jumps between frames"
+            np.testing.assert_allclose(s.timestamps, np.arange(200) / 25.0)
+
+    def test_confounders_in_both_conditions(self):
+        seqs = simulate("human", 10, 4, 30, seed=0, config=SynthConfig(confounder_rate=2.0))
+        for cond in ("pain", "no_pain"):
+            group = [s for s in seqs if s.meta["condition"] == cond]
+            kinds = {c for s in group for c in s.meta["confounders"]}
+            assert kinds == {"smile", "surprise", "talking"}
+        assert all(s.labels["score"].max() == 0 for s in seqs if s.meta["condition"] == "no_pain")
+
+
 class TestProjection:
     def test_pixels_inside_image(self):
         cfg = SynthConfig(project=True, image_size=(320, 240), face_size_px=(80, 120), occlusion_rate=0.0)
@@ -211,6 +232,20 @@ class TestMissing:
                 cols = np.zeros(s.n_points, bool)
                 cols[s.meta["occluded_points"]] = True
                 np.testing.assert_array_equal(hidden, rows[:, None] & cols[None])
+
+    def test_sheep_ear_hidden_one_side(self):
+        seqs = simulate("sheep", 8, 2, 30, seed=0, config=_clean(occlusion_rate=1.0))
+        names = get_scheme("sheep/spfes").landmarks
+        ears = [s for s in seqs if str(s.meta["occluder"]).startswith("ear_hidden:")]
+        assert ears
+        for s in ears:
+            side = s.meta["occluder"].split(":")[1][0]  # "r" or "l"
+            hidden = {names[i] for i in s.meta["occluded_points"]}
+            assert hidden == {f"ear_tip_{side}", f"ear_base_{side}"}
+            rows = s.meta["occluded_frames"]
+            assert 0 < len(rows) <= s.n_frames
+            assert np.isnan(s.coords[np.ix_(rows, s.meta["occluded_points"])]).all()
+            assert np.isfinite(np.delete(s.coords, s.meta["occluded_points"], axis=1)).all()
 
     def test_no_occlusion(self):
         seqs = simulate("human", 3, 2, 10, seed=0, config=_clean())
