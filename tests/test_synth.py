@@ -104,6 +104,16 @@ class TestSimulate:
             simulate("human", config=SynthConfig(level_weights=(1, 1)))
         with pytest.raises(GeopainError):
             SynthConfig.from_dict({"nonsense": 1})
+        with pytest.raises(GeopainError, match="difficulty"):
+            SynthConfig.preset("impossible")
+
+    def test_presets(self):
+        easy = simulate("human", 2, 2, 10, seed=0, config=SynthConfig.preset("easy"))
+        assert all(np.isfinite(s.coords).all() for s in easy)
+        assert all(s.meta["confounders"] == [] for s in easy)
+        assert all(np.abs(np.asarray(s.meta["true_pose"]["yaw"])).max() == 0 for s in easy)
+        hard = SynthConfig.preset("hard", fps=30.0)
+        assert hard.fps == 30.0 and hard.pose_scale > 1 and hard.occlusion_rate > SynthConfig().occlusion_rate
 
     def test_fast(self):
         import time

@@ -57,6 +57,14 @@ class TestSynthCommand:
         assert all(np.isfinite(s.coords).all() for s in seqs)
 
 
+    def test_difficulty(self, tmp_path):
+        code, out = _run(tmp_path, "--subjects", "2", "--frames", "4", "--difficulty", "easy")
+        assert code == 0
+        seqs = read_table(out)
+        assert all(np.isfinite(s.coords).all() for s in seqs)
+        assert read_frame(out)[1]["synth"]["config"]["pose_scale"] == 0.0
+
+
 class TestSynthCommandErrors:
     @pytest.mark.parametrize("args,msg", [
         (["--species", "unicorn"], "no simulator"),

@@ -61,9 +61,8 @@ def test_sheep_2d_not_saturated():
     assert 0.65 < s["baseline"] < 0.97 and 0.6 < s["raw"] < 0.97
 
 
-def test_easy_knobs_make_it_easier():
-    hard = _scores("human", SynthConfig())
-    easy = _scores("human", SynthConfig(pose_scale=0.0, translation_scale=0.0, identity_scale=0.0,
-                                        confounder_rate=0.0, noise_cm=0.0, occlusion_rate=0.0))
-    assert easy["raw"] > hard["raw"] + 0.05
-    assert easy["baseline"] > hard["baseline"]
+def test_presets_order_difficulty():
+    easy, default, hard = (_scores("human", SynthConfig.preset(name)) for name in ("easy", "default", "hard"))
+    assert easy["raw"] > default["raw"] + 0.05
+    assert easy["baseline"] > default["baseline"] > hard["baseline"]
+    assert easy["baseline"] > 0.9 and hard["baseline"] > 0.55

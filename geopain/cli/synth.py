@@ -32,6 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="output landmark scheme, e.g. human/ibug68 (default), human/mediapipe468, human/ibug66")
     p.add_argument("--project", action="store_true",
                    help="project to 2D pixels with a pinhole camera, as a 2D detector gives (dims=2, px)")
+    p.add_argument("--difficulty", choices=("easy", "default", "hard"), default="default",
+                   help="preset knobs: easy = frontal, still, template faces, no confounders or noise; "
+                        "hard = wider pose, more identity spread, confounders, occlusion (default: default)")
     p.add_argument("--fps", type=float, default=None, help="frames per second (default 25)")
     p.add_argument("--noise", type=float, default=None,
                    help="detector noise sd (cm in 3D, pixels with --project)")
@@ -70,8 +73,7 @@ def _config(args: argparse.Namespace):
     for key in ("image_size", "face_size_px", "level_weights"):
         if isinstance(values.get(key), list):
             values[key] = tuple(values[key])
-    cfg = SynthConfig.from_dict(values)
-    return cfg.validate()
+    return SynthConfig.preset(args.difficulty, **values).validate()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ Public API::
     load_spec(species), face_model(species), available_species()
 """
 from .simulator import (
+    PRESETS,
     Simulator,
     POSE_CONVENTION,
     SynthConfig,
@@ -33,7 +34,7 @@ from .simulator import (
 from .spec import FaceModel, SynthSpec, available_species, face_model, load_spec
 
 __all__ = [
-    "simulate", "Simulator", "SynthConfig", "express", "action_support", "load_spec", "face_model", "available_species",
+    "simulate", "Simulator", "PRESETS", "SynthConfig", "express", "action_support", "load_spec", "face_model", "available_species",
     "FaceModel", "SynthSpec", "POSE_CONVENTION", "envelope", "rotation_matrices", "conversion_matrix",
     "resolve_scheme",
 ]

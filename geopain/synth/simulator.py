@@ -167,6 +167,25 @@ class SynthConfig:
             raise GeopainError(f"SynthConfig: unknown option(s) {unknown}; known: {sorted(known)}")
         return cls(**values)
 
+    @classmethod
+    def preset(cls, name: str, **changes: Any) -> "SynthConfig":
+        """A named difficulty (:data:`PRESETS`: ``easy``, ``default``, ``hard``) with ``changes``."""
+        if name not in PRESETS:
+            raise GeopainError(f"unknown difficulty {name!r}; choose one of {sorted(PRESETS)}")
+        return cls.from_dict({**PRESETS[name], **changes})
+
+
+#: Named difficulties. ``easy``: frontal, still, template faces, no confounders, noise or missing
+#: points (the pain signal alone); ``hard``: wider pose, more identity spread, confounders,
+#: noise, occlusion and dropped points than the default.
+PRESETS: dict[str, dict[str, Any]] = {
+    "easy": {"pose_scale": 0.0, "translation_scale": 0.0, "identity_scale": 0.0, "confounder_rate": 0.0,
+             "blinks": False, "noise_cm": 0.0, "noise_px": 0.0, "drop_rate": 0.0, "occlusion_rate": 0.0},
+    "default": {},
+    "hard": {"pose_scale": 1.5, "identity_scale": 1.5, "confounder_rate": 1.6, "expressiveness_sd": 0.8,
+             "drop_rate": 0.02, "frame_drop_rate": 0.02, "occlusion_rate": 0.3, "level_weights": (3.0, 2.0, 1.0, 1.0)},
+}
+
 
 # ----------------------------------------------------------------------------------------
 # Schemes and conversion
