@@ -403,6 +403,28 @@ class TestBuildingBlocks:
             model = face_model(sp)
             assert model.linear.shape[1] == model.scheme.n_points
 
+    def test_new_species_is_data(self, tmp_path, monkeypatch):
+        """A species added as files only (here a 'goat' copied from the sheep) simulates."""
+        from geopain import species as species_mod
+
+        src = species_mod.package_species_dir() / "sheep"
+        dst = tmp_path / "goat"
+        dst.mkdir()
+        for name in ("species.yaml", "spfes.yaml", "synth.yaml"):
+            text = (src / name).read_text().replace("species: sheep", "species: goat")
+            (dst / name).write_text(text.replace("base_scheme: sheep/spfes", "base_scheme: goat/spfes"))
+        monkeypatch.setenv("GEOPAIN_SPECIES_PATH", str(tmp_path))
+        species_mod._clear_caches()
+        try:
+            assert "goat" in available_species()
+            seqs = simulate("goat", 2, 2, 5, seed=0)
+            assert seqs[0].scheme == "goat/spfes" and "ear_position" in seqs[0].labels
+            a = simulate("sheep", 2, 2, 5, seed=0)
+            np.testing.assert_array_equal(seqs[3].coords, a[3].coords)  # same data, same face
+        finally:
+            monkeypatch.delenv("GEOPAIN_SPECIES_PATH")
+            species_mod._clear_caches()
+
     def test_bad_spec(self, tmp_path):
         p = tmp_path / "synth.yaml"
         p.write_text("species: human\nbase_scheme: human/mediapipe468\nactions: {AU4: {fields: []}}\npain: {}\n")

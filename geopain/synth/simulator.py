@@ -341,9 +341,10 @@ _identity_cache: dict[str, _Identity] = {}
 
 
 def _identity(spec: SynthSpec) -> _Identity:
-    if spec.path not in _identity_cache:
-        _identity_cache[spec.path] = _Identity(spec)
-    return _identity_cache[spec.path]
+    key = f"{spec.path}#{id(spec)}"  # a reloaded (edited) spec is a new object
+    if key not in _identity_cache:
+        _identity_cache[key] = _Identity(spec)
+    return _identity_cache[key]
 
 
 # ----------------------------------------------------------------------------------------
