@@ -28,32 +28,36 @@ offered for comparison: it encodes face shape (identity), not expression.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from ..registry import Registry
 
 __all__ = ["WEIGHTINGS", "strain_weight", "distance_weight", "comovement_factor", "uniform_weight"]
 
-#: Registry of edge weighting functions ``f(length, strain) -> weight`` (tensors of the same shape).
+#: Registry of edge weighting functions ``f(length, strain, **kw) -> weight`` on numpy arrays
+#: of the same shape (``length`` scale-free, ``strain`` relative length change).
 WEIGHTINGS: Registry = Registry("edge weighting")
 
 
 @WEIGHTINGS.register("strain", temporal=False, description="1 + |strain| / scale, clipped")
-def strain_weight(length: torch.Tensor, strain: torch.Tensor, scale: float = 0.1, max_weight: float = 10.0) -> torch.Tensor:
+def strain_weight(length: np.ndarray, strain: np.ndarray, scale: float = 0.1, max_weight: float = 10.0) -> np.ndarray:
     """``1 + |strain| / scale`` clipped to ``max_weight`` (strain = relative length change)."""
-    return torch.clamp(1.0 + strain.abs() / scale, max=max_weight)
+    w = np.abs(strain) * np.float32(1.0 / scale)
+    w += np.float32(1.0)
+    return np.minimum(w, np.float32(max_weight), out=w)
 
 
 @WEIGHTINGS.register("distance", temporal=False, description="exp(-(l / sigma)^2), scale-free length")
-def distance_weight(length: torch.Tensor, strain: torch.Tensor, sigma: float = 0.5) -> torch.Tensor:
+def distance_weight(length: np.ndarray, strain: np.ndarray, sigma: float = 0.5) -> np.ndarray:
     """Gaussian kernel ``exp(-(l / sigma)^2)`` of the scale-free edge length."""
-    return torch.exp(-(length / sigma) ** 2)
+    return np.exp(-((np.asarray(length) / sigma) ** 2))
 
 
 @WEIGHTINGS.register("uniform", temporal=False, description="all ones")
-def uniform_weight(length: torch.Tensor, strain: torch.Tensor) -> torch.Tensor:
+def uniform_weight(length: np.ndarray, strain: np.ndarray) -> np.ndarray:
     """All weights 1 (the plain anatomical graph)."""
-    return torch.ones_like(length)
+    return np.ones_like(length)
 
 
 def comovement_factor(comovement: torch.Tensor, mix: float = 0.5) -> torch.Tensor:
