@@ -53,10 +53,10 @@ frame-level pain, logistic regression, grouped 5-fold by subject; balanced accur
 =================  ==========  ===============  ==========================
 data               raw coords  measurements     measurements - subject median
 =================  ==========  ===============  ==========================
-human 3D (cm)      0.68        0.76             0.80
-human 2D (px)      0.59        0.70             0.72
-sheep 3D (cm)      0.84        0.87             0.92
-sheep 2D (px)      0.73        0.79             0.86
+human 3D (cm)      0.70        0.80             0.83
+human 2D (px)      0.64        0.73             0.75
+sheep 3D (cm)      0.82        0.88             0.91
+sheep 2D (px)      0.73        0.80             0.87
 =================  ==========  ===============  ==========================
 
 Learnable, not saturated, and raw coordinates (identity, pose, camera) do worse than normalised,
@@ -353,18 +353,27 @@ def _identity(spec: SynthSpec) -> _Identity:
 
 
 def _target_score(rng: np.random.Generator, spec: SynthSpec, weights: np.ndarray) -> float:
+    """A peak score for a pain episode: a level drawn by ``weights``, then a score within it."""
     scale = spec.scale
     cuts = list(scale.level_cut_offs)
-    level = int(rng.choice(np.arange(1, len(cuts) + 1), p=weights))
-    lo = cuts[level - 1]
     top = spec.max_total if spec.max_total is not None else scale.range[1]
-    hi = cuts[level] - 1 if level < len(cuts) else max(top, lo)
+    if not cuts:  # a scale without levels: anywhere above the pain threshold
+        lo, hi = scale.binary_threshold, top
+    else:
+        level = int(rng.choice(np.arange(1, len(cuts) + 1), p=weights))
+        lo = cuts[level - 1]
+        hi = cuts[level] - 1 if level < len(cuts) else max(top, lo)
     lo_i, hi_i = int(np.ceil(max(lo, scale.binary_threshold + 1e-9))), int(np.floor(hi))
     return float(rng.integers(lo_i, max(lo_i, hi_i) + 1))
 
 
-def _apex_fractions(spec: SynthSpec, base: np.ndarray, target: float) -> np.ndarray:
-    """Apex intensity fractions ``(U,)`` whose quantised scale total is closest to ``target``."""
+def _apex_fractions(spec: SynthSpec, base: np.ndarray, target: float, rng: np.random.Generator) -> np.ndarray:
+    """Apex intensity fractions ``(U,)`` whose quantised scale total is closest to ``target``.
+
+    The fractions are ``min(1, g * base)``; among the gains ``g`` that come closest, one is drawn
+    at random, so latent intensities spread over their label's rounding interval (not biased to
+    its lower edge).
+    """
     scale = spec.scale
     units = list(spec.pain_units)
     maxima = np.array([scale.units[u].max for u in units])
@@ -372,9 +381,9 @@ def _apex_fractions(spec: SynthSpec, base: np.ndarray, target: float) -> np.ndar
     gains = np.linspace(0.0, 4.0 / max(base.max(), 1e-6), 400)
     frac = np.clip(gains[:, None] * base[None, :], 0.0, 1.0)  # (G, U)
     q = quantize(frac * maxima, minima, maxima)
-    total = scale.total_score({u: q[:, i] for i, u in enumerate(units)})
-    best = int(np.argmin(np.abs(total - target) + 1e-6 * gains))
-    return frac[best]
+    err = np.abs(scale.total_score({u: q[:, i] for i, u in enumerate(units)}) - target)
+    best = np.flatnonzero(err == err.min())
+    return frac[int(rng.choice(best))]
 
 
 # ----------------------------------------------------------------------------------------
@@ -439,7 +448,7 @@ class Simulator:
         self.out_scheme = resolve_scheme(species, scheme)
         W = conversion_matrix(model.scheme, self.out_scheme)
         self.convert = _converter(W)
-        n_lv = scale.n_levels - 1
+        n_lv = max(scale.n_levels - 1, 1)
         w = np.ones(n_lv) if cfg.level_weights is None else np.asarray(cfg.level_weights, float)
         if w.shape != (n_lv,):
             raise GeopainError(f"SynthConfig.level_weights: {scale.name} needs {n_lv} weights "
@@ -541,7 +550,7 @@ class Simulator:
         for e in range(n_ep):
             target = first if e == 0 else float(rng.integers(1, int(first) + 1))
             jitter = np.exp(spec.episode_jitter_sd * rng.standard_normal(len(self.units)))
-            apex = _apex_fractions(spec, style * jitter, target)
+            apex = _apex_fractions(spec, style * jitter, target, rng)
             # the first episode's apex covers a random frame: every pain sequence reaches it
             center = t[rng.integers(T)] if e == 0 else rng.uniform(0, self.duration)
             a0, a1, on, off = _episode_window(rng, spec.pain_timing, center)
