@@ -195,6 +195,22 @@ class TestTime:
         assert all(s.labels["score"].max() == 0 for s in seqs if s.meta["condition"] == "no_pain")
 
 
+    def test_correlated_noise(self):
+        def jitter(rho):
+            cfg = _clean(noise_cm=0.1, noise_correlation=rho)
+            s = simulate("human", 1, 1, 400, seed=0, config=cfg)[0]
+            ref = simulate("human", 1, 1, 400, seed=0, config=_clean())[0]
+            e = (s.coords - ref.coords)[..., 0].astype(np.float64)
+            return e.std(), np.mean([np.corrcoef(e[1:, i], e[:-1, i])[0, 1] for i in range(e.shape[1])])
+
+        sd0, r0 = jitter(0.0)
+        sd9, r9 = jitter(0.9)
+        assert abs(sd0 - 0.1) < 0.01 and abs(sd9 - 0.1) < 0.03
+        assert abs(r0) < 0.1 and r9 > 0.8
+        with pytest.raises(GeopainError):
+            SynthConfig(noise_correlation=1.0).validate()
+
+
 class TestProjection:
     def test_pixels_inside_image(self):
         cfg = SynthConfig(project=True, image_size=(320, 240), face_size_px=(80, 120), occlusion_rate=0.0)

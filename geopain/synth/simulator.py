@@ -98,6 +98,8 @@ class SynthConfig:
         translation_scale: multiplies the YAML's 3D head translation (cm).
         noise_cm: detector noise sd for 3D output (cm); None: the species' ``detector.noise_cm``.
         noise_px: detector noise sd for projected output (pixels); None: ``detector.noise_px``.
+        noise_correlation: frame-to-frame correlation of the detector noise (AR(1), 0-0.99; trackers
+            drift slowly rather than jitter independently); the noise sd stays ``noise_*``.
         drop_rate: probability that a point is missing (NaN) in a frame.
         frame_drop_rate: probability that a frame has no face (all NaN).
         occlusion_rate: probability that a sequence has an occluder (tube over the mouth, ...).
@@ -119,6 +121,7 @@ class SynthConfig:
     translation_scale: float = 1.0
     noise_cm: float | None = None
     noise_px: float | None = None
+    noise_correlation: float = 0.0
     drop_rate: float = 0.005
     frame_drop_rate: float = 0.0
     occlusion_rate: float = 0.1
@@ -141,6 +144,8 @@ class SynthConfig:
         for name in ("confounder_rate", "identity_scale", "pose_scale", "translation_scale", "noise_cm", "noise_px"):
             if getattr(self, name) is not None and not float(getattr(self, name)) >= 0.0:
                 bad(name, "must be >= 0")
+        if not 0.0 <= float(self.noise_correlation) < 1.0:
+            bad("noise_correlation", "must be in [0, 1)")
         if self.expressiveness_sd is not None and self.expressiveness_sd < 0:
             bad("expressiveness_sd", "must be >= 0")
         if self.level_weights is not None:
@@ -593,7 +598,7 @@ class Simulator:
             out = posed + self.center + shift
             meta["translation_cm"] = shift.round(4).tolist()
         if self.noise > 0:
-            out = out + rng.normal(0.0, self.noise, out.shape)
+            out = out + _noise(rng, out.shape, self.noise, cfg.noise_correlation)
         if cfg.project:
             out[..., 2] = np.nan
             w, h = cfg.image_size
@@ -637,6 +642,18 @@ class Simulator:
         seq = {"pain": int(scale.binary(peak)), "level": int(scale.level(peak)), "score": peak,
                "mean_score": float(score.mean())}
         return labels, seq
+
+
+def _noise(rng: np.random.Generator, shape: tuple[int, ...], sd: float, rho: float) -> np.ndarray:
+    """Gaussian noise ``shape (T, ...)`` with sd ``sd``, AR(1)-correlated over frames by ``rho``."""
+    w = rng.normal(0.0, sd, shape)
+    if rho <= 0 or shape[0] < 2:
+        return w
+    from scipy.signal import lfilter
+
+    # stationary AR(1): e_0 = w_0, e_t = rho e_(t-1) + sqrt(1 - rho^2) w_t
+    k = np.sqrt(1.0 - rho * rho)
+    return lfilter([k], [1.0, -rho], w, axis=0, zi=(1.0 - k) * w[:1])[0]
 
 
 def _probabilities(weights: Sequence[float]) -> np.ndarray:
