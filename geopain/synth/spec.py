@@ -14,7 +14,7 @@ import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import yaml
@@ -491,10 +491,6 @@ def face_model(species_or_path: str | os.PathLike) -> FaceModel:
     """The compiled (and cached) :class:`FaceModel` of a species."""
     spec = load_spec(species_or_path)
     return _model_cached(spec.path, Path(spec.path).stat().st_mtime)
-
-
-def unit_actions(spec: SynthSpec) -> Mapping[str, str]:
-    return {u: v["action"] for u, v in spec.pain_units.items()}
 
 
 __all__ = ["SynthSpec", "FaceModel", "Behaviour", "Occluder", "Timing", "load_spec", "face_model",
