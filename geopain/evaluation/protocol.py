@@ -131,7 +131,7 @@ def run_protocol(sequences: Iterable[LandmarkSequence], model: str | Sequence[st
         if pred_dir is not None:
             pred_dir.mkdir(parents=True, exist_ok=True)
             (pred_dir / "config.json").write_text(json.dumps(cfg, default=str, indent=1))
-        frames_all, seconds = [], []
+        frames_all, seconds, errors = [], [], []
         for fold in folds:
             if bar is not None:
                 bar.set_postfix_str(f"{name} {fold.name}")
@@ -143,7 +143,13 @@ def run_protocol(sequences: Iterable[LandmarkSequence], model: str | Sequence[st
                 tr, te = fold.indices(seq_subjects)
                 est = PainEstimator(name, task, temporal, seed=seed, **params)
                 t0 = time.perf_counter()
-                est.fit([seqs[i] for i in tr])
+                try:
+                    est.fit([seqs[i] for i in tr])
+                except GeopainError as exc:  # e.g. one class in a fold's training subjects
+                    errors.append(f"{name} {fold.name}: {exc}")
+                    if bar is not None:
+                        bar.update(1)
+                    continue
                 seconds.append(time.perf_counter() - t0)
                 df = est.predict_frames([seqs[i] for i in te])
                 if "target" not in df:
@@ -159,10 +165,12 @@ def run_protocol(sequences: Iterable[LandmarkSequence], model: str | Sequence[st
             frames_all.append(df)
             if bar is not None:
                 bar.update(1)
+        if not frames_all:
+            raise GeopainError(f"{name}: every fold failed: {errors[0]}")
         frames = pd.concat(frames_all, ignore_index=True)
         predictions[name] = frames
         seqtab = sequence_table(frames, task, n_classes)
-        entry: dict[str, Any] = {"train_seconds": seconds}
+        entry: dict[str, Any] = {"train_seconds": seconds, "errors": errors}
         for level, table in (("frame", frames), ("sequence", seqtab)):
             per_fold = []
             for fold in folds:
