@@ -152,11 +152,14 @@ def compile_measurements(scheme: Scheme | str) -> MeasurementPlan:
     return plan
 
 
-def _angle(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Angle in degrees between vectors ``(..., 3)`` (atan2 form, accurate near 0 and 180)."""
-    cross = np.linalg.norm(np.cross(u, v), axis=-1)
-    dot = (u * v).sum(-1)
-    return np.degrees(np.arctan2(cross, dot))
+def _angle(u: tuple, v: tuple) -> np.ndarray:
+    """Degrees between vectors given as component arrays ``(ux, uy, uz)``, ``(vx, vy, vz)``
+    (atan2 form, accurate near 0 and 180)."""
+    ux, uy, uz = u
+    vx, vy, vz = v
+    cx, cy, cz = uy * vz - uz * vy, uz * vx - ux * vz, ux * vy - uy * vx
+    cross = np.sqrt(cx * cx + cy * cy + cz * cz)
+    return np.degrees(np.arctan2(cross, ux * vx + uy * vy + uz * vz))
 
 
 def _combine(prim: np.ndarray, mat: np.ndarray) -> np.ndarray:
@@ -183,8 +186,17 @@ def measure_array(coords: np.ndarray, scheme: Scheme | str) -> np.ndarray:
     out = np.zeros((F, M), dtype=np.float32)
     if M == 0:
         return out
-    d = c[:, plan.pairs[:, 0]] - c[:, plan.pairs[:, 1]]
-    dist = np.sqrt((d * d).sum(-1))  # (F, P)
+    # coordinate-major layout: x, y, z rows of (F, N); gathers along the last axis are fast and
+    # every vector formula below works on contiguous (F, K) component arrays
+    ct = np.ascontiguousarray(c.transpose(0, 2, 1))
+    X, Y, Z = ct[:, 0], ct[:, 1], ct[:, 2]
+
+    def diff(i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return (np.take(X, j, axis=1) - np.take(X, i, axis=1), np.take(Y, j, axis=1) - np.take(Y, i, axis=1),
+                np.take(Z, j, axis=1) - np.take(Z, i, axis=1))
+
+    dx, dy, dz = diff(plan.pairs[:, 0], plan.pairs[:, 1])
+    dist = np.sqrt(dx * dx + dy * dy + dz * dz)  # (F, P)
     ref = dist[:, 0]
     with np.errstate(invalid="ignore", divide="ignore"):
         ref = np.where(ref > 0, ref, np.nan)[:, None]
@@ -195,23 +207,20 @@ def measure_array(coords: np.ndarray, scheme: Scheme | str) -> np.ndarray:
             cols = plan.ratio_num.any(0)
             out[:, cols] = (_combine(dist, plan.ratio_num)[:, cols] / _combine(dist, plan.ratio_den)[:, cols])
         if len(plan.pl):
-            p = c[:, plan.pl[:, 0]]
-            a = c[:, plan.pl[:, 1]]
-            ab = c[:, plan.pl[:, 2]] - a
-            cr = np.cross(p - a, ab)
-            dl = np.sqrt((cr * cr).sum(-1) / (ab * ab).sum(-1))
+            ux, uy, uz = diff(plan.pl[:, 1], plan.pl[:, 0])  # a -> p
+            vx, vy, vz = diff(plan.pl[:, 1], plan.pl[:, 2])  # a -> b
+            cx, cy, cz = uy * vz - uz * vy, uz * vx - ux * vz, ux * vy - uy * vx
+            dl = np.sqrt((cx * cx + cy * cy + cz * cz) / (vx * vx + vy * vy + vz * vz))
             cols = plan.pl_avg.any(0)
             out[:, cols] = (_combine(dl, plan.pl_avg) / ref)[:, cols]
         if len(plan.tri):
-            b = c[:, plan.tri[:, 1]]
-            ang = _angle(c[:, plan.tri[:, 0]] - b, c[:, plan.tri[:, 2]] - b)
+            ang = _angle(diff(plan.tri[:, 1], plan.tri[:, 0]), diff(plan.tri[:, 1], plan.tri[:, 2]))
             cols = plan.tri_avg.any(0)
             out[:, cols] = _combine(ang, plan.tri_avg)[:, cols]
         if len(plan.quad):
-            u = c[:, plan.quad[:, 1]] - c[:, plan.quad[:, 0]]
-            v = c[:, plan.quad[:, 3]] - c[:, plan.quad[:, 2]]
+            ang = _angle(diff(plan.quad[:, 0], plan.quad[:, 1]), diff(plan.quad[:, 2], plan.quad[:, 3]))
             cols = plan.quad_avg.any(0)
-            out[:, cols] = _combine(_angle(u, v), plan.quad_avg)[:, cols]
+            out[:, cols] = _combine(ang, plan.quad_avg)[:, cols]
     return out
 
 
