@@ -83,7 +83,6 @@ def detect_image(path_or_array: str | os.PathLike | np.ndarray, detector: str | 
     det, own = _get_detector(detector, **detector_kw)
     try:
         faces = det.detect(image)
-        h, w = image.shape[:2]
         return faces_to_sequences(faces, det, scheme, sequence=name, source=source, frames=[0], timestamps=[np.nan])
     finally:
         if own:

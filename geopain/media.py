@@ -96,8 +96,6 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise InputError(p, f"corrupt or truncated image ({exc})") from None
     if arr.size == 0:
         raise InputError(p, "image has no pixels")
-    if mode in ("RGB", "RGBA", "L", "LA", "P") or arr.dtype == np.uint8:
-        return to_rgb_uint8(arr)
     return to_rgb_uint8(arr)
 
 

@@ -71,3 +71,23 @@ def test_train_then_extract(dataset, tmp_path):
         from geopain.detectors import create
 
         create("yolo-pose", weights=best, scheme="human/ibug68")
+
+
+class TestDetectorCLI:
+    def test_list(self, capsys):
+        from geopain.cli import main
+
+        assert main(["detector", "list"]) == 0
+        out = capsys.readouterr().out
+        for name in ("mediapipe", "face-alignment", "dlib", "yolo-pose"):
+            assert name in out
+        assert "468" in out and "hub/checkpoints" in out
+
+    def test_train_bad_data(self, tmp_path, capsys):
+        from geopain.cli import main
+
+        rc = main(["detector", "train", "--data", str(tmp_path / "none.yaml"), "--species", "sheep", "-o", str(tmp_path / "r")])
+        assert rc == 2 and "none.yaml: no such data.yaml" in capsys.readouterr().err
+        (tmp_path / "d.yaml").write_text("names: {0: x}\n")
+        rc = main(["detector", "train", "--data", str(tmp_path / "d.yaml"), "--species", "sheep", "-o", str(tmp_path / "r")])
+        assert rc == 2 and "no kpt_shape" in capsys.readouterr().err

@@ -62,11 +62,19 @@ def check_yolo_scheme(scheme: Scheme, kpt_shape: Any, flip_idx: Any = None, wher
                            f"(expected {scheme.flip_index.tolist()})")
 
 
-def _read_sidecar(weights: Path) -> dict:
+def _read_sidecar(weights: Path, model: Any = None) -> dict:
+    """What was recorded about a model's keypoints: geopain's sidecar, else the training data.yaml."""
     for folder in (weights.parent, weights.parent.parent):
         f = folder / SIDECAR
         if f.is_file():
             return yaml.safe_load(f.read_text()) or {}
+    data = ((getattr(model, "ckpt", None) or {}).get("train_args") or {}).get("data")
+    if data and Path(str(data)).is_file():
+        try:
+            spec = yaml.safe_load(Path(str(data)).read_text()) or {}
+            return {"flip_idx": spec.get("flip_idx")} if isinstance(spec, dict) else {}
+        except (OSError, yaml.YAMLError):
+            return {}
     return {}
 
 
@@ -107,7 +115,7 @@ class YoloPoseDetector(Detector):
         kpt_shape = getattr(self._model.model, "kpt_shape", None) or self._model.model.yaml.get("kpt_shape")
         if kpt_shape is None:
             raise GeopainError(f"{self.weights}: not a pose model (no kpt_shape)")
-        side = _read_sidecar(self.weights)
+        side = _read_sidecar(self.weights, self._model)
         if side.get("scheme") and side["scheme"] != sch.key:
             raise GeopainError(f"{self.weights}: trained for scheme {side['scheme']}, not {sch.key}")
         check_yolo_scheme(sch, kpt_shape, side.get("flip_idx"), where=str(self.weights))
