@@ -27,6 +27,9 @@ import numpy as np
 
 from ..errors import ShapeError, check_shape
 
+#: Frames per block on the hot path (temporaries of ~2 MB stay in cache at 68 points).
+BLOCK = 2048
+
 __all__ = ["SimilarityTransform", "similarity_align", "align_frames", "pose_angles", "rotation_from_angles"]
 
 
@@ -100,9 +103,18 @@ def align_frames(
     """:func:`similarity_align` and the aligned ``(F, N, 3)`` float32 frames in one pass.
 
     The aligned frames reuse the centred coordinates of the fit (``s R (x - mu_x) + mu_y``),
-    which saves passes over the data on the hot path of normalisation.
+    which saves passes over the data on the hot path of normalisation. Long inputs are
+    processed in blocks of :data:`BLOCK` frames so the temporaries stay in cache.
     """
-    return _align(source, target, weights, scale)
+    src = np.asarray(source)
+    if src.ndim != 3 or src.shape[0] <= BLOCK:
+        return _align(source, target, weights, scale)
+    w = None if weights is None else np.asarray(weights)
+    parts = [_align(src[i:i + BLOCK], target, None if w is None else w[i:i + BLOCK], scale)
+             for i in range(0, src.shape[0], BLOCK)]
+    tf = SimilarityTransform(*(np.concatenate([getattr(p[0], k) for p in parts])
+                               for k in ("rotation", "scale", "translation", "rmsd")))
+    return tf, np.concatenate([p[1] for p in parts])
 
 
 def _align(source, target, weights, scale):

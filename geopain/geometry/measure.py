@@ -172,6 +172,10 @@ def _combine(prim: np.ndarray, mat: np.ndarray) -> np.ndarray:
     return np.where(anybad, np.float32(np.nan), vals)
 
 
+#: Frames per block (temporaries stay in cache).
+BLOCK = 4096
+
+
 def measure_array(coords: np.ndarray, scheme: Scheme | str) -> np.ndarray:
     """``(F, M)`` float32 measurements of ``(F, N, 3)`` coordinates (see module doc)."""
     plan = compile_measurements(scheme)
@@ -179,6 +183,12 @@ def measure_array(coords: np.ndarray, scheme: Scheme | str) -> np.ndarray:
     if c.ndim == 2:
         c = c[None]
     check_shape("coords", c, (None, plan.n_points, 3))
+    if c.shape[0] > BLOCK:
+        return np.concatenate([_measure_block(c[i:i + BLOCK], plan) for i in range(0, c.shape[0], BLOCK)])
+    return _measure_block(c, plan)
+
+
+def _measure_block(c: np.ndarray, plan: MeasurementPlan) -> np.ndarray:
     if c.dtype != np.float32:
         c = c.astype(np.float32)
     F = c.shape[0]

@@ -186,7 +186,11 @@ def normalize_coords(
                 "scale": 1.0 / tf.scale, "rmsd": tf.rmsd}
         return aligned, pose
     xy = c[..., :2].astype(np.float64)
-    fit = fit_weak_perspective(xy, template, confidence)
+    conf = None if confidence is None else np.asarray(confidence)
+    B = 2048  # blocks of frames keep the temporaries in cache
+    fits = [fit_weak_perspective(xy[i:i + B], template, None if conf is None else conf[i:i + B])
+            for i in range(0, max(len(xy), 1), B)]
+    fit = {k: np.concatenate([f[k] for f in fits]) for k in fits[0]}
     R, s, t = fit["rotation"], fit["scale"], fit["translation"]
     depth = template @ np.swapaxes(R[:, 2:3], 1, 2)  # (F, N, 1): z of the rotated template
     cam = np.concatenate([(xy - t[:, None]) / s[:, None, None], depth], -1)  # unscaled camera frame

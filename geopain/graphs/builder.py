@@ -174,11 +174,11 @@ class FacialGraphBuilder:
         offsets = torch.arange(F, dtype=torch.long) * N
         ei = (tensors.edge_index.unsqueeze(1) + offsets.view(1, F, 1)).reshape(2, F * E)
         b = Batch(_base_cls=Data)
-        b.x = tensors.x.reshape(F * N, -1)
+        b.x = tensors.x.reshape(F * N, tensors.x.shape[-1])
         b.pos = tensors.pos.reshape(F * N, 3)
         b.edge_index = ei
         b.edge_weight = tensors.edge_weight.reshape(F * E)
-        b.edge_attr = tensors.edge_attr.reshape(F * E, -1)
+        b.edge_attr = tensors.edge_attr.reshape(F * E, tensors.edge_attr.shape[-1])
         b.batch = torch.arange(F).repeat_interleave(N)
         b.ptr = torch.arange(F + 1) * N
         node_slice, edge_slice = torch.arange(F + 1) * N, torch.arange(F + 1) * E
