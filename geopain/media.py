@@ -75,7 +75,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise InputError(p, "empty file")
     Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     try:
-        with Image.open(p) as im:
+        with _pil_open()(p) as im:
             im = ImageOps.exif_transpose(im)
             mode = im.mode
             if mode in ("RGB", "L"):
@@ -94,9 +94,22 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise InputError(p, f"image too large ({exc})") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise InputError(p, f"corrupt or truncated image ({exc})") from None
+    except Exception as exc:  # a plugin failing on a file it cannot read
+        raise InputError(p, f"not a readable image ({type(exc).__name__}: {exc})") from None
     if arr.size == 0:
         raise InputError(p, "image has no pixels")
     return to_rgb_uint8(arr)
+
+
+def _pil_open():
+    """Pillow's own ``Image.open``: ultralytics replaces it with one that tries to install a
+    HEIF plugin (pip, network) on any unidentified file; geopain never wants that."""
+    import sys
+
+    from PIL import Image
+
+    patched = sys.modules.get("ultralytics.utils.patches")
+    return getattr(patched, "_image_open", None) or Image.open
 
 
 @dataclass

@@ -101,3 +101,14 @@ class TestVideo:
         for name in ("cut.mp4", "text.mp4"):
             with pytest.raises(InputError, match=name):
                 list(iter_video(tmp_path / name))
+
+
+class TestAfterUltralytics:
+    def test_bad_file_still_clear(self, tmp_path):
+        """ultralytics patches PIL's open to pip-install a HEIF plugin; read_image must not go there."""
+        pytest.importorskip("ultralytics")
+        import ultralytics.utils.patches  # noqa: F401
+
+        (tmp_path / "text.jpg").write_text("not an image")
+        with pytest.raises(InputError, match="text.jpg: not an image"):
+            read_image(tmp_path / "text.jpg")
