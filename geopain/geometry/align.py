@@ -27,8 +27,12 @@ import numpy as np
 
 from ..errors import ShapeError, check_shape
 
-#: Frames per block on the hot path (temporaries of ~2 MB stay in cache at 68 points).
-BLOCK = 2048
+#: Points (frames x landmarks) per block on the hot path: temporaries of ~2 MB stay in cache.
+BLOCK_POINTS = 2048 * 68
+
+
+def _block(n_points: int) -> int:
+    return max(64, BLOCK_POINTS // max(n_points, 1))
 
 __all__ = ["SimilarityTransform", "similarity_align", "align_frames", "pose_angles", "rotation_from_angles"]
 
@@ -104,14 +108,15 @@ def align_frames(
 
     The aligned frames reuse the centred coordinates of the fit (``s R (x - mu_x) + mu_y``),
     which saves passes over the data on the hot path of normalisation. Long inputs are
-    processed in blocks of :data:`BLOCK` frames so the temporaries stay in cache.
+    processed in blocks of about :data:`BLOCK_POINTS` points so the temporaries stay in cache.
     """
     src = np.asarray(source)
-    if src.ndim != 3 or src.shape[0] <= BLOCK:
+    B = _block(src.shape[1]) if src.ndim == 3 else 0
+    if src.ndim != 3 or src.shape[0] <= B:
         return _align(source, target, weights, scale)
     w = None if weights is None else np.asarray(weights)
-    parts = [_align(src[i:i + BLOCK], target, None if w is None else w[i:i + BLOCK], scale)
-             for i in range(0, src.shape[0], BLOCK)]
+    parts = [_align(src[i:i + B], target, None if w is None else w[i:i + B], scale)
+             for i in range(0, src.shape[0], B)]
     tf = SimilarityTransform(*(np.concatenate([getattr(p[0], k) for p in parts])
                                for k in ("rotation", "scale", "translation", "rmsd")))
     return tf, np.concatenate([p[1] for p in parts])

@@ -172,8 +172,8 @@ def _combine(prim: np.ndarray, mat: np.ndarray) -> np.ndarray:
     return np.where(anybad, np.float32(np.nan), vals)
 
 
-#: Frames per block (temporaries stay in cache).
-BLOCK = 4096
+#: Points (frames x landmarks) per block: temporaries stay in cache.
+BLOCK_POINTS = 4096 * 68
 
 
 def measure_array(coords: np.ndarray, scheme: Scheme | str) -> np.ndarray:
@@ -183,8 +183,9 @@ def measure_array(coords: np.ndarray, scheme: Scheme | str) -> np.ndarray:
     if c.ndim == 2:
         c = c[None]
     check_shape("coords", c, (None, plan.n_points, 3))
-    if c.shape[0] > BLOCK:
-        return np.concatenate([_measure_block(c[i:i + BLOCK], plan) for i in range(0, c.shape[0], BLOCK)])
+    B = max(64, BLOCK_POINTS // max(c.shape[1], 1))
+    if c.shape[0] > B:
+        return np.concatenate([_measure_block(c[i:i + B], plan) for i in range(0, c.shape[0], B)])
     return _measure_block(c, plan)
 
 

@@ -187,7 +187,7 @@ def normalize_coords(
         return aligned, pose
     xy = c[..., :2].astype(np.float64)
     conf = None if confidence is None else np.asarray(confidence)
-    B = 2048  # blocks of frames keep the temporaries in cache
+    B = max(64, (2048 * 68) // sch.n_points)  # blocks of frames keep the temporaries in cache
     fits = [fit_weak_perspective(xy[i:i + B], template, None if conf is None else conf[i:i + B])
             for i in range(0, max(len(xy), 1), B)]
     fit = {k: np.concatenate([f[k] for f in fits]) for k in fits[0]}
