@@ -139,10 +139,8 @@ class TestMeasureSequences:
 
 _UNITS = [("human", u) for u in ("AU4", "AU6", "AU7", "AU9", "AU10", "AU43")] + [
     ("sheep", u) for u in ("orbital_tightening", "cheek_tightening", "ear_position", "lip_jaw_profile", "nostril_philtrum")]
-# The simulator's AU6 lifts the lower lids (and moves the eye corners) without raising the mouth
-# corners, so the scheme's AU6 stand-in "lower lid to mouth corner" grows instead of shrinking:
-# a disagreement between species/human/ibug68.yaml and species/human/synth.yaml, reported.
-_KNOWN = {("human", "AU6"): "simulated AU6 lengthens the lid-mouth-corner distance the scheme expects to shrink"}
+# Known disagreements between a scheme's stand-ins and the simulator (none at present).
+_KNOWN: dict = {}
 
 
 class TestWithSimulator:

@@ -345,11 +345,6 @@ class TestMeasurements:
         for sp in SPECIES:
             for unit in load_spec(sp).pain_units:
                 marks = []
-                if (sp, unit) == ("human", "AU6"):
-                    marks = [pytest.mark.xfail(strict=True, reason=(
-                        "ibug68 cheek_eye_* (lower lid to mouth corner) is declared to shrink with AU6; the "
-                        "simulator's AU6 (FACS: cheek and lower lid raised, mouth corners untouched - that is "
-                        "AU12) lengthens it. The eye-aperture measurements of AU6 do shrink."))]
                 out.append(pytest.param(sp, unit, marks=marks, id=f"{sp}-{unit}"))
         return out
 
