@@ -49,6 +49,24 @@ def check_weights(dims: int = 2, face_detector: str = "dlib") -> Path:
     return folder
 
 
+def _without_numba() -> None:
+    """Run face-alignment's small numba helpers (heatmap peaks, point transforms) as plain Python.
+
+    They are compiled on first use in every process without a cache (~15 s on two cores), while
+    their plain-Python cost is a few ms per face next to the network's hundreds of ms.
+    """
+    import face_alignment.api as api
+    import face_alignment.utils as utils
+
+    for name in dir(utils):
+        obj = getattr(utils, name)
+        py = getattr(obj, "py_func", None)
+        if callable(py) and type(obj).__module__.startswith("numba"):
+            setattr(utils, name, py)
+            if getattr(api, name, None) is obj:
+                setattr(api, name, py)
+
+
 class FANDetector(Detector):
     """FAN 68-point landmarks (iBUG 68) with the library's own face detector.
 
@@ -57,13 +75,14 @@ class FANDetector(Detector):
         face_detector: ``"dlib"`` (HOG, no weights), ``"sfd"`` (needs ``s3fd`` weights), or any
             other face-alignment detector module name.
         device, compile, flip_input: passed to ``face_alignment.FaceAlignment``.
+        jit: keep face-alignment's numba-compiled helpers (default False: see :func:`_without_numba`).
     """
 
     name = "face-alignment"
     scheme = "human/ibug68"
 
     def __init__(self, dims: int = 2, face_detector: str = "dlib", device: str = "cpu", compile: bool = False,
-                 flip_input: bool = False, max_side: int | None = 1600, min_side: int = 80):
+                 flip_input: bool = False, jit: bool = False, max_side: int | None = 1600, min_side: int = 80):
         super().__init__(max_side=max_side, min_side=min_side)
         if dims not in (2, 3):
             raise GeopainError(f"face-alignment: dims must be 2 or 3, got {dims}")
@@ -72,6 +91,8 @@ class FANDetector(Detector):
         except ImportError as exc:
             raise GeopainError(f"the face-alignment detector needs 'face-alignment' (pip install 'geopain[fan]'): {exc}") from None
         check_weights(dims, face_detector)
+        if not jit:
+            _without_numba()
         self.dims = dims
         self.face_detector = face_detector
         self._fa_version = getattr(face_alignment, "__version__", "unknown")
