@@ -195,7 +195,8 @@ class TestRunProtocol:
         finally:
             est_mod.PainEstimator.fit = orig
         assert not calls
-        assert res2["models"]["wgnn"]["frame"]["pooled"] == res["models"]["wgnn"]["frame"]["pooled"]
+        same = json.dumps(res2["models"]["wgnn"]["frame"]["pooled"]) == json.dumps(res["models"]["wgnn"]["frame"]["pooled"])
+        assert same  # (json: NaN == NaN)
 
     @pytest.mark.parametrize("species,task", [("sheep", "five"), ("human", "score")])
     def test_species_and_tasks(self, species, task):

@@ -16,7 +16,7 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--window-step", type=int, default=8, help="frames between window starts (default 8)")
     p.add_argument("--epochs", type=int, default=40, help="maximum training epochs (default 40)")
     p.add_argument("--batch-size", type=int, default=64, help="training batch size (default 64)")
-    p.add_argument("--hidden", type=int, default=64, help="hidden width of neural models (default 64)")
+    p.add_argument("--hidden", type=int, default=32, help="hidden width of neural models (default 32)")
     p.add_argument("--layers", type=int, default=3, help="layers of PointNet / WGNN (default 3)")
     p.add_argument("--lr", type=float, default=2e-3, help="learning rate (default 2e-3)")
     p.add_argument("--patience", type=int, default=8, help="early-stopping patience in epochs (default 8)")

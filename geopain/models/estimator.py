@@ -99,7 +99,7 @@ class PainEstimator:
     """
 
     def __init__(self, model: str = "wgnn", task: str = "binary", temporal: bool | str = False, *,
-                 hidden: int = 64, layers: int = 3, epochs: int = 40, batch_size: int = 256, lr: float = 2e-3,
+                 hidden: int = 32, layers: int = 3, epochs: int = 40, batch_size: int = 64, lr: float = 2e-3,
                  weight_decay: float = 1e-4, patience: int = 8, val_fraction: float = 0.2,
                  balance: str | None = "weight", window: int = 16, window_step: int = 8,
                  graph: dict[str, Any] | None = None, baseline: str | None = None,
@@ -157,6 +157,8 @@ class PainEstimator:
             raise GeopainError(f"temporal must be one of {TEMPORAL}, got {self.temporal!r}")
         if self.model not in MODELS:
             raise GeopainError(f"unknown model {self.model!r}; known: {', '.join(MODELS.names())}")
+        if self.baseline not in (None, "first"):
+            raise GeopainError(f"baseline must be None or 'first' (label-free identity removal), got {self.baseline!r}")
         if MODELS.info(self.model).get("temporal_only") and not self.temporal:
             raise GeopainError(f"model {self.model!r} works on sequences: use temporal=True (--temporal)")
 

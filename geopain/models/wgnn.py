@@ -2,7 +2,7 @@
 
 Architecture (``L`` = ``layers``, ``H`` = ``hidden``)::
 
-    x (B,N,F) -> Linear(F,H) + ReLU
+    x (B,N,F) [+ mean edge features of each node (B,N,K)] -> Linear(F+K,H) + ReLU
     repeat L times:   h <- h + ReLU(W_root h + W_nbr A(w) h)
     readout: [max_n h, mean_n h] (B, 2H) -> MLP head -> (B, out)
 
@@ -13,8 +13,8 @@ the neutral template, from :class:`geopain.graphs.FacialGraphBuilder`) enter the
 aggregation of every layer, per frame. With ``refine=True`` and edge features
 ``edge_attr (B,E,K)`` present, each weight is multiplied by ``2 * sigmoid(g(edge_attr))``
 where ``g`` is a small learned MLP initialised near 0 (so training starts from the given
-weights). ``uniform=True`` builds the *same* network with every weight set to 1 and no
-refinement (``"wgnn-uniform"`` in the registry): comparing the two in one protocol run
+weights). ``uniform=True`` builds the *same* network (same inputs, including the edge features
+averaged onto nodes) with every weight set to 1 and no refinement (``"wgnn-uniform"`` in the registry): comparing the two in one protocol run
 measures what the weights contribute instead of assuming it.
 
 Message passing is vectorised over the batch: the normalised adjacency is built once per
@@ -32,16 +32,15 @@ from ._common import DenseModel, Head, check_dense, mlp
 
 class WeightedGraphConv(nn.Module):
     """``h_i' = W_root h_i + W_nbr sum_j A_ij h_j`` on dense batches (GraphConv with
-    a normalised weighted adjacency). Both linear maps run as one fused matmul."""
+    a normalised weighted adjacency)."""
 
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__()
-        self.out_channels = out_channels
-        self.lin = nn.Linear(in_channels, 2 * out_channels)
+        self.lin_root = nn.Linear(in_channels, out_channels)
+        self.lin_nbr = nn.Linear(in_channels, out_channels, bias=False)
 
     def forward(self, h: Tensor, adj: "Adjacency") -> Tensor:
-        both = self.lin(h)
-        return adj.propagate(both[..., self.out_channels:], add=both[..., : self.out_channels])
+        return adj.propagate(self.lin_nbr(h), add=self.lin_root(h))
 
 
 class Adjacency:
@@ -73,13 +72,22 @@ class Adjacency:
             self.dense = dense.index_add_(1, flat, norm).view(B, n_nodes, n_nodes)
 
     def propagate(self, h: Tensor, add: Tensor | None = None) -> Tensor:
-        """``(B, N, C)`` -> ``(B, N, C)``: ``add + sum_j A_ij h_j`` (one fused op)."""
-        if self.shared:
-            out = torch.matmul(self.dense, h)
-            return out if add is None else out + add
+        """``(B, N, C)`` -> ``(B, N, C)``: ``add + sum_j A_ij h_j`` (``add`` is overwritten)."""
+        dense = self.dense.expand(h.shape[0], -1, -1) if self.shared else self.dense
         if add is None:
-            return torch.bmm(self.dense, h)
-        return torch.baddbmm(add, self.dense, h)
+            return torch.bmm(dense, h)
+        return add.baddbmm_(dense, h)
+
+
+def edge_features_to_nodes(edge_attr: Tensor, edge_index: Tensor, n_nodes: int) -> Tensor:
+    """``(B, E, K)`` edge features -> ``(B, N, K)``: the mean over each node's incoming edges."""
+    dst = edge_index[1]
+    inc = torch.zeros(n_nodes, edge_index.shape[1], device=edge_attr.device, dtype=edge_attr.dtype)
+    inc[dst, torch.arange(edge_index.shape[1], device=dst.device)] = 1.0
+    inc = inc / inc.sum(1, keepdim=True).clamp_min(1.0)
+    B, E, K = edge_attr.shape
+    out = edge_attr.transpose(1, 2).reshape(B * K, E) @ inc.t()  # (B*K, N)
+    return out.view(B, K, n_nodes).transpose(1, 2)
 
 
 class WGNN(DenseModel):
@@ -88,7 +96,8 @@ class WGNN(DenseModel):
     Args:
         in_channels: node features ``F``; out_channels: outputs.
         hidden: width ``H``; layers: message-passing layers ``L``.
-        edge_dim: edge features ``K`` used by the learned refinement (0: none).
+        edge_dim: edge features ``K`` (averaged onto nodes as inputs, and used by the learned
+            refinement of the weights; 0: none).
         refine: learn a multiplicative refinement of the weights from ``edge_attr``.
         uniform: ignore the given weights (all 1) and never refine: the ablation baseline.
     """
@@ -100,7 +109,9 @@ class WGNN(DenseModel):
         self.uniform = bool(uniform)
         self.refine = bool(refine) and not self.uniform and edge_dim > 0
         self.edge_dim = edge_dim
-        self.inp = nn.Sequential(nn.Linear(in_channels, hidden), nn.ReLU())
+        # edge features (length, strain, direction) averaged onto each node join the node
+        # features in both twins: only the weights of the aggregation differ between them
+        self.inp = nn.Sequential(nn.Linear(in_channels + edge_dim, hidden), nn.ReLU())
         self.convs = nn.ModuleList(WeightedGraphConv(hidden, hidden) for _ in range(layers))
         if self.refine:
             self.edge_mlp = mlp([edge_dim, 16, 1], last_act=False)
@@ -128,6 +139,10 @@ class WGNN(DenseModel):
             raise ShapeError("WGNN needs edge_index (2, E)")
         B, N, _ = x.shape
         adj = Adjacency(edge_index, self.edge_weights(edge_weight, edge_attr, B, edge_index.shape[1]), N)
+        if self.edge_dim:
+            if edge_attr is None or edge_attr.shape[-1] != self.edge_dim:
+                raise ShapeError(f"WGNN built with edge_dim={self.edge_dim} needs edge_attr (B, E, {self.edge_dim})")
+            x = torch.cat([x, edge_features_to_nodes(edge_attr, edge_index, N)], -1)
         h = self.inp(x)
         for conv in self.convs:
             h = h + torch.relu_(conv(h, adj))
