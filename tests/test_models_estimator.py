@@ -143,3 +143,30 @@ class TestCLI:
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "no such file" in err[0]
         assert main(["predict", str(tmp_path), str(tmp_path / "x.parquet"), "-o", str(tmp_path / "o")]) == 2
+
+
+@pytest.mark.detector
+def test_predict_image_and_video_end_to_end(tmp_path):
+    """A real photo (skimage's astronaut) and a short video of it: detector -> graph -> model."""
+    pytest.importorskip("mediapipe")
+    skdata = pytest.importorskip("skimage.data")
+    cv2 = pytest.importorskip("cv2")
+    from PIL import Image
+
+    from geopain.cli import main
+
+    img = skdata.astronaut()
+    Image.fromarray(img).save(tmp_path / "face.png")
+    writer = cv2.VideoWriter(str(tmp_path / "face.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 5, (img.shape[1], img.shape[0]))
+    for _ in range(3):
+        writer.write(img[..., ::-1].copy())
+    writer.release()
+    est = PainEstimator("pointnet", "binary", **FAST).fit(cohort())
+    est.save(tmp_path / "m")
+    assert main(["predict", str(tmp_path / "m"), str(tmp_path / "face.png"), "-o", str(tmp_path / "img.csv")]) == 0
+    frames = pd.read_csv(tmp_path / "img.csv")
+    assert len(frames) == 1 and 0 <= frames["p_1"].iloc[0] <= 1
+    assert (tmp_path / "img.sequences.csv").is_file()
+    assert main(["predict", str(tmp_path / "m"), str(tmp_path / "face.avi"), "-o", str(tmp_path / "vid")]) == 0
+    vid = pd.read_csv(tmp_path / "vid" / "frames.csv")
+    assert len(vid) == 3 and vid["face_found"].all()
