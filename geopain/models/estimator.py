@@ -77,6 +77,20 @@ def task_targets(sequences: Sequence[LandmarkSequence], task: str) -> np.ndarray
     return np.concatenate(out)
 
 
+def _subject_centre(values: np.ndarray, subjects: np.ndarray) -> np.ndarray:
+    """``values (F, ...)`` minus each subject's mean over its frames (NaN-aware)."""
+    out = np.array(values, dtype=np.float64 if values.dtype == np.float64 else np.float32, copy=True)
+    import warnings
+
+    for subj in np.unique(subjects):
+        rows = subjects == subj
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(out[rows], 0)
+        out[rows] -= np.nan_to_num(mean)
+    return out
+
+
 class PainEstimator:
     """Pain from landmark sequences: fit / predict / predict_proba / score / save / load.
 
@@ -94,6 +108,9 @@ class PainEstimator:
         baseline: identity removal passed to :func:`geopain.geometry.normalize.normalize`
             (``None``, ``"first"``; label-free methods only, so predictions never use labels).
         model_params: extra keyword arguments of the model factory.
+        subject_norm: subtract each subject's mean node/edge features (or measurements) over
+            all of that subject's frames with a face, at fit and at predict time: removes
+            identity, label-free, but needs several frames per subject (transductive).
         device: ``"auto"`` (GPU when present), ``"cpu"``, ``"cuda"``.
         seed: seeds everything; verbose: progress bars.
     """
@@ -103,8 +120,8 @@ class PainEstimator:
                  weight_decay: float = 1e-4, patience: int = 8, val_fraction: float = 0.2,
                  balance: str | None = "weight", window: int = 16, window_step: int = 8,
                  graph: dict[str, Any] | None = None, baseline: str | None = None,
-                 model_params: dict[str, Any] | None = None, device: str = "auto", seed: int = 0,
-                 verbose: bool = False):
+                 model_params: dict[str, Any] | None = None, subject_norm: bool = False, device: str = "auto",
+                 seed: int = 0, verbose: bool = False):
         self.model = model
         self.task = task
         self.temporal = temporal
@@ -122,6 +139,7 @@ class PainEstimator:
         self.graph = graph
         self.baseline = baseline
         self.model_params = model_params
+        self.subject_norm = subject_norm
         self.device = device
         self.seed = seed
         self.verbose = verbose
@@ -194,10 +212,14 @@ class PainEstimator:
         """Per-frame features of every frame of ``seqs`` (normalised), unscaled."""
         coords, confidence = self._normalise(seqs)
         scheme = seqs[0].scheme
+        subjects = np.concatenate([[s.subject] * s.n_frames for s in seqs])
         if self._kind == "sklearn":
             from ..geometry.measure import measure_array
 
-            return {"features": np.asarray(measure_array(coords, scheme), dtype=np.float64)}
+            feats = np.asarray(measure_array(coords, scheme), dtype=np.float64)
+            if self.subject_norm:
+                feats = _subject_centre(feats, subjects)
+            return {"features": feats}
         gt = self._builder(scheme).tensors(coords, confidence=confidence)
 
         def t(v):
@@ -206,6 +228,10 @@ class PainEstimator:
         out = {"x": t(gt.x), "edge_index": torch.as_tensor(np.asarray(gt.edge_index)).long(),
                "edge_weight": t(getattr(gt, "edge_weight", None)), "edge_attr": t(getattr(gt, "edge_attr", None)),
                "pos": t(getattr(gt, "pos", None))}
+        if self.subject_norm:
+            for key in ("x", "edge_attr"):
+                if out[key] is not None:
+                    out[key] = torch.as_tensor(_subject_centre(out[key].numpy(), subjects), dtype=torch.float32)
         ts = np.concatenate([s.timestamps for s in seqs])
         fr = np.concatenate([s.frames for s in seqs]).astype(np.float64)
         fps = np.concatenate([np.full(s.n_frames, s.fps or 25.0) for s in seqs])
