@@ -14,12 +14,13 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
                         "spatio-temporal point cloud ('cloud')")
     p.add_argument("--window", type=int, default=16, help="frames per temporal window (default 16)")
     p.add_argument("--window-step", type=int, default=8, help="frames between window starts (default 8)")
-    p.add_argument("--epochs", type=int, default=40, help="maximum training epochs (default 40)")
+    p.add_argument("--epochs", type=int, default=60, help="maximum training epochs (default 60)")
     p.add_argument("--batch-size", type=int, default=64, help="training batch size (default 64)")
     p.add_argument("--hidden", type=int, default=32, help="hidden width of neural models (default 32)")
     p.add_argument("--layers", type=int, default=3, help="layers of PointNet / WGNN (default 3)")
-    p.add_argument("--lr", type=float, default=2e-3, help="learning rate (default 2e-3)")
-    p.add_argument("--patience", type=int, default=8, help="early-stopping patience in epochs (default 8)")
+    p.add_argument("--lr", type=float, default=5e-4, help="learning rate (default 5e-4)")
+    p.add_argument("--weight-decay", type=float, default=1e-2, help="AdamW weight decay (default 1e-2)")
+    p.add_argument("--patience", type=int, default=10, help="early-stopping patience in epochs (default 10)")
     p.add_argument("--balance", choices=["weight", "sample", "none"], default="weight",
                    help="class imbalance: weighted loss, balanced sampling or none (default weight)")
     p.add_argument("--device", default="auto", help="auto (GPU when present), cpu or cuda")
@@ -31,7 +32,7 @@ def estimator_params(args: argparse.Namespace) -> dict:
     return {
         "temporal": args.temporal or False, "window": args.window, "window_step": args.window_step,
         "epochs": args.epochs, "batch_size": args.batch_size, "hidden": args.hidden, "layers": args.layers,
-        "lr": args.lr, "patience": args.patience, "balance": None if args.balance == "none" else args.balance,
+        "lr": args.lr, "weight_decay": args.weight_decay, "patience": args.patience, "balance": None if args.balance == "none" else args.balance,
         "device": args.device, "seed": args.seed,
     }
 

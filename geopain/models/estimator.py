@@ -116,8 +116,8 @@ class PainEstimator:
     """
 
     def __init__(self, model: str = "wgnn", task: str = "binary", temporal: bool | str = False, *,
-                 hidden: int = 32, layers: int = 3, epochs: int = 40, batch_size: int = 64, lr: float = 2e-3,
-                 weight_decay: float = 1e-4, patience: int = 8, val_fraction: float = 0.2,
+                 hidden: int = 32, layers: int = 3, epochs: int = 60, batch_size: int = 64, lr: float = 5e-4,
+                 weight_decay: float = 1e-2, patience: int = 10, val_fraction: float = 0.2,
                  balance: str | None = "weight", window: int = 16, window_step: int = 8,
                  graph: dict[str, Any] | None = None, baseline: str | None = None,
                  model_params: dict[str, Any] | None = None, subject_norm: bool = False, device: str = "auto",
