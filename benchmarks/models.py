@@ -45,7 +45,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--frames", type=int, default=2400, help="training frames (simulated)")
     ap.add_argument("--batch", type=int, default=1024, help="inference batch size")
-    ap.add_argument("--hidden", type=int, default=64)
+    ap.add_argument("--hidden", type=int, default=32, help="hidden width (the estimator default)")
     ap.add_argument("--seconds", type=float, default=3.0, help="time per throughput measurement")
     ap.add_argument("--models", default="pointnet,pointnet2,wgnn,wgnn-uniform,logreg,gboost")
     ap.add_argument("--output", default=None, help="write the numbers as JSON here")

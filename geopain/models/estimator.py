@@ -273,7 +273,7 @@ class PainEstimator:
             if out.get(key) is not None and f"{key}_mean" in self.scaler_:
                 mean = torch.as_tensor(self.scaler_[f"{key}_mean"], dtype=torch.float32)
                 std = torch.as_tensor(self.scaler_[f"{key}_std"], dtype=torch.float32)
-                out[key] = torch.nan_to_num((out[key] - mean) / std)
+                out[key] = torch.nan_to_num((out[key] - mean) / std).contiguous()  # row-major: faster batches
         for key in ("edge_weight", "pos"):
             if out.get(key) is not None:
                 out[key] = torch.nan_to_num(out[key])
