@@ -75,7 +75,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise InputError(p, "empty file")
     Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     try:
-        with _pil_open()(p) as im:
+        with pil_open()(p) as im:
             im = ImageOps.exif_transpose(im)
             mode = im.mode
             if mode in ("RGB", "L"):
@@ -101,7 +101,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     return to_rgb_uint8(arr)
 
 
-def _pil_open():
+def pil_open():
     """Pillow's own ``Image.open``: ultralytics replaces it with one that tries to install a
     HEIF plugin (pip, network) on any unidentified file; geopain never wants that."""
     import sys

@@ -28,8 +28,11 @@ def _pyplot():
 
 
 def plot_landmarks(image: np.ndarray, points: np.ndarray | Sequence[np.ndarray], scheme: Scheme,
-                   path: str | os.PathLike, title: str = "") -> Path:
-    """Draw landmarks ``(N, 2|3)`` (pixels; several faces as a list) over ``image`` (H, W, 3)."""
+                   path: str | os.PathLike, title: str = "", zoom: float | None = 0.5) -> Path:
+    """Draw landmarks ``(N, 2|3)`` (pixels; several faces as a list) over ``image`` (H, W, 3).
+
+    ``zoom``: crop the view to the faces' bounding box grown by this fraction (None: whole image).
+    """
     plt = _pyplot()
     faces = [points] if isinstance(points, np.ndarray) and points.ndim == 2 else list(points)
     h, w = image.shape[:2]
@@ -43,6 +46,12 @@ def plot_landmarks(image: np.ndarray, points: np.ndarray | Sequence[np.ndarray],
         for r in np.unique(region):
             sel = region == r
             ax.scatter(pts[sel, 0], pts[sel, 1], s=4, color=_REGION_COLOURS[r], label=r.replace("_", "/"))
+    if zoom is not None:
+        allpts = np.concatenate([np.asarray(p)[:, :2] for p in faces])
+        lo, hi = np.nanmin(allpts, 0), np.nanmax(allpts, 0)
+        pad = (hi - lo) * zoom
+        ax.set_xlim(max(lo[0] - pad[0], 0), min(hi[0] + pad[0], w))
+        ax.set_ylim(min(hi[1] + pad[1], h), max(lo[1] - pad[1], 0))
     handles, labels = ax.get_legend_handles_labels()
     uniq = dict(zip(labels, handles))
     ax.legend(uniq.values(), uniq.keys(), loc="lower right", fontsize=7, markerscale=2)

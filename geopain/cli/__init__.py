@@ -56,6 +56,13 @@ def _set_offline_environment() -> None:
     os.environ.setdefault("YOLO_CONFIG_DIR", os.path.join(cache, "ultralytics"))
     os.environ.setdefault("MPLCONFIGDIR", os.path.join(cache, "matplotlib"))
     os.environ.setdefault("TORCH_HOME", os.path.join(cache, "torch"))
+    # MediaPipe's TFLite/absl start-up chatter is not for users
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import warnings
+
+    for pattern in ("SymbolDatabase.GetPrototype", "`torch.jit.script` is deprecated"):
+        warnings.filterwarnings("ignore", message=f".*{pattern}.*")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -168,10 +168,12 @@ def label_path(image: Path) -> Path:
 
 
 def _image_size(img: Path) -> tuple[int, int]:
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
+
+    from ..media import pil_open
 
     try:
-        with Image.open(img) as im:
+        with pil_open()(img) as im:
             w, h = im.size
             try:
                 if im.getexif().get(274) in (5, 6, 7, 8):

@@ -253,20 +253,11 @@ def _single_thread():
 
 
 def rotation_matrices(yaw: np.ndarray, pitch: np.ndarray, roll: np.ndarray) -> np.ndarray:
-    """``(T, 3, 3)`` rotations ``Rz(roll) @ Ry(yaw) @ Rx(pitch)`` from angles in degrees."""
-    y, p, r = (np.radians(np.asarray(a, dtype=np.float64)) for a in (yaw, pitch, roll))
-    cy, sy, cp, sp, cr, sr = np.cos(y), np.sin(y), np.cos(p), np.sin(p), np.cos(r), np.sin(r)
-    R = np.empty(y.shape + (3, 3))
-    R[..., 0, 0] = cr * cy
-    R[..., 0, 1] = cr * sy * sp - sr * cp
-    R[..., 0, 2] = cr * sy * cp + sr * sp
-    R[..., 1, 0] = sr * cy
-    R[..., 1, 1] = sr * sy * sp + cr * cp
-    R[..., 1, 2] = sr * sy * cp - cr * sp
-    R[..., 2, 0] = -sy
-    R[..., 2, 1] = cy * sp
-    R[..., 2, 2] = cy * cp
-    return R
+    """``(T, 3, 3)`` rotations ``Rz(roll) @ Ry(yaw) @ Rx(pitch)`` from angles in degrees: the
+    pose convention of :mod:`geopain.geometry.align`, so simulated poses are what it recovers."""
+    from ..geometry.align import rotation_from_angles
+
+    return rotation_from_angles(yaw, pitch, roll)
 
 
 def envelope(t: np.ndarray, apex_start: float, apex_end: float, onset: float, offset: float) -> np.ndarray:
