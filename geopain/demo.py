@@ -39,7 +39,7 @@ class DemoConfig:
     models: tuple[str, ...] = ("logreg", "gboost", "pointnet", "wgnn", "wgnn-uniform")
     tasks: tuple[str, ...] = ("binary", "five")
     species: tuple[str, ...] = ("human", "sheep")
-    epochs: int = 15
+    epochs: int = 60
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -168,15 +168,19 @@ def _cohort(species: str, cfg: DemoConfig, out: Path, progress: bool) -> tuple[l
 
 
 def _score_photo(face68, human_seqs: list, cfg: DemoConfig, out: Path) -> dict:
+    """Score the photo with the graph network and with the measurement baseline, both
+    trained on the whole simulated human cohort (detector -> normalise -> graph -> model)."""
     from .models import PainEstimator
 
-    est = PainEstimator(model="wgnn", task="binary", epochs=cfg.epochs, seed=cfg.seed)
-    est.fit(human_seqs)
-    est.save(out / "model_human_wgnn_binary")
-    proba = est.predict_proba([face68])
-    p = float(np.asarray(proba).reshape(-1, 2)[0, 1])
-    return {"model": "wgnn trained on the simulated human cohort", "p_pain": p,
-            "note": "A model trained on simulated faces; a demonstration of the pipeline, not a clinical score."}
+    scores = {}
+    for name in ("wgnn", "logreg"):
+        est = PainEstimator(model=name, task="binary", epochs=cfg.epochs, seed=cfg.seed)
+        est.fit(human_seqs)
+        est.save(out / f"model_human_{name}_binary")
+        scores[name] = float(np.asarray(est.predict_proba([face68]))[0, 1])
+    return {"p_pain": scores, "trained_on": "the simulated human cohort",
+            "note": "Models trained on simulated faces: a demonstration of the pipeline on a real photo, "
+                    "not a clinical score. The astronaut is smiling (AU6/AU12), a confounder the simulator includes."}
 
 
 # ---------------------------------------------------------------------------------------

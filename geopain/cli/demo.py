@@ -13,7 +13,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", default="demo-output", help="output folder (default: demo-output)")
     p.add_argument("--subjects", type=int, default=16, help="simulated subjects per species")
     p.add_argument("--frames", type=int, default=24, help="frames per simulated sequence")
-    p.add_argument("--epochs", type=int, default=15, help="training epochs of the deep models")
+    p.add_argument("--epochs", type=int, default=60, help="maximum training epochs of the deep models (early stopping)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
@@ -29,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
         print("  " + " | ".join(row))
     pred = results["photo"].get("prediction") or {}
     if pred:
-        print(f"real photo (astronaut): p(pain) = {pred['p_pain']:.3f} from {pred['model']}")
+        probs = ", ".join(f"{k} {v:.3f}" for k, v in pred["p_pain"].items())
+        print(f"real photo (astronaut): p(pain) {probs} (models trained on {pred['trained_on']})")
     print(f"report: {args.output}/report.html  metrics: {args.output}/metrics.json")
     return 0
