@@ -25,6 +25,7 @@ import numpy as np
 
 from ..errors import GeopainError, InputError
 from ..landmarks import LandmarkSequence
+from ..io.readers import is_number
 from ..species import get_scheme, get_species_scale
 from ._common import ErrorLog, PartStore, PrepareResult, finish, read_number, run_parts
 
@@ -68,7 +69,7 @@ def read_aam(path: str | Path, n_points: int = 66) -> np.ndarray:
     try:
         xy = np.array([[float(r[0]), float(r[1])] for r in rows], dtype=np.float32)
     except (ValueError, IndexError):
-        bad = next(i for i, r in enumerate(rows) if len(r) < 2 or not _is_number(r[0]) or not _is_number(r[1]))
+        bad = next(i for i, r in enumerate(rows) if len(r) < 2 or not is_number(r[0]) or not is_number(r[1]))
         raise InputError(path, f"line {bad + 1} is not 'x y': {' '.join(rows[bad])[:40]!r}") from None
     return xy
 
@@ -94,14 +95,6 @@ def read_facs(path: str | Path) -> dict[str, float]:
             raise InputError(path, f"line {i + 1} is not 'AU intensity ...': {line.strip()[:40]!r}") from None
         out[f"AU{int(round(au))}"] = value
     return out
-
-
-def _is_number(s: str) -> bool:
-    try:
-        float(s)
-        return True
-    except ValueError:
-        return False
 
 
 # ----------------------------------------------------------------------------------------------

@@ -123,17 +123,7 @@ def align_frames(
 
 
 def _align(source, target, weights, scale):
-    """Fit ``target ~ s R source + t`` for every frame (weighted Umeyama, closed form).
-
-    Args:
-        source: ``(F, N, 3)`` points per frame (NaN = missing), or ``(N, 3)`` for one frame.
-        target: ``(N, 3)`` reference points (e.g. the scheme's template), finite.
-        weights: ``(F, N)`` non-negative weights (e.g. confidence); NaN counts as 1.
-        scale: fit the uniform scale (else ``s = 1``, a rigid fit).
-
-    Returns:
-        :class:`SimilarityTransform` with ``F`` frames; NaN for frames with < 3 usable points.
-    """
+    """One block of :func:`align_frames` (arguments and result as :func:`similarity_align`)."""
     src = np.asarray(source)
     if src.ndim == 2:
         src = src[None]

@@ -32,7 +32,8 @@ import pandas as pd
 
 from ..errors import GeopainError, InputError
 from ..landmarks import LandmarkSequence
-from .readers import check_field_counts, default_ids, looks_like_json, non_numeric_cell, read_text, resolve_scheme
+from .readers import (check_field_counts, default_ids, is_number, looks_like_json, non_numeric_cell, read_text,
+                      resolve_scheme)
 
 #: Default scheme by number of 2D landmarks in the file.
 SCHEME_BY_COUNT = {68: "human/ibug68", 66: "human/ibug66"}
@@ -66,7 +67,7 @@ def read_openface(path: str | os.PathLike, scheme: str | None = None, coords: st
     lines = text.splitlines()
     header = [h.strip() for h in lines[0].split(",")]
     if "frame" not in header and "face" not in header:
-        if _is_number(header[0]):
+        if is_number(header[0]):
             raise InputError(p, "missing header row (the first line holds numbers, expected 'frame, face_id, ...')")
         raise InputError(p, f"not an OpenFace CSV: no 'frame' or 'face' column (header starts {', '.join(header[:4])})")
     dup = sorted({h for h in header if header.count(h) > 1})
@@ -150,14 +151,6 @@ def read_openface(path: str | os.PathLike, scheme: str | None = None, coords: st
                   "failed_frames": int(failed[idx].sum())},
         ))
     return out
-
-
-def _is_number(s: str) -> bool:
-    try:
-        float(s)
-        return True
-    except ValueError:
-        return False
 
 
 def _no_landmarks_message(columns, coords: str) -> str:

@@ -76,6 +76,15 @@ def read_text(path: str | os.PathLike, what: str) -> str:
     return text
 
 
+def is_number(text: str) -> bool:
+    """True when ``text`` parses as a float (header sniffing, cell checks)."""
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
 def looks_like_json(text: str) -> bool:
     return text.lstrip()[:1] in ("{", "[")
 
