@@ -5,7 +5,8 @@
    against the template, turned into a weighted facial graph and measured.
 2. A human cohort and a sheep cohort are SIMULATED (:mod:`geopain.synth`); the baselines,
    PointNet and WGNN (with and without edge weights) are trained and evaluated for binary
-   and five-level pain under a subject-independent grouped k-fold protocol.
+   and five-level pain under a subject-independent grouped k-fold protocol, with each
+   subject's geometry standardised against its own median face (label-free).
 3. The real photo is scored end to end (detector -> graph -> model) by a WGNN trained on the
    simulated human cohort.
 4. Everything lands in the output folder: ``report.html``, ``metrics.json``, tables and PNGs.
@@ -40,6 +41,9 @@ class DemoConfig:
     tasks: tuple[str, ...] = ("binary", "five")
     species: tuple[str, ...] = ("human", "sheep")
     epochs: int = 60
+    #: identity removal for the cohort evaluation (see PainEstimator): each subject's median
+    #: shape over its own frames, label-free; the single photo is scored without it
+    identity_baseline: str | None = "subject-median"
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -157,7 +161,7 @@ def _cohort(species: str, cfg: DemoConfig, out: Path, progress: bool) -> tuple[l
     for task in cfg.tasks:
         res = run_protocol(seqs, model=list(cfg.models), task=task, protocol=f"kfold:{cfg.folds}",
                            out_dir=out / "runs" / species / task, seed=cfg.seed, progress=progress,
-                           epochs=cfg.epochs, **cfg.extra)
+                           epochs=cfg.epochs, baseline=cfg.identity_baseline, **cfg.extra)
         summary["results"][task] = {
             name: {"frame": m["frame"]["summary"], "sequence": m["sequence"]["summary"],
                    "train_seconds": float(np.sum(m.get("train_seconds", [])))}

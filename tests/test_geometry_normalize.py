@@ -125,7 +125,7 @@ class TestNeutralShape:
     def test_errors(self, scheme):
         c = np.repeat(scheme.template[None], 5, 0)
         with pytest.raises(GeopainError, match="method"):
-            neutral_shape(c, method="median")
+            neutral_shape(c, method="mean")
         with pytest.raises(GeopainError, match="score"):
             neutral_shape(c, method="lowest")
         with pytest.raises(ShapeError):

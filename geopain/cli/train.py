@@ -23,6 +23,10 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--patience", type=int, default=10, help="early-stopping patience in epochs (default 10)")
     p.add_argument("--balance", choices=["weight", "sample", "none"], default="weight",
                    help="class imbalance: weighted loss, balanced sampling or none (default weight)")
+    p.add_argument("--baseline", choices=["none", "first", "subject-median"], default="none",
+                   help="label-free identity removal: each sequence's first frames, or each subject's median "
+                        "shape over all its frames (subject-wise standardisation; needs several frames per "
+                        "subject at prediction too) (default none)")
     p.add_argument("--device", default="auto", help="auto (GPU when present), cpu or cuda")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -33,7 +37,7 @@ def estimator_params(args: argparse.Namespace) -> dict:
         "temporal": args.temporal or False, "window": args.window, "window_step": args.window_step,
         "epochs": args.epochs, "batch_size": args.batch_size, "hidden": args.hidden, "layers": args.layers,
         "lr": args.lr, "weight_decay": args.weight_decay, "patience": args.patience, "balance": None if args.balance == "none" else args.balance,
-        "device": args.device, "seed": args.seed,
+        "device": args.device, "seed": args.seed, "baseline": None if args.baseline == "none" else args.baseline,
     }
 
 

@@ -51,14 +51,15 @@ def neutral_shape(
     Args:
         coords: normalised coordinates (template frame).
         scores: ``(T,)`` pain scores (NaN = unknown); used by ``"lowest"``/``"auto"``.
-        method: ``"auto"``, ``"lowest"`` or ``"first"``.
+        method: ``"auto"``, ``"lowest"``, ``"first"`` or ``"median"`` (the median of every frame
+            with a face: label-free, the usual subject-wise standardisation).
         k: number of frames for ``"first"``; for ``"lowest"``, at most ``k`` frames are added
             to the ties at the minimum score (up to 10 % of the scored frames).
     """
     c = np.asarray(coords, dtype=np.float64)
     check_shape("coords", c, (None, None, 3))
-    if method not in ("auto", "lowest", "first"):
-        raise GeopainError(f"baseline method must be 'auto', 'lowest' or 'first', got {method!r}")
+    if method not in ("auto", "lowest", "first", "median"):
+        raise GeopainError(f"baseline method must be 'auto', 'lowest', 'first' or 'median', got {method!r}")
     if k < 1:
         raise GeopainError(f"k must be >= 1, got {k}")
     T = c.shape[0]
@@ -69,7 +70,9 @@ def neutral_shape(
     usable = sc is not None and np.isfinite(sc[has_face]).any()
     if method == "lowest" and not usable:
         raise GeopainError("baseline 'lowest' needs score labels on frames with a face")
-    if method == "first" or (method == "auto" and not usable):
+    if method == "median":
+        idx = np.flatnonzero(has_face)
+    elif method == "first" or (method == "auto" and not usable):
         idx = np.flatnonzero(has_face)[:k]
     else:
         s = np.where(has_face & np.isfinite(sc), sc, np.inf)

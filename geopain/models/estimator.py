@@ -91,6 +91,10 @@ def _subject_centre(values: np.ndarray, subjects: np.ndarray) -> np.ndarray:
     return out
 
 
+#: Label-free identity removal methods of :class:`PainEstimator`.
+IDENTITY_BASELINES = (None, "first", "subject-median")
+
+
 class PainEstimator:
     """Pain from landmark sequences: fit / predict / predict_proba / score / save / load.
 
@@ -105,8 +109,12 @@ class PainEstimator:
         balance: ``"weight"``, ``"sample"`` or ``None`` (class imbalance handling).
         window, window_step: temporal windows in frames.
         graph: keyword arguments of :class:`geopain.graphs.FacialGraphBuilder`.
-        baseline: identity removal passed to :func:`geopain.geometry.normalize.normalize`
-            (``None``, ``"first"``; label-free methods only, so predictions never use labels).
+        baseline: label-free identity removal, so predictions never use labels: ``None``;
+            ``"first"`` (each sequence's first frames as its neutral face); or
+            ``"subject-median"`` (each subject's median normalised shape over all of its frames
+            is replaced by the template: subject-wise standardisation of the geometry, so node
+            features and strain edge weights measure change against the person's own face).
+            ``"subject-median"`` needs several frames of a subject, including at prediction.
         model_params: extra keyword arguments of the model factory.
         subject_norm: subtract each subject's mean node/edge features (or measurements) over
             all of that subject's frames with a face, at fit and at predict time: removes
@@ -175,8 +183,8 @@ class PainEstimator:
             raise GeopainError(f"temporal must be one of {TEMPORAL}, got {self.temporal!r}")
         if self.model not in MODELS:
             raise GeopainError(f"unknown model {self.model!r}; known: {', '.join(MODELS.names())}")
-        if self.baseline not in (None, "first"):
-            raise GeopainError(f"baseline must be None or 'first' (label-free identity removal), got {self.baseline!r}")
+        if self.baseline not in IDENTITY_BASELINES:
+            raise GeopainError(f"baseline must be one of {IDENTITY_BASELINES} (label-free identity removal), got {self.baseline!r}")
         if MODELS.info(self.model).get("temporal_only") and not self.temporal:
             raise GeopainError(f"model {self.model!r} works on sequences: use temporal=True (--temporal)")
 
@@ -199,7 +207,12 @@ class PainEstimator:
         """``coords (F, N, 3)`` in template units and ``confidence (F, N)`` of every frame."""
         from ..geometry.normalize import normalize
 
-        normed = [normalize(s, baseline=self.baseline) for s in seqs]
+        if self.baseline == "subject-median":
+            from ..geometry.baseline import baseline_sequences
+
+            normed = baseline_sequences([normalize(s) for s in seqs], method="median")
+        else:
+            normed = [normalize(s, baseline=self.baseline) for s in seqs]
         coords, _ = stack_coords(normed)
         return coords, np.concatenate([s.confidence for s in normed], 0)
 
