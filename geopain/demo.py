@@ -227,9 +227,10 @@ def write_report(results: dict, out: Path) -> Path:
         "confounders. The metrics show how well each model recovers that known signal under a subject-"
         "independent split; they are <b>not</b> clinical accuracy.</p>",
         "<h2>1. A real photo, end to end</h2>",
-        f"<p>{html.escape(json.dumps({k: v for k, v in results['photo'].items() if k not in ('measurements', 'neutral_measurements')}, default=_json))}</p>",
+        _photo_table(results["photo"]),
         img("photo_landmarks.png"), img("photo_landmarks_ibug68.png"), img("photo_graph.png"), img("photo_measurements.png"),
         "<h2>2. Simulated cohorts: subject-independent results (mean ± sd over folds)</h2>",
+        _cohort_table(results.get("cohorts", {})),
     ]
     for level in ("frame", "sequence"):
         for task, keys in _KEYS.items():
@@ -252,6 +253,31 @@ def write_report(results: dict, out: Path) -> Path:
     path = out / "report.html"
     path.write_text("\n".join(parts), encoding="utf-8")
     return path
+
+
+def _rows(pairs: list[tuple[str, str]]) -> str:
+    return "<table>" + "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in pairs) + "</table>"
+
+
+def _photo_table(photo: dict) -> str:
+    pose = photo.get("pose_degrees", {})
+    pairs = [("source", str(photo.get("source"))), ("detector", str(photo.get("detector"))),
+             ("faces found", str(photo.get("faces"))), ("points", str(photo.get("points"))),
+             ("head pose (yaw, pitch, roll)", ", ".join(f"{pose.get(k, float('nan')):.1f}°" for k in ("yaw", "pitch", "roll")))]
+    pred = photo.get("prediction") or {}
+    for model, p in (pred.get("p_pain") or {}).items():
+        pairs.append((f"p(pain), {model}", f"{p:.2f}"))
+    note = f"<p><i>{html.escape(pred['note'])}</i></p>" if pred.get("note") else ""
+    return _rows(pairs) + note
+
+
+def _cohort_table(cohorts: dict) -> str:
+    head = "<table><tr><th>species</th><th>scheme</th><th>subjects</th><th>sequences</th><th>frames</th><th>frames in pain</th></tr>"
+    body = "".join(
+        f"<tr><td>{html.escape(sp)}</td><td>{html.escape(c['scheme'])}</td><td>{c['subjects']}</td>"
+        f"<td>{c['sequences']}</td><td>{c['frames']}</td><td>{c['pain_prevalence']:.0%}</td></tr>"
+        for sp, c in cohorts.items())
+    return head + body + "</table>"
 
 
 def _json(obj: Any) -> Any:
