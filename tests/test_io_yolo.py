@@ -126,6 +126,17 @@ class TestReadYoloErrors:
         with pytest.raises(InputError, match="not UTF-8"):
             read_yolo_dataset(p)
 
+    def test_errors_list_keeps_the_good_images(self, tmp_path):
+        xy, vis = _kp()
+        good = yolo_line(xy, vis)
+        y = yolo_dataset(tmp_path, K, {"train": [((64, 64), [good]), ((64, 64), [good + " 0.5"]), ((64, 64), [good])]})
+        with pytest.raises(InputError, match=r"im1\.txt"):
+            read_yolo_dataset(y, scheme=SCHEME)
+        errors: list = []
+        seqs = read_yolo_dataset(y, scheme=SCHEME, errors=errors)
+        assert len(seqs) == 2 and len(errors) == 1
+        assert errors[0].source.endswith("im1.txt") and "expected 89" in str(errors[0])
+
     def test_broken_image(self, tmp_path):
         xy, vis = _kp()
         y = yolo_dataset(tmp_path, K, {"train": [((64, 64), [yolo_line(xy, vis)])]})

@@ -153,63 +153,37 @@ def _split_images(data_yaml: Path) -> dict[str, list[Path]]:
     return out
 
 
-def read_yolo_landmarks(data_yaml: str | Path, log: ErrorLog, work_dir: Path,
+def read_yolo_landmarks(data_yaml: str | Path, log: ErrorLog, work_dir: Path | None = None,
                         scheme: str = SCHEME, excluded: set[Path] | None = None) -> list[LandmarkSequence]:
     """Read the YOLO pose dataset with :func:`geopain.io.yolo.read_yolo_dataset`, file by file tolerant.
 
     Every image must have a label file whose lines hold the scheme's keypoints; images without
-    one, and label files the reader rejects, are reported in ``log`` and left out (the reader
-    runs again without them, through a copy of the yaml listing the remaining images in
-    ``work_dir``), so the rest of the dataset still loads. The images left out are added to
-    ``excluded``.
+    one, and label files the reader rejects, are reported in ``log`` and left out, so the rest
+    of the dataset still loads. The images left out are added to ``excluded``.
+    (``work_dir`` is unused and kept for callers of the earlier signature.)
     """
     from ..io.yolo import label_path, read_yolo_dataset
 
     data_yaml = Path(data_yaml)
-    sch = get_scheme(scheme)
     images = _split_images(data_yaml)
     excluded = excluded if excluded is not None else set()
-    for split, imgs in images.items():
+    for imgs in images.values():
         for img in imgs:
             if not label_path(img).is_file():
                 log.add(img, "image has no YOLO label file (expected "
                              f"{label_path(img)}); left out")
                 excluded.add(img)
-    current = data_yaml
-    for _ in range(sum(len(v) for v in images.values()) + 1):
-        if excluded:
-            if all(img in excluded for imgs in images.values() for img in imgs):
-                return []
-            current = _yaml_without(data_yaml, images, excluded, work_dir)
-        try:
-            seqs = read_yolo_dataset(current, scheme=sch)
-        except InputError as exc:
-            bad = Path(exc.source).resolve() if exc.source else None
-            hit = [img for imgs in images.values() for img in imgs
-                   if bad is not None and bad in (img.resolve(), label_path(img).resolve()) and img not in excluded]
-            if not hit:
-                raise
-            log.add_error(exc)
-            excluded.update(hit)
-            continue
-        return seqs
-    raise GeopainError(f"{data_yaml}: every image was rejected")  # pragma: no cover
-
-
-def _yaml_without(data_yaml: Path, images: dict[str, list[Path]], excluded: set[Path], work_dir: Path) -> Path:
-    data = yaml.safe_load(data_yaml.read_text(encoding="utf-8-sig")) or {}
-    work_dir.mkdir(parents=True, exist_ok=True)
-    data["path"] = str(_yolo_root(data_yaml, data).resolve())
-    for split in ("train", "val", "test"):
-        data.pop(split, None)
-    for split, imgs in images.items():
-        keep = [str(i.resolve()) for i in imgs if i not in excluded]
-        if keep:
-            (work_dir / f"{split}.txt").write_text("\n".join(keep) + "\n")
-            data[split] = str((work_dir / f"{split}.txt").resolve())
-    out = work_dir / "data.yaml"
-    out.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    return out
+    problems: list[InputError] = []
+    seqs = read_yolo_dataset(data_yaml, scheme=get_scheme(scheme), errors=problems)
+    by_path = {p.resolve(): img for imgs in images.values() for img in imgs
+               for p in (img, label_path(img))}
+    for exc in problems:
+        log.add_error(exc)
+        img = by_path.get(Path(exc.source).resolve()) if exc.source else None
+        if img is not None:
+            excluded.add(img)
+    left_out = {p.resolve() for p in excluded}
+    return [s for s in seqs if not (s.source and Path(s.source).resolve() in left_out)]
 
 
 def find_dlc_project(root: Path) -> Path | None:

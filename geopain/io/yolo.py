@@ -31,7 +31,7 @@ SPLITS = ("train", "val", "test")
 
 
 def read_yolo_dataset(data_yaml: str | os.PathLike, scheme: str | Scheme | None = None,
-                      split: str | None = None) -> list[LandmarkSequence]:
+                      split: str | None = None, errors: list[InputError] | None = None) -> list[LandmarkSequence]:
     """Read a YOLO pose dataset into single-frame sequences (``coords (1, K, 3)`` pixels, dims 2).
 
     Args:
@@ -40,6 +40,9 @@ def read_yolo_dataset(data_yaml: str | os.PathLike, scheme: str | Scheme | None 
             one whose landmark names equal ``kpt_names``,
             else the only shipped scheme with K points (and, when given, the same ``flip_idx``).
         split: ``"train"``, ``"val"`` or ``"test"``; default every split the yaml lists.
+        errors: if given, an image whose label file (or the image itself) is bad is left out and
+            its :class:`InputError` appended here, so one bad file never loses the rest;
+            otherwise the first one is raised.
 
     Raises:
         InputError: unreadable yaml, missing keys or folders, label lines of the wrong length,
@@ -67,7 +70,12 @@ def read_yolo_dataset(data_yaml: str | os.PathLike, scheme: str | Scheme | None 
         if not data.get(sp):
             raise InputError(yp, f"has no split {sp!r}")
         for img in _images(yp, root, data[sp], sp):
-            out.extend(_read_image_labels(img, sp, sch, K, D))
+            try:
+                out.extend(_read_image_labels(img, sp, sch, K, D))
+            except InputError as exc:
+                if errors is None:
+                    raise
+                errors.append(exc)
     if not out:
         raise InputError(yp, f"no images found in split(s) {splits}")
     return out
