@@ -11,16 +11,6 @@ from geopain.landmarks import LandmarkSequence
 from geopain.species import get_scheme
 
 
-@pytest.fixture(scope="module")
-def human():
-    return get_scheme("human/ibug68")
-
-
-@pytest.fixture(scope="module")
-def sheep():
-    return get_scheme("sheep/spfes")
-
-
 def change(scheme, moved):
     """Measurements of ``moved`` minus those of the template (a Series)."""
     return measure(moved[None], scheme).iloc[0] - template_measurements(scheme)

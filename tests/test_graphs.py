@@ -12,16 +12,6 @@ from geopain.landmarks import LandmarkSequence
 from geopain.species import REGIONS, get_scheme
 
 
-@pytest.fixture(scope="module")
-def human():
-    return get_scheme("human/ibug68")
-
-
-@pytest.fixture(scope="module")
-def sheep():
-    return get_scheme("sheep/spfes")
-
-
 def frames(scheme, F=4, sd=0.05, seed=0):
     return (scheme.template[None] + np.random.default_rng(seed).normal(0, sd, (F, scheme.n_points, 3))).astype(np.float32)
 
