@@ -56,3 +56,8 @@ def check_shape(name: str, array, expected: tuple) -> None:
 
 def _fmt(expected: tuple) -> str:
     return "(" + ", ".join("*" if e is None else str(e) for e in expected) + ")"
+
+
+class ReferenceUnavailableError(GeopainError):
+    """The input cannot support the per-person reference a model was trained with
+    (one frame of a subject, no neutral-labelled frames, ...)."""

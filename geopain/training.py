@@ -22,7 +22,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -127,6 +127,8 @@ def _batch(inputs: dict[str, Any], index: Tensor, device: torch.device) -> dict[
     for key in ("x", "edge_weight", "edge_attr", "pos"):
         t = inputs.get(key)
         out[key] = None if t is None else t[index].to(device, non_blocking=True)
+    if inputs.get("features") is not None:  # per-frame measurements (hybrid models)
+        out["features"] = inputs["features"][index].to(device, non_blocking=True)
     if index.dim() == 2 and inputs.get("time") is not None:
         out["time"] = inputs["time"][index].to(device)
     return out
@@ -161,7 +163,8 @@ def fit_network(model: nn.Module, inputs: dict[str, Any], index: np.ndarray, y: 
                 groups: np.ndarray | None = None, strata: np.ndarray | None = None, n_classes: int = 2,
                 epochs: int = 40, batch_size: int = 256, lr: float = 2e-3, weight_decay: float = 1e-4,
                 patience: int = 8, val_fraction: float = 0.2, balance: str | None = "weight", seed: int = 0,
-                device: str | torch.device = "auto", verbose: bool = False) -> History:
+                device: str | torch.device = "auto", verbose: bool = False,
+                augment: Callable[[int], dict[str, Any]] | None = None) -> History:
     """Train ``model`` in place; returns the :class:`History`.
 
     Args:
@@ -172,6 +175,9 @@ def fit_network(model: nn.Module, inputs: dict[str, Any], index: np.ndarray, y: 
         groups: ``(S,)`` subject of each sample, for the subject-independent validation split.
         strata: ``(S,)`` class of each sample used for balancing (defaults to ``y`` when
             classifying; for scores pass their pain levels).
+        augment: ``augment(epoch)`` returns that epoch's training inputs (same keys and
+            frames as ``inputs``, e.g. faces given other identities); validation always uses
+            ``inputs`` as given.
     """
     if balance not in (None, "none", "weight", "sample"):
         raise GeopainError(f"balance must be 'weight', 'sample' or None, got {balance!r}")
@@ -210,11 +216,12 @@ def fit_network(model: nn.Module, inputs: dict[str, Any], index: np.ndarray, y: 
         else:
             order = tr_t[torch.randperm(len(tr), generator=gen)]
         total, count = 0.0, 0
+        train_inputs = inputs if augment is None else augment(epoch)
         for b in range(0, len(order), batch_size):
             sel = order[b:b + batch_size]
             if len(sel) < 2 and len(order) > 1:
                 continue
-            out = model(**_batch(inputs, idx_t[sel], device))
+            out = model(**_batch(train_inputs, idx_t[sel], device))
             loss = _loss(out, y_t[sel].to(device), None if w_t is None else w_t[sel].to(device), task)
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -76,17 +76,6 @@ class TestPainEstimator:
         b = PainEstimator("pointnet", "binary", **FAST, seed=5).fit(seqs).predict_proba(seqs)
         np.testing.assert_array_equal(a, b)
 
-    def test_subject_norm(self):
-        from geopain.models.estimator import _subject_centre
-
-        v = np.array([[1.0, np.nan], [3.0, 2.0], [10.0, 4.0]])
-        out = _subject_centre(v, np.array(["a", "a", "b"]))
-        np.testing.assert_allclose(out, [[-1, np.nan], [1, 0], [0, 0]])
-        seqs = cohort()
-        for model in ("logreg", "wgnn"):
-            est = PainEstimator(model, "binary", subject_norm=True, **FAST).fit(seqs)
-            assert np.isfinite(est.predict_proba(seqs)).all()
-
     def test_missing_face_frames(self):
         seqs = cohort()
         s = seqs[0]

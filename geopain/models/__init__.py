@@ -2,7 +2,7 @@
 
 >>> from geopain import models
 >>> models.names()
-['gboost', 'logreg', 'pointnet', 'pointnet2', 'stpointnet', 'wgnn', 'wgnn-uniform']
+['gboost', 'hybrid', 'logreg', 'pointnet', 'pointnet2', 'stpointnet', 'wgnn', 'wgnn-learned', 'wgnn-strain', 'wgnn-uniform']
 >>> net = models.create("wgnn", in_channels=6, out_channels=2, edge_dim=3)
 
 Torch models take dense fixed-topology batches (``x (B, N, F)``, a shared
@@ -16,6 +16,7 @@ from typing import Any
 
 from ..registry import Registry
 from .baselines import MeasurementBaseline
+from .hybrid import HybridModel
 from .pointnet import PointNet, PointNet2
 from .temporal import RecurrentModel, SpatioTemporalPointNet
 from .wgnn import WGNN
@@ -23,41 +24,67 @@ from .wgnn import WGNN
 MODELS: Registry = Registry("model")
 
 
-@MODELS.register("pointnet", kind="torch", graph=False, description="PointNet: shared per-point MLP, max+mean pooling")
+# Registry metadata drives the estimator: ``kind`` (torch / sklearn), ``graph`` (needs the
+# facial graph's edges), ``layered`` (takes ``layers``), ``landmarks`` (takes ``n_nodes``: learned
+# landmark identities and a per-landmark readout), ``measurements`` (takes the pain-unit
+# measurements as ``features``), ``heads`` (which output heads it supports).
+_FRAME = dict(kind="torch", layered=True, landmarks=True, heads=("softmax", "ordinal"))
+
+
+@MODELS.register("pointnet", graph=False, **_FRAME,
+                 description="PointNet: shared per-point MLP with landmark identities, pooled + per-landmark readout")
 def _pointnet(in_channels: int, out_channels: int, **kw: Any) -> PointNet:
     return PointNet(in_channels, out_channels, **kw)
 
 
-@MODELS.register("pointnet2", kind="torch", graph=False,
+@MODELS.register("pointnet2", kind="torch", graph=False, heads=("softmax",),
                  description="PointNet++-style: kNN grouping around every point and FPS centroids")
 def _pointnet2(in_channels: int, out_channels: int, **kw: Any) -> PointNet2:
     return PointNet2(in_channels, out_channels, **kw)
 
 
-@MODELS.register("wgnn", kind="torch", graph=True,
-                 description="weighted geometric GNN: facial-graph edge weights in the aggregation")
-def _wgnn(in_channels: int, out_channels: int, **kw: Any) -> WGNN:
-    return WGNN(in_channels, out_channels, **{**kw, "uniform": False})
+def _wgnn_factory(weighting: str):
+    def factory(in_channels: int, out_channels: int, **kw: Any) -> WGNN:
+        return WGNN(in_channels, out_channels, **{**kw, "weighting": weighting})
+    return factory
 
 
-@MODELS.register("wgnn-uniform", kind="torch", graph=True,
-                 description="the WGNN network with every edge weight 1 (ablation of the weights)")
-def _wgnn_uniform(in_channels: int, out_channels: int, **kw: Any) -> WGNN:
-    return WGNN(in_channels, out_channels, **{**kw, "uniform": True})
+#: The weighting the plain ``"wgnn"`` uses (chosen by the paired comparison in
+#: ``benchmarks/edge_weights.py``; the README says by how much).
+DEFAULT_WEIGHTING = "refined"
+
+MODELS.register("wgnn", graph=True, edge_features=True, weighting=DEFAULT_WEIGHTING, **_FRAME,
+                description=f"weighted geometric GNN: facial-graph edge weights ({DEFAULT_WEIGHTING}) in the aggregation"
+                )(_wgnn_factory(DEFAULT_WEIGHTING))
+MODELS.register("wgnn-strain", graph=True, edge_features=True, weighting="given", ablation_of="wgnn", **_FRAME,
+                description="WGNN with the strain edge weights as they are (no learning)")(_wgnn_factory("given"))
+MODELS.register("wgnn-learned", graph=True, edge_features=True, weighting="learned", ablation_of="wgnn", **_FRAME,
+                description="WGNN with edge weights learned from edge features (attention over edges)"
+                )(_wgnn_factory("learned"))
+MODELS.register("wgnn-uniform", graph=True, edge_features=True, weighting="uniform", ablation_of="wgnn", **_FRAME,
+                description="the WGNN network with every edge weight 1 (ablation of the weights)")(_wgnn_factory("uniform"))
 
 
-@MODELS.register("stpointnet", kind="torch", graph=False, temporal_only=True,
+@MODELS.register("hybrid", graph=True, edge_features=True, measurements=True, weighting=DEFAULT_WEIGHTING, **_FRAME,
+                 description="WGNN graph readout joined with the pain-unit measurements (+ a linear path on them)")
+def _hybrid(in_channels: int, out_channels: int, **kw: Any) -> HybridModel:
+    return HybridModel(in_channels, out_channels, **{"weighting": DEFAULT_WEIGHTING, **kw})
+
+
+@MODELS.register("stpointnet", kind="torch", graph=False, temporal_only=True, heads=("softmax",),
                  description="spatio-temporal point cloud (time as a coordinate) of a window")
 def _stpointnet(in_channels: int, out_channels: int, **kw: Any) -> SpatioTemporalPointNet:
     return SpatioTemporalPointNet(in_channels, out_channels, **kw)
 
 
-@MODELS.register("logreg", kind="sklearn", description="logistic regression (ridge for scores) on pain-unit measurements")
+@MODELS.register("logreg", kind="sklearn", reference_model=True,
+                 description="logistic regression (ridge for scores) on pain-unit measurements")
 def _logreg(task: str = "binary", n_classes: int = 2, seed: int = 0, **kw: Any) -> MeasurementBaseline:
     return MeasurementBaseline("logreg", task, n_classes, seed, **kw)
 
 
-@MODELS.register("gboost", kind="sklearn", description="histogram gradient boosting on pain-unit measurements")
+@MODELS.register("gboost", kind="sklearn", reference_model=True,
+                 description="histogram gradient boosting on pain-unit measurements")
 def _gboost(task: str = "binary", n_classes: int = 2, seed: int = 0, **kw: Any) -> MeasurementBaseline:
     return MeasurementBaseline("gboost", task, n_classes, seed, **kw)
 
@@ -92,4 +119,4 @@ from .estimator import PainEstimator  # noqa: E402  (needs the registry above)
 from .serialization import load, save  # noqa: E402
 
 __all__ = ["MODELS", "create", "create_temporal", "names", "info", "PainEstimator", "PointNet", "PointNet2", "WGNN",
-           "RecurrentModel", "SpatioTemporalPointNet", "MeasurementBaseline", "save", "load"]
+           "RecurrentModel", "SpatioTemporalPointNet", "MeasurementBaseline", "HybridModel", "DEFAULT_WEIGHTING", "save", "load"]

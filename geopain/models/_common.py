@@ -47,6 +47,98 @@ class Head(nn.Module):
         return self.net(h)
 
 
+class CumulativeLinkHead(nn.Module):
+    """Ordered levels: a cumulative link (proportional odds) head.
+
+    One latent pain value ``z = f(h)`` and ``K - 1`` ordered thresholds
+    ``t_1 < t_2 < ... < t_{K-1}`` (``t_1`` free, the gaps ``softplus``-positive), so
+    ``P(y > k) = sigmoid(z - t_{k+1})`` decreases with ``k`` for every input: the level
+    probabilities can never contradict the order of the levels. ``forward`` returns the
+    **log** level probabilities ``(B, K)``; cross-entropy on them is the model's exact
+    likelihood and ``softmax`` of them gives the probabilities back.
+    """
+
+    def __init__(self, in_channels: int, hidden: int, n_levels: int, dropout: float = 0.1):
+        super().__init__()
+        if n_levels < 2:
+            raise ShapeError(f"an ordinal head needs at least 2 levels, got {n_levels}")
+        self.n_levels = n_levels
+        self.net = nn.Sequential(nn.Linear(in_channels, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, 1))
+        self.first = nn.Parameter(torch.zeros(1))
+        self.gaps = nn.Parameter(torch.zeros(n_levels - 2))
+
+    def thresholds(self) -> Tensor:
+        """``(K - 1,)`` strictly increasing thresholds."""
+        return torch.cat([self.first, self.first + torch.cumsum(nn.functional.softplus(self.gaps) + 1e-3, 0)])
+
+    def latent(self, h: Tensor) -> Tensor:
+        """``(B,)`` latent pain value."""
+        return self.net(h)[:, 0]
+
+    def log_probs(self, z: Tensor) -> Tensor:
+        """``(B, K)`` log level probabilities of latent values ``z (B,)``."""
+        above = torch.sigmoid(z[:, None] - self.thresholds()[None])  # (B, K-1) P(y > k)
+        ones, zeros = torch.ones_like(above[:, :1]), torch.zeros_like(above[:, :1])
+        cum = torch.cat([ones, above, zeros], 1)
+        return torch.log((cum[:, :-1] - cum[:, 1:]).clamp_min(1e-7))
+
+    def forward(self, h: Tensor) -> Tensor:
+        return self.log_probs(self.latent(h))
+
+
+#: Output heads by name (``head=`` of every frame model).
+HEADS = ("softmax", "ordinal")
+
+
+def make_head(kind: str, in_channels: int, hidden: int, out_channels: int, dropout: float = 0.1) -> nn.Module:
+    """``"softmax"`` (logits, or one regression value) or ``"ordinal"`` (:class:`CumulativeLinkHead`)."""
+    if kind == "softmax":
+        return Head(in_channels, hidden, out_channels, dropout)
+    if kind == "ordinal":
+        return CumulativeLinkHead(in_channels, hidden, out_channels, dropout)
+    raise ShapeError(f"head must be one of {HEADS}, got {kind!r}")
+
+
+class LandmarkReadout(nn.Module):
+    """Readout of a fixed-topology face: ``[max_n h, mean_n h]`` plus, with ``n_nodes``,
+    a few channels of every landmark kept in place (``(B, N, r)`` flattened).
+
+    Faces of one scheme share their nodes, so *which* landmark moved is information that
+    symmetric pooling throws away (PointNet's max+mean cannot tell a lowered brow from a
+    raised lip corner of the same size). The per-landmark channels keep it.
+    """
+
+    def __init__(self, hidden: int, n_nodes: int = 0, per_node: int = 2):
+        super().__init__()
+        self.n_nodes, self.per_node = int(n_nodes), int(per_node) if n_nodes else 0
+        self.proj = nn.Linear(hidden, self.per_node) if self.per_node else None
+        self.out_dim = 2 * hidden + self.n_nodes * self.per_node
+
+    def forward(self, h: Tensor) -> Tensor:
+        pooled = [h.amax(1), h.mean(1)]
+        if self.proj is not None:
+            if h.shape[1] != self.n_nodes:
+                raise ShapeError(f"the landmark readout was built for {self.n_nodes} nodes, got {h.shape[1]}")
+            pooled.append(self.proj(h).flatten(1))
+        return torch.cat(pooled, -1)
+
+
+class NodeIdentity(nn.Module):
+    """A learned vector per landmark added to its hidden features (``n_nodes`` 0: none)."""
+
+    def __init__(self, n_nodes: int, hidden: int):
+        super().__init__()
+        self.n_nodes = int(n_nodes)
+        self.weight = nn.Parameter(torch.randn(n_nodes, hidden) * 0.1) if n_nodes else None
+
+    def forward(self, h: Tensor) -> Tensor:
+        if self.weight is None:
+            return h
+        if h.shape[1] != self.n_nodes:
+            raise ShapeError(f"node identities were built for {self.n_nodes} landmarks, got {h.shape[1]}")
+        return h + self.weight
+
+
 def check_dense(x: Tensor, name: str = "x") -> None:
     if x.dim() != 3:
         raise ShapeError(f"{name}: expected a dense batch (B, N, F), got shape {tuple(x.shape)}")
@@ -95,7 +187,8 @@ class DenseModel(nn.Module):
         raise NotImplementedError
 
     def forward(self, x: Tensor, edge_index: Tensor | None = None, edge_weight: Tensor | None = None,
-                edge_attr: Tensor | None = None, pos: Tensor | None = None) -> Tensor:
+                edge_attr: Tensor | None = None, pos: Tensor | None = None, features: Tensor | None = None) -> Tensor:
+        """``features (B, M)`` (per-frame measurements) are used by hybrid models only."""
         return self.head(self.embed(x, edge_index, edge_weight, edge_attr, pos))
 
     def forward_batch(self, batch: Any) -> Tensor:

@@ -30,8 +30,11 @@ import pandas as pd
 import torch
 
 from ..errors import GeopainError
-from ..landmarks import LandmarkSequence, stack_coords
-from ..species import get_scheme
+from ..landmarks import LandmarkSequence
+from ..species import Scheme, get_scheme
+from ._common import HEADS
+from .pretrained import load_init
+from .steps import REFERENCES, FeatureScaler, Frames, GraphFeatures, IdentityAugment, MeasurementFeatures, Normalize, Reference
 
 TASKS = ("binary", "five", "score")
 TEMPORAL = (False, True, "gru", "lstm", "cloud")
@@ -63,10 +66,9 @@ def sequence_windows(n_frames: int, size: int, step: int) -> np.ndarray:
     return (np.asarray(starts)[:, None] + np.arange(size)[None]).astype(np.int64)
 
 
-def task_targets(sequences: Sequence[LandmarkSequence], task: str) -> np.ndarray:
+def task_targets(sequences: Sequence[LandmarkSequence], task: str, scheme: Scheme | None = None) -> np.ndarray:
     """``(F,)`` frame targets of ``task`` (NaN where unknown), from labels or the species' scale."""
-    scheme = get_scheme(sequences[0].scheme)
-    scale = scheme.pain_scale
+    scale = (scheme or get_scheme(sequences[0].scheme)).pain_scale
     out = []
     for s in sequences:
         name = {"binary": "pain", "five": "level", "score": "score"}[task]
@@ -77,30 +79,21 @@ def task_targets(sequences: Sequence[LandmarkSequence], task: str) -> np.ndarray
     return np.concatenate(out)
 
 
-def _subject_centre(values: np.ndarray, subjects: np.ndarray) -> np.ndarray:
-    """``values (F, ...)`` minus each subject's mean over its frames (NaN-aware)."""
-    out = np.array(values, dtype=np.float64 if values.dtype == np.float64 else np.float32, copy=True)
-    import warnings
-
-    for subj in np.unique(subjects):
-        rows = subjects == subj
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            mean = np.nanmean(out[rows], 0)
-        out[rows] -= np.nan_to_num(mean)
-    return out
-
-
-#: Label-free identity removal methods of :class:`PainEstimator`.
-IDENTITY_BASELINES = (None, "first", "subject-median")
+_OLD_BASELINES = {None: "none", "none": "none", "first": "first-frames", "subject-median": "subject-median"}
 
 
 class PainEstimator:
     """Pain from landmark sequences: fit / predict / predict_proba / score / save / load.
 
+    The usual pipeline (see :mod:`geopain.models.steps`)::
+
+        Normalize -> Reference(reference) -> [IdentityAugment while training]
+                  -> GraphFeatures (neural models; + measurements for "hybrid")
+                     or MeasurementFeatures (baselines) -> FeatureScaler -> model
+
     Args:
         model: a registered model name (:func:`geopain.models.names`).
-        task: ``"binary"``, ``"five"`` or ``"score"``.
+        task: ``"binary"``, ``"five"`` (the levels of the species' scale) or ``"score"``.
         temporal: ``False`` (frames), ``True``/``"gru"``/``"lstm"`` (frame embeddings + RNN
             over windows; baselines use window statistics) or ``"cloud"`` (spatio-temporal
             point cloud; implied by ``model="stpointnet"``).
@@ -109,27 +102,32 @@ class PainEstimator:
         balance: ``"weight"``, ``"sample"`` or ``None`` (class imbalance handling).
         window, window_step: temporal windows in frames.
         graph: keyword arguments of :class:`geopain.graphs.FacialGraphBuilder`.
-        baseline: label-free identity removal, so predictions never use labels: ``None``;
-            ``"first"`` (each sequence's first frames as its neutral face); or
-            ``"subject-median"`` (each subject's median normalised shape over all of its frames
-            is replaced by the template: subject-wise standardisation of the geometry, so node
-            features and strain edge weights measure change against the person's own face).
-            ``"subject-median"`` needs several frames of a subject, including at prediction.
+        reference: per-person reference (:data:`~geopain.models.steps.REFERENCES`):
+            ``"none"`` (default: scores any face alone, a single photo included),
+            ``"first-frames"``, ``"subject-median"`` or ``"neutral-labelled"``. A model trained
+            with a reference refuses inputs that cannot give one
+            (:class:`~geopain.errors.ReferenceUnavailableError`, see :meth:`reference_problem`).
+        head: ``"auto"`` (ordinal cumulative-link head for ``task="five"`` where the model has
+            one, else softmax), ``"softmax"`` or ``"ordinal"``.
+        augment: identity augmentation while training neural models
+            (:class:`~geopain.models.steps.IdentityAugment`): ``"auto"`` (on when
+            ``reference="none"``), ``True`` or ``False``.
+        init: ``None`` (random), ``"pretrained"`` (the encoder shipped with geopain for this
+            scheme and model, see ``geopain pretrain``) or a model directory to start from.
         model_params: extra keyword arguments of the model factory.
-        subject_norm: subtract each subject's mean node/edge features (or measurements) over
-            all of that subject's frames with a face, at fit and at predict time: removes
-            identity, label-free, but needs several frames per subject (transductive).
         device: ``"auto"`` (GPU when present), ``"cpu"``, ``"cuda"``.
         seed: seeds everything; verbose: progress bars.
+        baseline: the older name of ``reference`` (``None``, ``"first"``, ``"subject-median"``).
     """
 
     def __init__(self, model: str = "wgnn", task: str = "binary", temporal: bool | str = False, *,
                  hidden: int = 32, layers: int = 3, epochs: int = 60, batch_size: int = 64, lr: float = 5e-4,
                  weight_decay: float = 1e-2, patience: int = 10, val_fraction: float = 0.2,
                  balance: str | None = "weight", window: int = 16, window_step: int = 8,
-                 graph: dict[str, Any] | None = None, baseline: str | None = None,
-                 model_params: dict[str, Any] | None = None, subject_norm: bool = False, device: str = "auto",
-                 seed: int = 0, verbose: bool = False):
+                 graph: dict[str, Any] | None = None, reference: str = "none", head: str = "auto",
+                 augment: bool | str = "auto", init: str | None = None,
+                 model_params: dict[str, Any] | None = None, device: str = "auto",
+                 seed: int = 0, verbose: bool = False, baseline: str | None = None):
         self.model = model
         self.task = task
         self.temporal = temporal
@@ -145,12 +143,15 @@ class PainEstimator:
         self.window = window
         self.window_step = window_step
         self.graph = graph
-        self.baseline = baseline
+        self.reference = reference
+        self.head = head
+        self.augment = augment
+        self.init = init
         self.model_params = model_params
-        self.subject_norm = subject_norm
         self.device = device
         self.seed = seed
         self.verbose = verbose
+        self.baseline = baseline
 
     # -- scikit-learn plumbing ------------------------------------------------------------
     @classmethod
@@ -174,6 +175,14 @@ class PainEstimator:
         return f"PainEstimator({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
 
     # -- validation -----------------------------------------------------------------------
+    @property
+    def _reference(self) -> str:
+        if self.baseline is not None and self.reference == "none":
+            if self.baseline not in _OLD_BASELINES:
+                raise GeopainError(f"baseline must be one of {tuple(k for k in _OLD_BASELINES if k)}, got {self.baseline!r}")
+            return _OLD_BASELINES[self.baseline]
+        return self.reference
+
     def _check_params(self) -> None:
         from . import MODELS
 
@@ -183,74 +192,65 @@ class PainEstimator:
             raise GeopainError(f"temporal must be one of {TEMPORAL}, got {self.temporal!r}")
         if self.model not in MODELS:
             raise GeopainError(f"unknown model {self.model!r}; known: {', '.join(MODELS.names())}")
-        if self.baseline not in IDENTITY_BASELINES:
-            raise GeopainError(f"baseline must be one of {IDENTITY_BASELINES} (label-free identity removal), got {self.baseline!r}")
+        if self._reference not in REFERENCES:
+            raise GeopainError(f"reference must be one of {REFERENCES}, got {self._reference!r}")
+        if self.head not in ("auto", *HEADS):
+            raise GeopainError(f"head must be 'auto' or one of {HEADS}, got {self.head!r}")
         if MODELS.info(self.model).get("temporal_only") and not self.temporal:
             raise GeopainError(f"model {self.model!r} works on sequences: use temporal=True (--temporal)")
 
     @property
-    def _kind(self) -> str:
+    def _info(self) -> dict[str, Any]:
         from . import MODELS
 
-        return MODELS.info(self.model)["kind"]
+        return MODELS.info(self.model)
+
+    @property
+    def _kind(self) -> str:
+        return self._info["kind"]
 
     @property
     def _rnn(self) -> str | None:
         if not self.temporal:
             return None
-        if self.model == "stpointnet" or self.temporal == "cloud":
+        if self._info.get("temporal_only") or self.temporal == "cloud":
             return "cloud"
         return "lstm" if self.temporal == "lstm" else "gru"
 
-    # -- features -------------------------------------------------------------------------
-    def _normalise(self, seqs: list[LandmarkSequence]) -> tuple[np.ndarray, np.ndarray]:
-        """``coords (F, N, 3)`` in template units and ``confidence (F, N)`` of every frame."""
-        from ..geometry.normalize import normalize
+    @property
+    def _head(self) -> str:
+        heads = self._info.get("heads", ("softmax",))
+        if self.head == "auto":
+            return "ordinal" if self.task == "five" and "ordinal" in heads and not self._rnn else "softmax"
+        if self.head not in heads:
+            raise GeopainError(f"model {self.model!r} has no {self.head!r} head (it has: {', '.join(heads)})")
+        if self.head == "ordinal" and self.task != "five":
+            raise GeopainError("the ordinal head is for task='five' (ordered levels)")
+        return self.head
 
-        if self.baseline == "subject-median":
-            from ..geometry.baseline import baseline_sequences
-
-            normed = baseline_sequences([normalize(s) for s in seqs], method="median")
-        else:
-            normed = [normalize(s, baseline=self.baseline) for s in seqs]
-        coords, _ = stack_coords(normed)
-        return coords, np.concatenate([s.confidence for s in normed], 0)
-
-    def _builder(self, scheme: str):
-        from ..graphs import FacialGraphBuilder
-
-        return FacialGraphBuilder(get_scheme(scheme), **(self.graph or {}))
-
-    def _frame_inputs(self, seqs: list[LandmarkSequence]) -> dict[str, Any]:
-        """Per-frame features of every frame of ``seqs`` (normalised), unscaled."""
-        coords, confidence = self._normalise(seqs)
-        scheme = seqs[0].scheme
-        subjects = np.concatenate([[s.subject] * s.n_frames for s in seqs])
+    @property
+    def _augments(self) -> bool:
         if self._kind == "sklearn":
-            from ..geometry.measure import measure_array
+            return False
+        return self._reference == "none" if self.augment == "auto" else bool(self.augment)
 
-            feats = np.asarray(measure_array(coords, scheme), dtype=np.float64)
-            if self.subject_norm:
-                feats = _subject_centre(feats, subjects)
-            return {"features": feats}
-        gt = self._builder(scheme).tensors(coords, confidence=confidence)
+    # -- pipeline steps -------------------------------------------------------------------
+    def _frames(self, seqs: list[LandmarkSequence], scheme: Scheme, fitting: bool = False,
+                targets: np.ndarray | None = None) -> Frames:
+        """Normalise, then apply the per-person reference."""
+        frames = Normalize(scheme).transform(seqs)
+        return Reference(self._reference).transform(frames, fitting=fitting, labels=targets)
 
-        def t(v):
-            return None if v is None else torch.as_tensor(np.asarray(v) if not torch.is_tensor(v) else v).float()
+    def _featurizer(self, scheme: Scheme):
+        if self._kind == "sklearn":
+            return MeasurementFeatures()
+        return GraphFeatures(scheme, self.graph, measurements=bool(self._info.get("measurements")))
 
-        out = {"x": t(gt.x), "edge_index": torch.as_tensor(np.asarray(gt.edge_index)).long(),
-               "edge_weight": t(getattr(gt, "edge_weight", None)), "edge_attr": t(getattr(gt, "edge_attr", None)),
-               "pos": t(getattr(gt, "pos", None))}
-        if self.subject_norm:
-            for key in ("x", "edge_attr"):
-                if out[key] is not None:
-                    out[key] = torch.as_tensor(_subject_centre(out[key].numpy(), subjects), dtype=torch.float32)
-        ts = np.concatenate([s.timestamps for s in seqs])
-        fr = np.concatenate([s.frames for s in seqs]).astype(np.float64)
-        fps = np.concatenate([np.full(s.n_frames, s.fps or 25.0) for s in seqs])
-        time = np.where(np.isfinite(ts), ts, fr / fps)
-        out["time"] = torch.as_tensor(time, dtype=torch.float32)
-        return out
+    def reference_problem(self, sequences: Iterable[LandmarkSequence] | LandmarkSequence) -> str | None:
+        """Why ``sequences`` cannot support this model's per-person reference (one line), or ``None``."""
+        self._check_fitted()
+        seqs = self._in_scheme(_as_list(sequences))
+        return Reference(self._reference).problem(Normalize(self.scheme_obj_).transform(seqs))
 
     def _samples(self, seqs: list[LandmarkSequence]) -> tuple[np.ndarray, np.ndarray]:
         """``index`` ((S,) frames or (S, T) windows) and ``centre (S,)`` (frame a sample is labelled by)."""
@@ -264,33 +264,6 @@ class PainEstimator:
         centre = index[:, self.window // 2]
         keep = found[centre]
         return index[keep], centre[keep]
-
-    def _scale_fit(self, inputs: dict[str, Any], frames: np.ndarray) -> None:
-        """Per-channel mean/std of node and edge features over the training frames."""
-        scaler: dict[str, np.ndarray] = {}
-        for key in ("x", "edge_attr"):
-            t = inputs.get(key)
-            if t is None:
-                continue
-            v = t[torch.as_tensor(frames)].reshape(-1, t.shape[-1]).double()
-            mean = torch.nanmean(v, 0)
-            std = torch.sqrt(torch.nanmean((v - mean) ** 2, 0))
-            std = torch.where(torch.isfinite(std) & (std > 1e-8), std, torch.ones_like(std))
-            scaler[f"{key}_mean"] = torch.nan_to_num(mean).numpy()
-            scaler[f"{key}_std"] = std.numpy()
-        self.scaler_ = scaler
-
-    def _scale_apply(self, inputs: dict[str, Any]) -> dict[str, Any]:
-        out = dict(inputs)
-        for key in ("x", "edge_attr"):
-            if out.get(key) is not None and f"{key}_mean" in self.scaler_:
-                mean = torch.as_tensor(self.scaler_[f"{key}_mean"], dtype=torch.float32)
-                std = torch.as_tensor(self.scaler_[f"{key}_std"], dtype=torch.float32)
-                out[key] = torch.nan_to_num((out[key] - mean) / std).contiguous()  # row-major: faster batches
-        for key in ("edge_weight", "pos"):
-            if out.get(key) is not None:
-                out[key] = torch.nan_to_num(out[key])
-        return out
 
     @staticmethod
     def _window_features(features: np.ndarray, index: np.ndarray) -> np.ndarray:
@@ -310,13 +283,19 @@ class PainEstimator:
         kw = dict(self.model_params or {})
         if self._kind == "sklearn":
             return kw
+        info = self._info
         kw.setdefault("hidden", self.hidden)
-        if self.model.startswith("wgnn"):
+        if info.get("layered"):
             kw.setdefault("layers", self.layers)
+        if info.get("edge_features"):
             ea = inputs.get("edge_attr")
             kw.setdefault("edge_dim", 0 if ea is None else int(ea.shape[-1]))
-        elif self.model == "pointnet":
-            kw.setdefault("layers", self.layers)
+        if info.get("landmarks") and not self._rnn:
+            kw.setdefault("n_nodes", int(inputs["x"].shape[1]))
+        if info.get("measurements"):
+            kw.setdefault("n_measurements", int(inputs["features"].shape[-1]))
+        if len(info.get("heads", ())) > 1:
+            kw.setdefault("head", self._head)
         return kw
 
     def _build_model(self, in_channels: int, kwargs: dict[str, Any]):
@@ -329,12 +308,23 @@ class PainEstimator:
         if self._rnn is None:
             return create(self.model, in_channels=in_channels, out_channels=out, **kwargs)
         if self._rnn == "cloud":
-            name = "stpointnet" if self.model == "stpointnet" else "stpointnet"
-            enc = {} if self.model == "stpointnet" else {"encoder": "pointnet2" if self.model == "pointnet2" else "pointnet"}
-            kw = {k: v for k, v in kwargs.items() if k not in ("edge_dim", "layers")}
-            return create_temporal(name, in_channels, out, **{**enc, **kw})
+            enc = {} if self._info.get("temporal_only") else {"encoder": "pointnet2" if self.model == "pointnet2" else "pointnet"}
+            kw = {k: v for k, v in kwargs.items() if k not in ("edge_dim", "layers", "n_nodes", "head")}
+            return create_temporal("stpointnet", in_channels, out, **{**enc, **kw})
         hidden = kwargs.pop("hidden", self.hidden)
         return create_temporal(self.model, in_channels, out, rnn=self._rnn, hidden=hidden, **kwargs)
+
+    def _in_scheme(self, seqs: list[LandmarkSequence]) -> list[LandmarkSequence]:
+        if seqs[0].scheme == self.scheme_:
+            return seqs
+        from ..errors import SchemeError
+        from ..species import convert_sequence
+
+        try:
+            return [convert_sequence(s, self.scheme_) for s in seqs]
+        except SchemeError:
+            raise GeopainError(f"model was trained on scheme {self.scheme_}, got {seqs[0].scheme} "
+                               f"(no conversion declared)") from None
 
     # -- public API -------------------------------------------------------------------------
     def fit(self, sequences: Iterable[LandmarkSequence], y: Any = None, out_dir: str | os.PathLike | None = None
@@ -343,20 +333,22 @@ class PainEstimator:
 
         ``out_dir``: where training curves (CSV + PNG) are written, if given.
         """
-        from ..training import fit_network, set_seed
+        from ..training import class_weights, fit_network, set_seed
 
         self._check_params()
         seqs = _as_list(sequences)
         set_seed(self.seed)
         self.scheme_ = seqs[0].scheme
-        scheme = get_scheme(self.scheme_)
+        scheme = self.scheme_obj_ = get_scheme(self.scheme_)
         scale = scheme.pain_scale
         if scale is None:
             raise GeopainError(f"scheme {self.scheme_} has no pain scale; cannot define {self.task} targets")
         self.n_classes_ = {"binary": 2, "five": scale.n_levels, "score": 1}[self.task]
         self.score_range_ = tuple(float(v) for v in scale.range)
-        targets = task_targets(seqs, self.task)
-        inputs = self._frame_inputs(seqs)
+        targets = task_targets(seqs, self.task, scheme)
+        frames = self._frames(seqs, scheme, fitting=True, targets=targets)
+        featurizer = self._featurizer(scheme)
+        inputs = featurizer.transform(frames)
         index, centre = self._samples(seqs)
         yv = targets[centre]
         ok = np.isfinite(yv)
@@ -365,7 +357,7 @@ class PainEstimator:
             raise GeopainError(f"no labelled frames with a face for task {self.task!r}")
         if self.task != "score" and len(np.unique(yv)) < 2:
             raise GeopainError(f"training labels for task {self.task!r} hold one class only")
-        groups = np.concatenate([[s.subject] * s.n_frames for s in seqs])[centre]
+        groups = frames.subject[centre]
         if self.task == "score":
             strata = scale.level(yv).astype(np.int64)
             y_fit = yv / max(self.score_range_[1], 1e-9)
@@ -377,27 +369,32 @@ class PainEstimator:
             feats = self._window_features(inputs["features"], index)
             self.model_kwargs_ = self._model_kwargs(inputs)
             self.model_ = self._build_model(feats.shape[1], dict(self.model_kwargs_))
-            sw = None
-            if self.task == "score" and self.balance == "weight":
-                from ..training import class_weights
-
-                sw = class_weights(strata, int(strata.max()) + 1)[strata]
+            sw = class_weights(strata, int(strata.max()) + 1)[strata] if self.task == "score" and self.balance == "weight" else None
             self.model_.fit(feats, y_fit if self.task != "score" else yv, sample_weight=sw)
             self.n_features_ = feats.shape[1]
             self.scaler_ = {}
             return self
-        frames = np.unique(index)
-        self._scale_fit(inputs, frames)
-        inputs = self._scale_apply(inputs)
-        self.n_features_ = int(inputs["x"].shape[-1])
-        self.edge_index_ = inputs["edge_index"].numpy()
-        self.model_kwargs_ = self._model_kwargs(inputs)
+        init = None if self.init in (None, "none") else load_init(self.init, self)
+        scaler = FeatureScaler.from_stats(init.scaler) if init else FeatureScaler().fit(inputs, np.unique(index))
+        self.scaler_ = scaler.stats_
+        scaled = scaler.transform(inputs)
+        self.n_features_ = int(scaled["x"].shape[-1])
+        self.edge_index_ = scaled["edge_index"].numpy()
+        self.model_kwargs_ = self._model_kwargs(scaled)
         self.model_ = self._build_model(self.n_features_, dict(self.model_kwargs_))
+        if init:
+            self.init_report_ = init.apply(self.model_)
+        augment = None
+        if self._augments:
+            identities = IdentityAugment(seed=self.seed).fit(frames)
+
+            def augment(epoch: int) -> dict[str, Any]:
+                return scaler.transform(featurizer.transform(identities.transform(frames, epoch)))
         self.history_ = fit_network(
-            self.model_, inputs, index, y_fit, self.task, groups=groups, strata=strata, n_classes=self.n_classes_,
+            self.model_, scaled, index, y_fit, self.task, groups=groups, strata=strata, n_classes=self.n_classes_,
             epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
             patience=self.patience, val_fraction=self.val_fraction, balance=self.balance, seed=self.seed,
-            device=self.device, verbose=self.verbose)
+            device=self.device, verbose=self.verbose, augment=augment)
         self.model_.to("cpu")
         if out_dir is not None:
             self.history_.save(out_dir)
@@ -407,23 +404,17 @@ class PainEstimator:
         if not hasattr(self, "model_"):
             raise GeopainError("this PainEstimator is not fitted yet; call fit() or load a saved model")
 
-    def _raw_outputs(self, seqs: list[LandmarkSequence]) -> tuple[np.ndarray, np.ndarray]:
-        """``(F, C)`` per-frame outputs (probabilities, or scores in scale units) and ``(F,)`` valid mask."""
+    def _raw_outputs(self, seqs: list[LandmarkSequence]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(F, C)`` per-frame outputs (probabilities, or scores in scale units), ``(F,)`` valid
+        mask and ``(F,)`` the per-person reference used for each frame."""
         from ..training import predict_network
 
         self._check_fitted()
-        if seqs[0].scheme != self.scheme_:
-            from ..errors import SchemeError
-            from ..species import convert_sequence
-
-            try:
-                seqs = [convert_sequence(s, self.scheme_) for s in seqs]
-            except SchemeError:
-                raise GeopainError(f"model was trained on scheme {self.scheme_}, got {seqs[0].scheme} "
-                                   f"(no conversion declared)") from None
-        inputs = self._frame_inputs(seqs)
+        seqs = self._in_scheme(seqs)
+        frames = self._frames(seqs, self.scheme_obj_)
+        inputs = self._featurizer(self.scheme_obj_).transform(frames)
         index, centre = self._samples(seqs)
-        F = sum(s.n_frames for s in seqs)
+        F = len(frames)
         C = 1 if self.task == "score" else self.n_classes_
         if self._kind == "sklearn":
             feats = self._window_features(inputs["features"], index)
@@ -432,7 +423,7 @@ class PainEstimator:
             else:
                 out = np.zeros((0, C))
         else:
-            inputs = self._scale_apply(inputs)
+            inputs = FeatureScaler.from_stats(self.scaler_).transform(inputs)
             raw = predict_network(self.model_, inputs, index, device=self.device)
             if self.task == "score":
                 out = raw[:, :1].astype(np.float64) * self.score_range_[1]
@@ -443,17 +434,16 @@ class PainEstimator:
         result = np.full((F, C), np.nan)
         if index.ndim == 1:
             result[index] = out
-            return result, np.isfinite(result).all(1)
+            return result, np.isfinite(result).all(1), frames.reference
         # windows: each frame averages the windows covering it
         acc = np.zeros((F, C))
         cnt = np.zeros(F)
         flat = index.reshape(-1)
         np.add.at(acc, flat, np.repeat(out, index.shape[1], 0))
         np.add.at(cnt, flat, 1)
-        found = np.concatenate([s.face_found for s in seqs])
-        ok = (cnt > 0) & found
+        ok = (cnt > 0) & frames.found
         result[ok] = acc[ok] / cnt[ok, None]
-        return result, ok
+        return result, ok, frames.reference
 
     def predict_proba(self, sequences: Iterable[LandmarkSequence]) -> np.ndarray:
         """``(F, n_classes)`` class probabilities of every frame (NaN where no face was found)."""
@@ -463,7 +453,7 @@ class PainEstimator:
 
     def predict(self, sequences: Iterable[LandmarkSequence]) -> np.ndarray:
         """``(F,)`` per-frame predictions: class index (float, NaN without face) or score."""
-        out, ok = self._raw_outputs(_as_list(sequences))
+        out, ok, _ = self._raw_outputs(_as_list(sequences))
         if self.task == "score":
             return out[:, 0]
         pred = np.full(len(out), np.nan)
@@ -486,7 +476,7 @@ class PainEstimator:
     def predict_frames(self, sequences: Iterable[LandmarkSequence]) -> pd.DataFrame:
         """One row per frame: ids, ``prediction``, ``p_<k>`` (classification) and known labels."""
         seqs = _as_list(sequences)
-        out, ok = self._raw_outputs(seqs)
+        out, ok, reference = self._raw_outputs(seqs)
         lengths = [s.n_frames for s in seqs]
         rep = lambda v: np.repeat(np.asarray(v, dtype=object), lengths)  # noqa: E731
         df = pd.DataFrame({
@@ -496,6 +486,7 @@ class PainEstimator:
             "frame": np.concatenate([s.frames for s in seqs]),
             "timestamp": np.concatenate([s.timestamps for s in seqs]),
             "face_found": ok,
+            "reference": np.asarray(reference, dtype=object).astype(str),
         })
         if self.task == "score":
             df["prediction"] = out[:, 0]

@@ -16,32 +16,41 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from ._common import DenseModel, Head, check_dense, farthest_point_sample, gather_points, knn_index, mlp
+from ._common import (DenseModel, Head, LandmarkReadout, NodeIdentity, check_dense, farthest_point_sample,
+                      gather_points, knn_index, make_head, mlp)
 
 
 class PointNet(DenseModel):
-    """Shared per-point MLP ``F -> hidden`` (``layers`` deep), max+mean pooling, MLP head.
+    """Shared per-point MLP ``F -> hidden`` (``layers`` deep), pooling, MLP head.
 
     Args:
         in_channels: point features ``F``.
         out_channels: outputs (classes, or 1 for a score).
-        hidden: width of the per-point MLP; the embedding is ``2 * hidden``.
+        hidden: width of the per-point MLP; the embedding is ``2 * hidden`` (+ ``2 * n_nodes``).
+        n_nodes: landmarks of the scheme (0: a plain, order-free point set). With it, each
+            landmark gets a learned identity vector after the first layer and keeps two
+            channels of its own in the readout (:class:`LandmarkReadout`), so the network
+            knows *which* point moved, as the facial scheme does.
+        head: ``"softmax"`` or ``"ordinal"`` (cumulative link over ordered levels).
     """
 
     def __init__(self, in_channels: int, out_channels: int, hidden: int = 64, layers: int = 3,
-                 dropout: float = 0.1):
+                 dropout: float = 0.1, n_nodes: int = 0, head: str = "softmax"):
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.point_mlp = mlp([in_channels] + [hidden] * layers)
-        self.embed_dim = 2 * hidden
-        self.head = Head(self.embed_dim, hidden, out_channels, dropout)
+        self.inp = nn.Sequential(nn.Linear(in_channels, hidden), nn.ReLU())
+        self.identity = NodeIdentity(n_nodes, hidden)
+        self.point_mlp = mlp([hidden] * layers)
+        self.readout = LandmarkReadout(hidden, n_nodes)
+        self.embed_dim = self.readout.out_dim
+        self.head = make_head(head, self.embed_dim, hidden, out_channels, dropout)
 
     def embed(self, x, edge_index=None, edge_weight=None, edge_attr=None, pos=None) -> Tensor:
         check_dense(x)
-        h = self.point_mlp(x)  # (B, N, H)
-        return torch.cat([h.amax(1), h.mean(1)], -1)
+        h = self.point_mlp(self.identity(self.inp(x)))  # (B, N, H)
+        return self.readout(h)
 
 
 class PointNet2(DenseModel):

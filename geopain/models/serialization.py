@@ -105,8 +105,16 @@ def load(directory: str | os.PathLike):
         tensors = load_file(str(w_path))
     except Exception as exc:  # safetensors raises its own error types
         raise InputError(w_path, f"not a readable safetensors file ({exc})") from None
-    est = PainEstimator(**config["params"])
+    params = dict(config["params"])
+    if params.get("baseline") is not None and "reference" not in params:  # written before 'reference'
+        params["reference"] = {"first": "first-frames"}.get(params["baseline"], params["baseline"])
+    params.pop("subject_norm", None)
+    params["baseline"] = None
+    est = PainEstimator(**params)
     est.scheme_ = config["scheme"]
+    from ..species import get_scheme
+
+    est.scheme_obj_ = get_scheme(est.scheme_)
     est.n_classes_ = int(config["n_classes"])
     est.score_range_ = tuple(config["score_range"])
     est.n_features_ = int(config["n_features"])

@@ -8,14 +8,14 @@ Architecture (``L`` = ``layers``, ``H`` = ``hidden``)::
 
 ``A(w)`` is the symmetric-normalised weighted adjacency of the facial graph,
 ``A_ij = w_ij / sqrt(d_i d_j)`` with ``d_i = 1 + sum_j w_ij`` (a self-loop of weight 1
-keeps isolated nodes finite): the edge weights of the facial graph (e.g. strain against
-the neutral template, from :class:`geopain.graphs.FacialGraphBuilder`) enter the
-aggregation of every layer, per frame. With ``refine=True`` and edge features
-``edge_attr (B,E,K)`` present, each weight is multiplied by ``2 * sigmoid(g(edge_attr))``
-where ``g`` is a small learned MLP initialised near 0 (so training starts from the given
-weights). ``uniform=True`` builds the *same* network (same inputs, including the edge features
-averaged onto nodes) with every weight set to 1 and no refinement (``"wgnn-uniform"`` in the registry): comparing the two in one protocol run
-measures what the weights contribute instead of assuming it.
+keeps isolated nodes finite). Where the weights come from is ``weighting``: the facial
+graph's own (strain against the neutral template, from
+:class:`geopain.graphs.FacialGraphBuilder`: ``"given"``), those times a learned
+``2 * sigmoid(g(edge_attr))`` (``"refined"``; ``g`` a small MLP initialised at 0, so training
+starts from the given weights), attention learned from the edge features alone
+(``"learned"``), or every weight 1 (``"uniform"``). All four are the *same* network with the
+same inputs (edge features are averaged onto nodes in every variant), so comparing them in
+one protocol run measures what the weights contribute instead of assuming it.
 
 Message passing is vectorised over the batch: the normalised adjacency is built once per
 batch as a dense ``(B, N, N)`` tensor (faces have tens of nodes) and every layer aggregates
@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ShapeError
-from ._common import DenseModel, Head, check_dense, mlp
+from ._common import DenseModel, LandmarkReadout, NodeIdentity, check_dense, make_head, mlp
 
 
 class WeightedGraphConv(nn.Module):
@@ -90,46 +90,73 @@ def edge_features_to_nodes(edge_attr: Tensor, edge_index: Tensor, n_nodes: int) 
     return out.view(B, K, n_nodes).transpose(1, 2)
 
 
+#: How a WGNN weighs the messages along each edge.
+WEIGHTINGS = ("given", "refined", "learned", "uniform")
+
+
 class WGNN(DenseModel):
     """Weighted geometric GNN on facial graphs (see the module docstring).
 
     Args:
         in_channels: node features ``F``; out_channels: outputs.
         hidden: width ``H``; layers: message-passing layers ``L``.
-        edge_dim: edge features ``K`` (averaged onto nodes as inputs, and used by the learned
-            refinement of the weights; 0: none).
-        refine: learn a multiplicative refinement of the weights from ``edge_attr``.
-        uniform: ignore the given weights (all 1) and never refine: the ablation baseline.
+        edge_dim: edge features ``K`` (averaged onto nodes as inputs, and used by learned
+            weights; 0: none).
+        weighting: ``"given"`` (the graph's edge weights, e.g. strain, as they are);
+            ``"refined"`` (given weights times a learned ``2 sigmoid(g(edge_attr))``, starting
+            at the given weights); ``"learned"`` (attention over edges from the edge features
+            alone, ``2 sigmoid(g(edge_attr))``, starting at 1); ``"uniform"`` (every weight 1:
+            the ablation).
+        n_nodes: landmarks of the scheme: learned landmark identities and a per-landmark
+            readout (see :class:`~geopain.models._common.LandmarkReadout`); 0: none.
+        head: ``"softmax"`` or ``"ordinal"``.
+        refine, uniform: the older switches (``uniform=True`` is ``weighting="uniform"``,
+            ``refine=False`` turns ``"refined"`` into ``"given"``).
     """
 
     def __init__(self, in_channels: int, out_channels: int, hidden: int = 64, layers: int = 3,
-                 edge_dim: int = 0, refine: bool = True, uniform: bool = False, dropout: float = 0.1):
+                 edge_dim: int = 0, weighting: str = "refined", dropout: float = 0.1, n_nodes: int = 0,
+                 head: str = "softmax", refine: bool = True, uniform: bool = False):
         super().__init__()
+        if uniform:
+            weighting = "uniform"
+        elif weighting == "refined" and not refine:
+            weighting = "given"
+        if weighting not in WEIGHTINGS:
+            raise ShapeError(f"weighting must be one of {WEIGHTINGS}, got {weighting!r}")
+        if weighting in ("refined", "learned") and edge_dim <= 0:
+            weighting = "given" if weighting == "refined" else "uniform"
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.uniform = bool(uniform)
-        self.refine = bool(refine) and not self.uniform and edge_dim > 0
+        self.weighting = weighting
+        self.uniform = weighting == "uniform"
         self.edge_dim = edge_dim
         # edge features (length, strain, direction) averaged onto each node join the node
-        # features in both twins: only the weights of the aggregation differ between them
+        # features in every variant: only the weights of the aggregation differ between them
         self.inp = nn.Sequential(nn.Linear(in_channels + edge_dim, hidden), nn.ReLU())
+        self.identity = NodeIdentity(n_nodes, hidden)
         self.convs = nn.ModuleList(WeightedGraphConv(hidden, hidden) for _ in range(layers))
-        if self.refine:
+        if weighting in ("refined", "learned"):
             self.edge_mlp = mlp([edge_dim, 16, 1], last_act=False)
             nn.init.zeros_(self.edge_mlp[-1].weight)
             nn.init.zeros_(self.edge_mlp[-1].bias)
-        self.embed_dim = 2 * hidden
-        self.head = Head(self.embed_dim, hidden, out_channels, dropout)
+        self.readout = LandmarkReadout(hidden, n_nodes)
+        self.embed_dim = self.readout.out_dim
+        self.head = make_head(head, self.embed_dim, hidden, out_channels, dropout)
 
     def edge_weights(self, edge_weight: Tensor | None, edge_attr: Tensor | None, batch: int, n_edges: int) -> Tensor | None:
         """The weights that enter aggregation, ``(B, E)``, or ``None`` for uniform."""
-        if self.uniform:
+        if self.weighting == "uniform":
             return None
+        if self.weighting == "learned":
+            if edge_attr is None:
+                raise ShapeError(f"WGNN with learned weights needs edge_attr (B, E, {self.edge_dim})")
+            return 2 * torch.sigmoid(self.edge_mlp(edge_attr).squeeze(-1))
         if edge_weight is None:
             raise ShapeError("WGNN needs edge_weight (B, E); use 'wgnn-uniform' for unweighted graphs")
         if edge_weight.shape != (batch, n_edges):
             raise ShapeError(f"edge_weight: expected shape ({batch}, {n_edges}), got {tuple(edge_weight.shape)}")
         w = edge_weight.clamp_min(0)
-        if self.refine and edge_attr is not None:
+        if self.weighting == "refined" and edge_attr is not None:
             w = w * 2 * torch.sigmoid(self.edge_mlp(edge_attr).squeeze(-1))
         return w
 
@@ -143,7 +170,7 @@ class WGNN(DenseModel):
             if edge_attr is None or edge_attr.shape[-1] != self.edge_dim:
                 raise ShapeError(f"WGNN built with edge_dim={self.edge_dim} needs edge_attr (B, E, {self.edge_dim})")
             x = torch.cat([x, edge_features_to_nodes(edge_attr, edge_index, N)], -1)
-        h = self.inp(x)
+        h = self.identity(self.inp(x))
         for conv in self.convs:
             h = h + torch.relu_(conv(h, adj))
-        return torch.cat([h.amax(1), h.mean(1)], -1)
+        return self.readout(h)

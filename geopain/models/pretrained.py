@@ -1,0 +1,89 @@
+"""Starting points for training: encoders pretrained on large simulated cohorts.
+
+geopain ships, inside the package, small encoders pretrained by ``geopain pretrain`` on
+thousands of simulated identities of each species (with the simulator's generator itself
+randomised per subject), under ``geopain/models/pretrained/<species>/<scheme>/<model>/``:
+a normal model directory (``config.json`` + ``model.safetensors``) plus ``pretrain.json``,
+the exact settings that reproduce it. ``PainEstimator(init="pretrained")`` starts from it
+(every weight whose name and shape match; the output head is new when the task differs)
+and keeps its feature scaling, so the encoder sees inputs as it did in pretraining.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import GeopainError, MissingWeightsError
+
+#: Where the shipped pretrained encoders live.
+PRETRAINED_ROOT = Path(__file__).parent / "pretrained"
+
+
+def pretrained_dir(scheme: str, model: str) -> Path:
+    """The folder of the shipped encoder of ``model`` for ``scheme`` (it may not exist)."""
+    return PRETRAINED_ROOT / scheme / model
+
+
+def available() -> list[tuple[str, str]]:
+    """``(scheme, model)`` pairs with shipped pretrained weights."""
+    out = []
+    for cfg in sorted(PRETRAINED_ROOT.glob("*/*/*/config.json")):
+        d = cfg.parent
+        out.append((f"{d.parent.parent.name}/{d.parent.name}", d.name))
+    return out
+
+
+@dataclass
+class InitSource:
+    """Weights and feature scaling of a trained model directory, to start training from."""
+
+    directory: Path
+    state: dict[str, torch.Tensor]
+    scaler: dict[str, np.ndarray]
+
+    def apply(self, model: torch.nn.Module) -> dict[str, Any]:
+        """Copy every tensor whose name and shape match into ``model``; returns what was copied."""
+        own = model.state_dict()
+        loaded, skipped = [], []
+        for name, value in self.state.items():
+            if name in own and own[name].shape == value.shape:
+                own[name] = value.clone()
+                loaded.append(name)
+            else:
+                skipped.append(name)
+        if not loaded:
+            raise GeopainError(f"{self.directory}: none of its weights fit this model (different architecture or size)")
+        model.load_state_dict(own)
+        return {"from": str(self.directory), "loaded": len(loaded), "skipped": skipped}
+
+
+def load_init(init: str | os.PathLike, estimator) -> InitSource:
+    """The starting point named by ``init`` (``"pretrained"`` or a model directory) for ``estimator``.
+
+    Checks that it was trained on the same scheme, model family and graph settings.
+    """
+    from .serialization import load
+
+    if str(init) == "pretrained":
+        directory = pretrained_dir(estimator.scheme_, estimator.model)
+        if not (directory / "config.json").is_file():
+            have = ", ".join(f"{m} on {s}" for s, m in available()) or "none"
+            raise MissingWeightsError(
+                f"no pretrained {estimator.model!r} encoder ships for {estimator.scheme_} (shipped: {have}); "
+                f"make one with 'geopain pretrain --scheme {estimator.scheme_} --model {estimator.model} -o DIR' "
+                f"and pass init=DIR (--init DIR)")
+    else:
+        directory = Path(init)
+    source = load(directory)
+    if source.scheme_ != estimator.scheme_:
+        raise GeopainError(f"{directory}: trained on scheme {source.scheme_}, not {estimator.scheme_}")
+    if source._kind != "torch":
+        raise GeopainError(f"{directory}: a {source.model!r} model has no network weights to start from")
+    if (source.graph or {}) != (estimator.graph or {}):
+        raise GeopainError(f"{directory}: built with graph settings {source.graph}, not {estimator.graph}")
+    return InitSource(directory=directory, state=source.model_.state_dict(), scaler=dict(source.scaler_))

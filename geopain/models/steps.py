@@ -1,0 +1,333 @@
+"""The steps of a pain pipeline, each a small transformer in the scikit-learn way.
+
+::
+
+    LandmarkSequence list --Normalize--> Frames (pose and scale out, template frame)
+                          --Reference--> Frames (optionally: each person's own reference out)
+                          --IdentityAugment (training only)--> Frames with other identities
+                          --GraphFeatures / MeasurementFeatures--> feature dict
+                          --FeatureScaler--> scaled feature dict  --> model
+
+:class:`Frames` carries the per-frame arrays and the :class:`~geopain.species.Scheme` object
+along, so no step looks the scheme up again. :class:`~geopain.models.PainEstimator` is the
+one-line front door that builds the usual chain; the steps can be used and tested alone.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, replace
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from ..errors import GeopainError, ReferenceUnavailableError
+from ..landmarks import LandmarkSequence
+from ..species import Scheme
+
+#: Per-person references a pipeline can use (see :class:`Reference`).
+REFERENCES = ("none", "first-frames", "subject-median", "neutral-labelled")
+
+
+@dataclass
+class Frames:
+    """Every frame of a list of sequences, flattened: ``F`` frames of ``N`` landmarks.
+
+    ``coords (F, N, 3)`` template units (NaN missing), ``confidence (F, N)``, ``subject (F,)``
+    and ``sequence (F,)`` ids (str), ``seq_index (F,)`` which input sequence, ``time (F,)``
+    seconds, ``found (F,)`` a face was found, ``neutral (F,)`` user-labelled neutral frames
+    (NaN unknown), ``reference (F,)`` which per-person reference was applied.
+    """
+
+    scheme: Scheme
+    coords: np.ndarray
+    confidence: np.ndarray
+    subject: np.ndarray
+    sequence: np.ndarray
+    seq_index: np.ndarray
+    time: np.ndarray
+    found: np.ndarray
+    neutral: np.ndarray
+    reference: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.coords)
+
+    def with_coords(self, coords: np.ndarray, **changes: Any) -> "Frames":
+        return replace(self, coords=np.asarray(coords, dtype=np.float32), **changes)
+
+
+def _nanmedian(a: np.ndarray, axis: int) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmedian(a, axis=axis)
+
+
+def _neutral_labels(seq: LandmarkSequence, scheme: Scheme) -> np.ndarray:
+    """``(T,)`` 1 where the user marked a frame neutral, 0 where not, NaN unknown."""
+    if "neutral" in seq.labels:
+        return np.asarray(seq.labels["neutral"], dtype=np.float64)
+    return np.full(seq.n_frames, np.nan)
+
+
+class Normalize:
+    """Sequences -> :class:`Frames` in the scheme's template frame (pose, position and size out)."""
+
+    def __init__(self, scheme: Scheme):
+        self.scheme = scheme
+
+    def transform(self, seqs: Sequence[LandmarkSequence]) -> Frames:
+        from ..geometry.normalize import normalize
+
+        normed = [normalize(s) for s in seqs]
+        lengths = [s.n_frames for s in seqs]
+        rep = lambda v: np.repeat(np.asarray(v, dtype=object), lengths).astype(str)  # noqa: E731
+        ts = np.concatenate([s.timestamps for s in seqs]) if seqs else np.zeros(0)
+        fr = np.concatenate([s.frames for s in seqs]).astype(np.float64) if seqs else np.zeros(0)
+        fps = np.concatenate([np.full(s.n_frames, s.fps or 25.0) for s in seqs]) if seqs else np.zeros(0)
+        coords = np.concatenate([s.coords for s in normed], 0).astype(np.float32)
+        return Frames(
+            scheme=self.scheme, coords=coords,
+            confidence=np.concatenate([s.confidence for s in normed], 0),
+            subject=rep([s.subject for s in seqs]), sequence=rep([f"{s.subject}/{s.sequence}/{s.face_id}" for s in seqs]),
+            seq_index=np.repeat(np.arange(len(seqs)), lengths),
+            time=np.where(np.isfinite(ts), ts, fr / fps),
+            found=np.concatenate([s.face_found for s in normed]),
+            neutral=np.concatenate([_neutral_labels(s, self.scheme) for s in seqs]),
+            reference=np.full(len(coords), "none", dtype=object),
+        )
+
+
+class Reference:
+    """Per-person reference: each frame's geometry relative to the same person's own face.
+
+    ``kind``:
+
+    - ``"none"``: nothing (the model must have learned what identity is not);
+    - ``"first-frames"``: the median of each sequence's first ``first_frames`` frames with a
+      face (recordings that start at rest); the sequence needs more frames than that;
+    - ``"subject-median"``: the median of each subject's frames (subject-wise
+      standardisation, label-free); needs ``min_frames`` frames of the subject;
+    - ``"neutral-labelled"``: the median of the frames marked neutral (label ``neutral`` = 1,
+      e.g. a calm baseline recording); while fitting, frames with no pain label stand in
+      where no frame is marked.
+
+    The reference shape is subtracted and the template put back
+    (:func:`~geopain.geometry.baseline.apply_baseline`): the result has the template's identity
+    and the person's expression. :meth:`problem` says, in one line, why an input cannot
+    support the reference (one photo of a person, a folder of different people).
+    """
+
+    def __init__(self, kind: str = "none", min_frames: int = 8, first_frames: int = 10):
+        if kind not in REFERENCES:
+            raise GeopainError(f"reference must be one of {REFERENCES}, got {kind!r}")
+        self.kind, self.min_frames, self.first_frames = kind, int(min_frames), int(first_frames)
+
+    def _groups(self, frames: Frames) -> np.ndarray:
+        return frames.sequence if self.kind == "first-frames" else frames.subject
+
+    def _reference_rows(self, frames: Frames, fitting: bool) -> dict[str, np.ndarray]:
+        """``{group: frame indices}`` that define each group's reference (may be empty)."""
+        groups = self._groups(frames)
+        out: dict[str, np.ndarray] = {}
+        for g in np.unique(groups):
+            rows = np.flatnonzero((groups == g) & frames.found)
+            if self.kind == "first-frames":
+                rows = rows[: self.first_frames] if len(rows) > self.first_frames else rows[:0]
+            elif self.kind == "neutral-labelled":
+                marked = rows[frames.neutral[rows] == 1]
+                rows = marked
+            elif len(rows) < self.min_frames:
+                rows = rows[:0]
+            out[str(g)] = rows
+        return out
+
+    def problem(self, frames: Frames) -> str | None:
+        """Why ``frames`` cannot support this reference (one line), or ``None``."""
+        if self.kind == "none":
+            return None
+        groups = self._groups(frames)
+        rows = self._reference_rows(frames, fitting=False)
+        for g, r in rows.items():
+            if len(r):
+                continue
+            n = int(((groups == g) & frames.found).sum())
+            what = "sequence" if self.kind == "first-frames" else "subject"
+            if self.kind == "first-frames":
+                need = f"more than {self.first_frames} frames with a face"
+            elif self.kind == "subject-median":
+                need = f"at least {self.min_frames} frames with a face of the same person"
+            else:
+                need = "frames marked neutral (a 'neutral' label of 1)"
+            return f"{what} {g!r} has {n} frame(s) with a face; the {self.kind!r} reference needs {need}"
+        return None
+
+    def transform(self, frames: Frames, fitting: bool = False, labels: np.ndarray | None = None) -> Frames:
+        """Apply the reference; raises :class:`ReferenceUnavailableError` where it cannot.
+
+        ``labels (F,)`` (training targets; fit time only) stand in for missing neutral marks.
+        """
+        from ..geometry.baseline import apply_baseline
+
+        if self.kind == "none":
+            return frames
+        neutral = frames.neutral
+        if self.kind == "neutral-labelled" and fitting and labels is not None:
+            neutral = np.where(np.isfinite(neutral), neutral, (np.asarray(labels) == 0).astype(np.float64))
+        frames = replace(frames, neutral=neutral)
+        why = self.problem(frames)
+        if why is not None:
+            raise ReferenceUnavailableError(why)
+        groups = self._groups(frames)
+        coords = frames.coords.copy()
+        template = frames.scheme.template
+        for g, rows in self._reference_rows(frames, fitting).items():
+            members = groups == g
+            ref = _nanmedian(frames.coords[rows].astype(np.float64), 0)
+            coords[members] = apply_baseline(frames.coords[members], ref, template)
+        label = np.full(len(frames), self.kind, dtype=object)
+        return frames.with_coords(coords, reference=label)
+
+
+class IdentityAugment:
+    """Training-time identity variation far beyond the training subjects.
+
+    Each call gives every frame, with probability ``p``, another identity:
+
+    - **identity swap**: the frame's subject's median shape is replaced by another training
+      subject's, scaled away from the mean identity by a random factor in ``[0.5, 1.5 * spread]``
+      (label-free: medians over all of a subject's frames);
+    - **smooth morph**: a random low-order polynomial displacement field over the template
+      (what any face shape differs by), of the same size as the subjects' identity spread;
+    - **mirror**: left and right landmarks swapped and x negated (pain is not lateral).
+
+    The expression (the frame minus its subject's median) is kept, so the model sees the same
+    pain on many faces and learns what identity is not.
+    """
+
+    def __init__(self, p: float = 0.5, spread: float = 1.5, morph: float = 1.0, mirror: float = 0.5,
+                 seed: int = 0):
+        self.p, self.spread, self.morph, self.mirror, self.seed = p, spread, morph, mirror, seed
+
+    def fit(self, frames: Frames) -> "IdentityAugment":
+        subj = frames.subject
+        names = np.unique(subj)
+        med = np.stack([_nanmedian(frames.coords[(subj == s) & frames.found].astype(np.float64), 0) for s in names])
+        med = np.where(np.isfinite(med), med, frames.scheme.template[None])
+        self.subjects_ = names
+        self.medians_ = med  # (S, N, 3)
+        self.mean_ = med.mean(0)
+        dev = med - self.mean_
+        self.identity_rms_ = float(np.sqrt(np.mean(dev ** 2))) if len(names) > 1 else 0.02
+        self.identity_rms_ = max(self.identity_rms_, 1e-3)
+        t = frames.scheme.template.astype(np.float64)
+        self.centre_ = t.mean(0)
+        self.extent_ = float(np.abs(t - self.centre_).max()) or 1.0
+        return self
+
+    def _morph_basis(self, template: np.ndarray) -> np.ndarray:
+        """``(N, P)`` monomials up to degree 2 of the template's normalised coordinates."""
+        u = (template - self.centre_) / self.extent_
+        x, y, z = u[:, 0], u[:, 1], u[:, 2]
+        return np.stack([x, y, z, x * x, y * y, x * y, y * z, x * z, z * z], 1)
+
+    def transform(self, frames: Frames, epoch: int) -> Frames:
+        rng = np.random.default_rng((self.seed, epoch))
+        F = len(frames)
+        coords = frames.coords.astype(np.float64)
+        index = {s: i for i, s in enumerate(self.subjects_)}
+        own = np.array([index.get(s, -1) for s in frames.subject])
+        own_med = np.where((own >= 0)[:, None, None], self.medians_[np.maximum(own, 0)], self.mean_[None])
+        expr = coords - own_med
+        pick = rng.random(F) < self.p
+        new_subj = rng.integers(0, len(self.subjects_), F)
+        factor = rng.uniform(0.5, 1.5 * self.spread, F)[:, None, None]
+        new_id = self.mean_[None] + factor * (self.medians_[new_subj] - self.mean_[None])
+        basis = self._morph_basis(frames.scheme.template.astype(np.float64))  # (N, P)
+        coef = rng.normal(0, 1, (F, basis.shape[1], 3))
+        field = np.einsum("np,fpc->fnc", basis, coef)
+        rms = np.sqrt(np.mean(field ** 2, axis=(1, 2), keepdims=True)) + 1e-12
+        field *= self.morph * self.identity_rms_ * rng.uniform(0, 1.5, (F, 1, 1)) / rms
+        out = np.where(pick[:, None, None], new_id + field + expr, coords)
+        flip = pick & (rng.random(F) < self.mirror)
+        if flip.any() and len(frames.scheme.mirror_pairs):
+            mirrored = out[flip][:, frames.scheme.flip_index]
+            mirrored[..., 0] *= -1
+            out[flip] = mirrored
+        return frames.with_coords(out)
+
+
+class MeasurementFeatures:
+    """Frames -> ``{"features": (F, M)}`` the species' pain-unit measurements (scale-free)."""
+
+    def transform(self, frames: Frames) -> dict[str, Any]:
+        from ..geometry.measure import measure_array
+
+        return {"features": np.asarray(measure_array(frames.coords, frames.scheme), dtype=np.float64)}
+
+
+class GraphFeatures:
+    """Frames -> dense facial-graph tensors ``x, edge_index, edge_weight, edge_attr, pos, time``
+    (and ``features``, the measurements, when ``measurements=True``)."""
+
+    def __init__(self, scheme: Scheme, graph: dict[str, Any] | None = None, measurements: bool = False):
+        from ..graphs import FacialGraphBuilder
+
+        self.builder = FacialGraphBuilder(scheme, **(graph or {}))
+        self.measurements = measurements
+
+    def transform(self, frames: Frames) -> dict[str, Any]:
+        gt = self.builder.tensors(frames.coords, confidence=frames.confidence)
+
+        def t(v):
+            return None if v is None else torch.as_tensor(v).float()
+
+        out = {"x": t(gt.x), "edge_index": torch.as_tensor(gt.edge_index).long(),
+               "edge_weight": t(gt.edge_weight), "edge_attr": t(gt.edge_attr), "pos": t(gt.pos),
+               "time": torch.as_tensor(frames.time, dtype=torch.float32)}
+        if self.measurements:
+            out["features"] = torch.as_tensor(MeasurementFeatures().transform(frames)["features"], dtype=torch.float32)
+        return out
+
+
+#: Inputs that are standardised per channel by :class:`FeatureScaler`.
+SCALED = ("x", "edge_attr", "features")
+
+
+class FeatureScaler:
+    """Per-channel mean / sd of node, edge and measurement features over training frames
+    (NaN-aware); ``transform`` standardises and turns NaN into 0 (the mean)."""
+
+    def fit(self, inputs: dict[str, Any], frames: np.ndarray) -> "FeatureScaler":
+        stats: dict[str, np.ndarray] = {}
+        idx = torch.as_tensor(np.asarray(frames, dtype=np.int64))
+        for key in SCALED:
+            t = inputs.get(key)
+            if t is None:
+                continue
+            v = t[idx].reshape(-1, t.shape[-1]).double()
+            mean = torch.nanmean(v, 0)
+            std = torch.sqrt(torch.nanmean((v - mean) ** 2, 0))
+            std = torch.where(torch.isfinite(std) & (std > 1e-8), std, torch.ones_like(std))
+            stats[f"{key}_mean"] = torch.nan_to_num(mean).numpy()
+            stats[f"{key}_std"] = std.numpy()
+        self.stats_ = stats
+        return self
+
+    @classmethod
+    def from_stats(cls, stats: dict[str, np.ndarray]) -> "FeatureScaler":
+        out = cls()
+        out.stats_ = dict(stats)
+        return out
+
+    def transform(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        out = dict(inputs)
+        for key in SCALED:
+            if out.get(key) is not None and f"{key}_mean" in self.stats_:
+                mean = torch.as_tensor(self.stats_[f"{key}_mean"], dtype=torch.float32)
+                std = torch.as_tensor(self.stats_[f"{key}_std"], dtype=torch.float32)
+                out[key] = torch.nan_to_num((out[key] - mean) / std).contiguous()  # row-major: faster batches
+        for key in ("edge_weight", "pos"):
+            if out.get(key) is not None:
+                out[key] = torch.nan_to_num(out[key])
+        return out
