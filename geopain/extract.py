@@ -9,6 +9,11 @@ chunk of images, a done-list, an error log) so an interrupted run continues wher
 stopped when the same command runs again, and the final table holds every frame once.
 With ``ray_address`` each video (or image chunk) is one Ray task, with the same parts.
 Face images are never written.
+
+Who is who (``subject_from``, see :func:`assign_subjects`): ``"folder"`` (default) makes the
+parent folder of each file one subject; ``"file"`` makes each image or video its own
+subject; ``"face-track"`` each tracked face of each file. Models that compare a face with
+the same person's other frames (a per-subject reference) depend on this being right.
 """
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ import os
 import shutil
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -31,6 +36,9 @@ from .species import convert_sequence, default_scheme, get_scheme
 
 #: Images per part (and per Ray task) when extracting from many images.
 IMAGE_CHUNK = 64
+
+#: Where subjects (persons, animals) come from: see :func:`assign_subjects`.
+SUBJECT_SOURCES = ("folder", "file", "face-track", "column")
 
 
 # ----------------------------------------------------------------------------------------
@@ -167,45 +175,171 @@ class WorkItem:
     paths: tuple[str, ...]
     names: tuple[str, ...]  # sequence ids (path relative to the input given)
     subjects: tuple[str, ...]
+    #: ``True`` when each face of a file is its own subject (``<subject>#face<id>``).
+    per_face: bool = False
 
     @property
     def key(self) -> str:
-        h = hashlib.sha1("\n".join((self.kind, *self.paths)).encode()).hexdigest()[:16]
-        return f"{self.kind}-{h}"
+        # names and subjects are written into the part: a different subject setting (or the same
+        # file reached from another input folder) must not reuse it
+        text = "\n".join((self.kind, *self.paths, "", *self.names, "", *self.subjects, str(self.per_face)))
+        return f"{self.kind}-{hashlib.sha1(text.encode()).hexdigest()[:16]}"
+
+    def subject(self, i: int, face_id: int = 0) -> str:
+        """Subject of the ``i``-th file's face ``face_id``."""
+        return face_subject(self.subjects[i], face_id) if self.per_face else self.subjects[i]
 
 
-def collect_inputs(inputs: Iterable[str | os.PathLike], chunk: int = IMAGE_CHUNK) -> tuple[list[WorkItem], list[str]]:
-    """Expand files and folders (recursive) into work items; unusable inputs become error lines."""
-    items: list[WorkItem] = []
+def face_subject(file_subject: str, face_id: int) -> str:
+    """``<file>#face<id>``: the subject of one tracked face of one file (``--subject-from face-track``)."""
+    return f"{file_subject}#face{int(face_id)}"
+
+
+def check_subject_from(subject_from: str, media: bool = True) -> None:
+    """Raise a one-line :class:`GeopainError` unless ``subject_from`` fits images/videos (``media``) or tables."""
+    if subject_from not in SUBJECT_SOURCES:
+        raise GeopainError(f"subject_from must be one of {', '.join(SUBJECT_SOURCES)}, got {subject_from!r}")
+    if media and subject_from == "column":
+        raise GeopainError("--subject-from column reads subjects from a column of a landmark table; images and "
+                           "videos have none: use folder, file or face-track")
+
+
+def _strip_media_ext(name: str) -> str:
+    p = PurePosixPath(name)
+    return p.with_suffix("").as_posix() if media_kind(p) is not None else p.as_posix()
+
+
+def assign_subjects(names: Sequence[str], subject_from: str = "folder", folders: Sequence[str] | None = None,
+                    paths: Sequence[str] | None = None) -> list[str]:
+    """Subject of each file from its name relative to the input (the sequence id).
+
+    ``"folder"``: the parent folder (``folders[i]``, the folder of the input itself, for
+    files at the top); ``"file"``: the name without its extension, each file its own
+    subject; ``"face-track"``: the same per file, and each face of it becomes
+    ``<file>#face<id>`` when faces are found (:func:`face_subject`). Two different files
+    never share a ``file`` subject: on a clash (``a.png`` and ``a.jpg``) the extension
+    stays, and files of the same name under two inputs take their ``paths``.
+    """
+    check_subject_from(subject_from)
+    names = [PurePosixPath(n).as_posix() for n in names]
+    folders = list(folders) if folders is not None else [""] * len(names)
+    if subject_from == "folder":
+        return [PurePosixPath(n).parent.name or f or "unknown" for n, f in zip(names, folders)]
+    paths = [Path(p).as_posix() for p in paths] if paths is not None else names
+    subjects = [_strip_media_ext(n) for n in names]
+    for fallback in (names, [_strip_media_ext(p) for p in paths]):
+        owners: dict[str, set[str]] = {}
+        for s, p in zip(subjects, paths):
+            owners.setdefault(s, set()).add(p)
+        subjects = [s if len(owners[s]) == 1 else f for s, f in zip(subjects, fallback)]
+    return subjects
+
+
+def collect_inputs(inputs: Iterable[str | os.PathLike], chunk: int = IMAGE_CHUNK, *,
+                   subject_from: str = "folder") -> tuple[list[WorkItem], list[str]]:
+    """Expand files and folders (recursive) into work items; unusable inputs become error lines.
+
+    ``subject_from``: who is who, see :func:`assign_subjects`.
+    """
+    check_subject_from(subject_from)
     errors: list[str] = []
-    images: list[tuple[str, str, str]] = []
+    found: list[tuple[Path, str, str]] = []  # (file, name relative to its input, folder of a top-level file)
     for inp in inputs:
         p = Path(inp)
         if p.is_dir():
             files = sorted(f for f in p.rglob("*") if f.is_file() and media_kind(f) is not None)
             if not files:
                 errors.append(str(InputError(p, "folder holds no images or videos")))
-            pairs = [(f, f.relative_to(p).as_posix()) for f in files]
+            found.extend((f, f.relative_to(p).as_posix(), f.parent.name) for f in files)
         elif p.is_file():
             if media_kind(p) is None:
                 errors.append(str(InputError(p, "unsupported format (expected an image: "
                                                 f"{', '.join(sorted(IMAGE_EXTENSIONS))}; or a video: "
                                                 f"{', '.join(sorted(VIDEO_EXTENSIONS))})")))
                 continue
-            pairs = [(p, p.name)]
+            found.append((p, p.name, p.parent.name))
         else:
             errors.append(str(InputError(p, "no such file or folder")))
-            continue
-        for f, name in pairs:
-            subject = Path(name).parent.name or f.parent.name or "unknown"
-            if media_kind(f) == "video":
-                items.append(WorkItem("video", (str(f),), (name,), (subject,)))
-            else:
-                images.append((str(f), name, subject))
+    subjects = assign_subjects([x[1] for x in found], subject_from, [x[2] for x in found], [str(x[0]) for x in found])
+    per_face = subject_from == "face-track"
+    items: list[WorkItem] = []
+    images: list[tuple[str, str, str]] = []
+    for (f, name, _), subject in zip(found, subjects):
+        if media_kind(f) == "video":
+            items.append(WorkItem("video", (str(f),), (name,), (subject,), per_face))
+        else:
+            images.append((str(f), name, subject))
     for start in range(0, len(images), chunk):
         part = images[start:start + chunk]
-        items.append(WorkItem("images", tuple(x[0] for x in part), tuple(x[1] for x in part), tuple(x[2] for x in part)))
+        items.append(WorkItem("images", tuple(x[0] for x in part), tuple(x[1] for x in part),
+                              tuple(x[2] for x in part), per_face))
     return items, errors
+
+
+def read_table_subjects(path: str | os.PathLike, subject_from: str = "column",
+                        column: str = "subject") -> list[LandmarkSequence]:
+    """Read a landmark table with its subjects taken from ``column`` or derived anew.
+
+    ``"column"``: subjects from the column ``column`` (default ``subject``, the table's own);
+    ``"folder"``/``"file"``/``"face-track"``: from the ``sequence`` ids (for tables written by
+    :func:`extract`, the file paths relative to the input) as :func:`assign_subjects` does
+    for files. Sequences that would merge with another subject's keep it as a prefix.
+    """
+    import pandas as pd
+
+    from .io.tables import read_frame, sequences_from_frame
+
+    check_subject_from(subject_from, media=False)
+    frame, meta = read_frame(path)
+    for col, default in (("subject", "unknown"), ("sequence", "0"), ("face_id", 0)):
+        if col not in frame.columns:
+            frame[col] = default
+    old = frame["subject"].astype(str)
+    seq = frame["sequence"].astype(str)
+    if subject_from == "column":
+        if column not in frame.columns:
+            raise InputError(path, f"no column {column!r} to take subjects from (--subject-column); columns: "
+                                   f"{', '.join(c for c in frame.columns if c[:2] not in ('x_', 'y_', 'z_', 'c_'))}")
+        if column == "subject":
+            return sequences_from_frame(frame, meta, source=str(path))
+        values = frame[column]
+        if values.isna().any():
+            raise InputError(path, f"column {column!r} is empty in {int(values.isna().sum())} row(s); every row "
+                                   f"needs a subject")
+        new = values.astype(str)
+    else:
+        keys = pd.DataFrame({"sequence": seq, "face_id": frame["face_id"].astype(np.int64)})
+        uniq = keys.drop_duplicates()
+        names = uniq["sequence"].tolist()
+        if subject_from == "folder":
+            derived = [PurePosixPath(n).parent.name or "" for n in names]
+        else:
+            derived = [_strip_media_ext(n) for n in names]
+            if subject_from == "face-track":
+                derived = [face_subject(d, f) for d, f in zip(derived, uniq["face_id"])]
+        lookup = dict(zip(zip(names, uniq["face_id"].tolist()), derived))
+        new = pd.Series([lookup[k] for k in zip(seq, keys["face_id"].tolist())], index=frame.index)
+        new = new.where(new != "", old)  # a sequence id without a folder keeps its subject
+        # one derived subject must not join sequences of different original subjects
+        owners = pd.DataFrame({"new": new, "old": old}).groupby("new")["old"].nunique()
+        clash = new.map(owners) > 1
+        new = new.where(~clash, old + "/" + new)
+    face = frame["face_id"].astype(np.int64)
+    # two recordings of one new subject with the same sequence id stay two sequences
+    owners = pd.DataFrame({"new": new, "seq": seq, "face": face, "old": old}).groupby(["new", "seq", "face"])["old"]
+    merged = owners.transform("nunique") > 1
+    new_seq = seq.where(~merged, old + "/" + seq)
+    remap = pd.DataFrame({"old": old, "seq": seq, "face": face, "to": list(zip(new, new_seq))})
+    per_seq = remap.groupby(["old", "seq", "face"])["to"].unique()
+    rename = {k: v[0] for k, v in per_seq.items() if len(v) == 1}
+    for m in (meta or {}).get("sequences", []):  # keep fps, sources, ... of each sequence
+        k = (str(m.get("subject")), str(m.get("sequence")), int(m.get("face_id", 0)))
+        if k in rename:
+            m["subject"], m["sequence"] = map(str, rename[k])
+    frame = frame.copy()
+    frame["subject"] = new.to_numpy()
+    frame["sequence"] = new_seq.to_numpy()
+    return sequences_from_frame(frame, meta, source=str(path))
 
 
 def _nan_sequence(n: int, detector: Detector, frames, timestamps, **fields: Any) -> LandmarkSequence:
@@ -221,8 +355,8 @@ def process_images(item: WorkItem, detector: Detector, scheme: str | None, progr
     errors: list[str] = []
     n_done = 0
     n_pts = detector.n_points
-    for path, name, subject in zip(item.paths, item.names, item.subjects):
-        fields = dict(subject=subject, sequence=name, source=path, frames=[0], timestamps=[np.nan])
+    for i, (path, name) in enumerate(zip(item.paths, item.names)):
+        fields = dict(subject=item.subject(i), sequence=name, source=path, frames=[0], timestamps=[np.nan])
         try:
             image = read_image(path)
             faces = detector.detect(image)
@@ -241,6 +375,7 @@ def process_images(item: WorkItem, detector: Detector, scheme: str | None, progr
             found = [_convert(_nan_sequence(n_pts, detector, **fields), scheme)]
         for s in found:
             s.meta["image_size"] = [int(image.shape[1]), int(image.shape[0])]
+            s.subject = item.subject(i, s.face_id)
         seqs.extend(found)
     return seqs, errors, n_done
 
@@ -248,7 +383,7 @@ def process_images(item: WorkItem, detector: Detector, scheme: str | None, progr
 def process_video(item: WorkItem, detector: Detector, scheme: str | None, stride: int = 1,
                   progress=None) -> tuple[list[LandmarkSequence], list[str], int]:
     """Detect in every ``stride``-th frame; faces tracked into face ids; every face spans every frame."""
-    path, name, subject = item.paths[0], item.names[0], item.subjects[0]
+    path, name = item.paths[0], item.names[0]
     errors: list[str] = []
     try:
         info = video_info(path)
@@ -294,7 +429,7 @@ def process_video(item: WorkItem, detector: Detector, scheme: str | None, stride
     for fid in range(n_ids):
         seq = LandmarkSequence(coords=coords[fid], scheme=detector.scheme, confidence=conf[fid], frame_confidence=score[fid],
                                frames=np.asarray(frames), timestamps=np.asarray(stamps), fps=info.fps or None,
-                               subject=subject, sequence=name, face_id=fid, dims=detector.dims, units="px",
+                               subject=item.subject(0, fid), sequence=name, face_id=fid, dims=detector.dims, units="px",
                                detector=detector.name, detector_version=detector.version, source=path,
                                meta={"image_size": [info.width, info.height], "stride": stride})
         seqs.append(_convert(seq, scheme))
@@ -331,10 +466,12 @@ class _Settings:
     scheme: str | None
     stride: int
     detector_kw: dict[str, Any]
+    subject_from: str = "folder"
 
     def fingerprint(self) -> dict[str, Any]:
         return {"species": self.species, "detector": self.detector, "scheme": self.scheme, "stride": self.stride,
-                "detector_kw": {k: str(v) for k, v in sorted(self.detector_kw.items())}}
+                "detector_kw": {k: str(v) for k, v in sorted(self.detector_kw.items())},
+                "subject_from": self.subject_from}
 
 
 class _Parts:
@@ -450,7 +587,8 @@ def _detector_kwargs(name: str, species: str, scheme: str | None, kw: dict[str, 
 def extract(inputs: Iterable[str | os.PathLike], species: str = "human", detector: str | None = None,
             scheme: str | None = None, output: str | os.PathLike = "landmarks.parquet", stride: int = 1,
             resume: bool = True, ray_address: str | None = None, detector_kwargs: dict[str, Any] | None = None,
-            progress: bool = True, keep_parts: bool = False, ray_num_cpus: int | None = None) -> ExtractResult:
+            progress: bool = True, keep_parts: bool = False, ray_num_cpus: int | None = None,
+            subject_from: str = "folder") -> ExtractResult:
     """Extract landmarks from images, folders (recursive) and videos into one table.
 
     Args:
@@ -463,6 +601,10 @@ def extract(inputs: Iterable[str | os.PathLike], species: str = "human", detecto
         resume: continue from ``OUTPUT.parts/`` when it holds a run with the same settings.
         ray_address: run one Ray task per video / image chunk; ``"local"`` starts Ray here.
         detector_kwargs: options for the detector (e.g. ``{"weights": "best.pt"}``).
+        subject_from: who is who: ``"folder"`` (each file's parent folder is one subject),
+            ``"file"`` (each image/video its own subject) or ``"face-track"`` (each tracked face
+            of each file, ``<file>#face<id>``); see :func:`assign_subjects`. Recorded in the
+            table's metadata (``extraction.subject_from``) and part of the resume key.
 
     Returns:
         :class:`ExtractResult`; bad items are listed in ``errors`` (and ``OUT.errors.txt``).
@@ -470,6 +612,7 @@ def extract(inputs: Iterable[str | os.PathLike], species: str = "human", detecto
     t0 = time.perf_counter()
     if stride < 1:
         raise GeopainError(f"stride must be >= 1, got {stride}")
+    check_subject_from(subject_from)
     name = detector or default_detector(species, scheme)
     if name not in DETECTORS:
         DETECTORS.get(name)  # raises the "unknown detector" error
@@ -485,8 +628,8 @@ def extract(inputs: Iterable[str | os.PathLike], species: str = "human", detecto
     if output.suffix.lower() not in (".parquet", ".csv"):
         raise GeopainError(f"{output}: output must end in .parquet or .csv")
     output.parent.mkdir(parents=True, exist_ok=True)
-    settings = _Settings(species, name, scheme, int(stride), det_kw)
-    items, input_errors = collect_inputs(inputs)
+    settings = _Settings(species, name, scheme, int(stride), det_kw, subject_from)
+    items, input_errors = collect_inputs(inputs, subject_from=subject_from)
     if not items and input_errors:
         raise GeopainError("nothing to extract: " + "; ".join(input_errors))
     parts = _Parts(output, settings, resume)

@@ -20,6 +20,12 @@ def register(sub) -> None:
     p.add_argument("--no-resume", action="store_true", help="start over instead of continuing OUT.parts/")
     p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                    help="run one Ray task per video; without ADDRESS Ray starts on this machine")
+    p.add_argument("--subject-from", choices=["folder", "file", "face-track", "column"], default="folder",
+                   help="who is who: 'folder' (default): the folder holding each file is one subject (one person "
+                        "per folder); 'file': each image or video is its own subject (a folder of photos of "
+                        "different people); 'face-track': each tracked face of each file is its own subject "
+                        "(<file>#face<id>); 'column' is for landmark tables only (see 'geopain predict'). Models "
+                        "that compare a face with the same subject's other frames depend on this")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("-o", "--output", required=True, help="output table (.parquet or .csv)")
     p.set_defaults(func=run)
@@ -31,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     kw = {"weights": args.weights} if args.weights else {}
     res = extract(args.inputs, species=args.species, detector=args.detector, scheme=args.scheme, output=args.output,
                   stride=args.stride, resume=not args.no_resume, ray_address=args.ray, detector_kwargs=kw,
-                  progress=not args.quiet)
+                  progress=not args.quiet, subject_from=args.subject_from)
     for line in res.errors:
         print(f"skipped: {line}", file=sys.stderr)
     resumed = f", {res.n_resumed} item(s) resumed" if res.n_resumed else ""

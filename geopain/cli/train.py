@@ -2,11 +2,19 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
+
+#: The deprecated ``--baseline`` values and the ``--reference`` each means.
+BASELINE_TO_REFERENCE = {"none": "none", "first": "first-frames", "subject-median": "subject-median"}
 
 
 def add_training_options(p: argparse.ArgumentParser) -> None:
     """Options shared by ``train`` and ``evaluate``."""
+    from ..models import estimator
+
+    references = getattr(estimator, "REFERENCES", ("none", "first-frames", "subject-median", "neutral-labelled"))
     p.add_argument("--task", choices=["binary", "five", "score"], default="binary",
                    help="binary pain / no pain, five ordinal levels, or the continuous score (default: binary)")
     p.add_argument("--temporal", nargs="?", const="gru", default=None, choices=["gru", "lstm", "cloud"],
@@ -23,13 +31,49 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--patience", type=int, default=10, help="early-stopping patience in epochs (default 10)")
     p.add_argument("--balance", choices=["weight", "sample", "none"], default="weight",
                    help="class imbalance: weighted loss, balanced sampling or none (default weight)")
-    p.add_argument("--baseline", choices=["none", "first", "subject-median"], default="none",
-                   help="label-free identity removal: each sequence's first frames, or each subject's median "
-                        "shape over all its frames (subject-wise standardisation; needs several frames per "
-                        "subject at prediction too) (default none)")
+    p.add_argument("--reference", choices=list(references), default=None,
+                   help="label-free per-person reference the geometry is compared with: 'none' (default; works on "
+                        "a single photo), 'first-frames' (each sequence's first frames), 'subject-median' (each "
+                        "subject's median face over all its frames: subject-wise standardisation) or "
+                        "'neutral-labelled' (the subject's frames labelled no pain). All but 'none' need several "
+                        "frames of each subject at prediction too ('geopain predict --fallback' covers the rest)")
+    p.add_argument("--baseline", choices=sorted(BASELINE_TO_REFERENCE), default=None,
+                   help=argparse.SUPPRESS)  # deprecated alias of --reference
+    p.add_argument("--init", default="none", metavar="{none,pretrained,PATH}",
+                   help="initial weights: 'none' (random, default), 'pretrained' (the encoder shipped with geopain "
+                        "for the landmark scheme) or a model directory written by 'geopain train'")
     p.add_argument("--device", default="auto", help="auto (GPU when present), cpu or cuda")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def resolve_reference(args: argparse.Namespace) -> str:
+    """``--reference``, or the deprecated ``--baseline`` mapped to it (with a warning)."""
+    from ..errors import GeopainError
+
+    reference = getattr(args, "reference", None)
+    baseline = getattr(args, "baseline", None)
+    if baseline is not None:
+        mapped = BASELINE_TO_REFERENCE[baseline]
+        if reference is not None and reference != mapped:
+            raise GeopainError(f"--baseline {baseline} (deprecated: --reference {mapped}) contradicts --reference "
+                               f"{reference}; pass --reference only")
+        print(f"warning: --baseline is deprecated; use --reference {mapped}", file=sys.stderr)
+        reference = mapped
+    return reference or "none"
+
+
+def resolve_init(value: str | None) -> str | None:
+    """``--init``: ``None`` (random), ``"pretrained"`` or a model directory (checked here)."""
+    from ..errors import GeopainError
+
+    if value in (None, "", "none"):
+        return None
+    if value == "pretrained":
+        return value
+    if not Path(value).is_dir():
+        raise GeopainError(f"--init {value}: expected none, pretrained or a model directory written by 'geopain train'")
+    return value
 
 
 def estimator_params(args: argparse.Namespace) -> dict:
@@ -37,7 +81,8 @@ def estimator_params(args: argparse.Namespace) -> dict:
         "temporal": args.temporal or False, "window": args.window, "window_step": args.window_step,
         "epochs": args.epochs, "batch_size": args.batch_size, "hidden": args.hidden, "layers": args.layers,
         "lr": args.lr, "weight_decay": args.weight_decay, "patience": args.patience, "balance": None if args.balance == "none" else args.balance,
-        "device": args.device, "seed": args.seed, "baseline": None if args.baseline == "none" else args.baseline,
+        "device": args.device, "seed": args.seed, "reference": resolve_reference(args),
+        "init": resolve_init(getattr(args, "init", None)),
     }
 
 
