@@ -445,3 +445,219 @@ class TestBuildingBlocks:
                      "actions: {AU4: {fields: [{anchors: [9999], displacement: [0, 1, 0]}]}}\npain: {}\n")
         with pytest.raises(SchemeError, match="unknown landmark"):
             load_spec(p)
+
+
+# ----------------------------------------------------------------------------------------
+# Generator randomisation (SynthConfig.variability)
+# ----------------------------------------------------------------------------------------
+
+#: sha256 (first 16 hex) of coords + labels of these cases, recorded with the simulator as it
+#: was before ``variability`` existed (numpy 2.4.6, x86_64, AVX512_SPR dispatch): variability 0
+#: must reproduce it bit for bit.
+_REFERENCE = {
+    "human3d": ("human", None, {}, "d2fed1c364f08a39"),
+    "human2d": ("human", None, {"project": True, "noise_correlation": 0.5}, "cc241410d66ad054"),
+    "human468": ("human", "human/mediapipe468", {"frame_drop_rate": 0.05}, "7168bd1b807e1d9c"),
+    "sheep3d": ("sheep", None, {"confounder_rate": 2.0, "occlusion_rate": 0.5}, "5c4ccdcc8ed4e446"),
+    "sheep2d_hard": ("sheep", None, {"preset": "hard", "project": True}, "b08076b26299e8ba"),
+}
+_REFERENCE_ENV = ("2.4.6", "x86_64", ("X86_V3", "X86_V4", "AVX512_ICL", "AVX512_SPR"))
+
+
+def _environment() -> tuple:
+    import platform
+
+    try:
+        from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+
+        dispatch = tuple(x for x in __cpu_dispatch__ if __cpu_features__.get(x))
+    except Exception:  # pragma: no cover - private numpy API moved
+        dispatch = None
+    return np.__version__, platform.machine(), dispatch
+
+
+def _digest(seqs) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for s in seqs:
+        h.update(np.ascontiguousarray(s.coords).tobytes())
+        for k in sorted(s.labels):
+            h.update(k.encode())
+            h.update(np.asarray(s.labels[k], dtype=np.float64).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _reference_config(options: dict, **extra) -> SynthConfig:
+    options = dict(options)
+    preset = options.pop("preset", None)
+    options.update(extra)
+    return SynthConfig.preset(preset, **options) if preset else SynthConfig(**options)
+
+
+class TestVariability:
+    @pytest.mark.parametrize("case", sorted(_REFERENCE))
+    def test_zero_is_bit_identical(self, case):
+        """variability 0 (the default) reproduces the simulator from before the knob existed."""
+        species, scheme, options, expected = _REFERENCE[case]
+        if _environment() != _REFERENCE_ENV:
+            pytest.skip(f"reference digests recorded on {_REFERENCE_ENV}, this is {_environment()} "
+                        "(floating point may differ in the last bit)")
+        for extra in ({}, {"variability": 0.0}):
+            seqs = simulate(species, 3, 2, 30, seed=11, scheme=scheme, config=_reference_config(options, **extra))
+            assert _digest(seqs) == expected
+
+    def test_zero_has_no_generator(self):
+        from geopain.synth import Simulator
+
+        state = Simulator("human", config=SynthConfig()).subject(0, 2, seed=0)
+        assert state.generator is None and state.variant is None
+        state = Simulator("human", config=SynthConfig(variability=0.5)).subject(0, 2, seed=0)
+        assert state.variant is not None and state.variant.variability == 0.5
+
+    @pytest.mark.parametrize("species", SPECIES)
+    def test_displacement_directions_differ_between_subjects(self, species):
+        """Same intensities, two subjects: different pain displacement fields at variability 1,
+        identical at 0."""
+        from geopain.synth import Simulator
+
+        spec = load_spec(species)
+        full = {u: spec.scale.units[u].max for u in spec.pain_units}
+        neutral = express(species, {})
+
+        def cosine(a, b):
+            a, b = (a - neutral).ravel(), (b - neutral).ravel()
+            return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+
+        for v in (0.0, 1.0):
+            sim = Simulator(species, config=SynthConfig(variability=v))
+            states = [sim.subject(i, 1, seed=0) for i in range(8)]
+            for name, ints in [("all", full)] + [(u, {u: full[u]}) for u in spec.pain_units]:
+                faces = [express(species, ints, variant=s.variant) for s in states]
+                cos = [cosine(faces[2 * i], faces[2 * i + 1]) for i in range(4)]
+                if v == 0:
+                    for f in faces[1:]:
+                        np.testing.assert_array_equal(f, faces[0])
+                elif name == "all":
+                    assert max(cos) < 0.99, (name, cos)
+                else:  # every unit's geometry varies (lid closure least: closed is closed)
+                    assert min(cos) < 0.999, (name, cos)
+
+    @pytest.mark.parametrize("species", SPECIES)
+    def test_perturbed_fields_keep_invariants(self, species):
+        model = face_model(species)
+        fixed = list(model.spec.fixed)
+        for i in range(5):
+            var = model.perturb(np.random.default_rng(i), 1.0)
+            assert var.linear.shape == model.linear.shape and np.isfinite(var.linear).all()
+            assert not var.linear[:, fixed].any(), "fixed landmarks (the reference distance) stay"
+            assert np.array_equal(np.sign(var.fractions), np.sign(model.fractions))
+            assert len(var.rotations) == len(model.rotations)
+            for (k, pts, piv, axis, deg), (k0, pts0, piv0, _, deg0) in zip(var.rotations, model.rotations):
+                assert (k, pts, piv) == (k0, pts0, piv0) and np.isclose(np.linalg.norm(axis), 1.0)
+                assert np.sign(deg) == np.sign(deg0)
+        v0 = model.perturb(np.random.default_rng(0), 0.0)
+        np.testing.assert_allclose(v0.linear, model.linear, atol=1e-12)
+        np.testing.assert_array_equal(v0.fractions, model.fractions)
+
+    def test_eyes_still_close_and_never_cross(self):
+        from geopain.synth import Simulator
+
+        upper, lower = [246, 161, 160, 159, 158, 157, 173], [7, 163, 144, 145, 153, 154, 155]
+        sim = Simulator("human", scheme="human/mediapipe468", config=SynthConfig(variability=1.0))
+        rng = np.random.default_rng(0)
+        m = sim.model
+        for i in range(20):
+            state = sim.subject(i, 1, seed=0)
+            S = rng.uniform(0, 1, (10, len(m.actions)))
+            S[:, [m.index("AU43"), m.index("AU45"), m.index("AU5")]] = 0.0
+            face = m.deform(state.neutral, S, state.variant)
+            assert (face[:, upper, 1] - face[:, lower, 1] > 0).all()
+            S[:, m.index("AU43")] = 1.0
+            face = m.deform(state.neutral, S, state.variant)
+            np.testing.assert_allclose(face[:, upper], face[:, lower], atol=1e-9)
+
+    @pytest.mark.parametrize("species,project", [(sp, p) for sp in SPECIES for p in (False, True)])
+    def test_pretrain_labels_keep_their_meaning(self, species, project):
+        cfg = SynthConfig.preset("pretrain", project=project)
+        seqs = simulate(species, 4, 3, 24, seed=2, config=cfg)
+        base = simulate(species, 4, 3, 24, seed=2, config=SynthConfig.preset("pretrain", project=project,
+                                                                              variability=0.0))
+        scale = get_scheme(seqs[0].scheme).pain_scale
+        for s, b in zip(seqs, base):
+            assert s.dims == (2 if project else 3) and s.coords.shape == b.coords.shape
+            assert np.isfinite(s.coords[..., :2]).any()
+            units = {u: s.labels[u] for u in scale.units}
+            score = scale.total_score(units)  # the score formula holds per frame
+            np.testing.assert_array_equal(s.labels["score"], score)
+            np.testing.assert_array_equal(s.labels["pain"], scale.binary(score))
+            np.testing.assert_array_equal(s.labels["level"], scale.level(score))
+            assert s.sequence_labels["score"] == score.max()
+            # the generator is randomised, the intensities (labels) drawn are those of variability 0
+            for k in s.labels:
+                np.testing.assert_array_equal(s.labels[k], b.labels[k])
+            assert s.meta["condition"] == b.meta["condition"]
+            if s.meta["condition"] == "no_pain":
+                assert s.labels["score"].max() == 0
+
+    def test_detector_noise(self):
+        """Per-sequence noise sd within 1/2-2x, noisier jaw contour, and a per-subject bias."""
+        cfg = _clean(noise_cm=0.1, variability=1.0)
+        noisy = simulate("human", 3, 4, 300, seed=0, config=cfg)
+        clean = simulate("human", 3, 4, 300, seed=0, config=_clean(noise_cm=0.0, variability=1.0))
+        levels = np.array([s.meta["detector_noise"] for s in noisy])
+        assert (levels >= 0.05 - 1e-9).all() and (levels <= 0.2 + 1e-9).all() and levels.std() > 0
+        contour, inner = list(range(0, 17)), list(range(36, 48))  # jaw contour, eyes (ibug68)
+        for s, c in zip(noisy, clean):
+            e = (s.coords - c.coords).astype(np.float64)  # noise + bias only
+            jitter = (e - e.mean(0)).std(0).mean(-1)  # (N,)
+            assert jitter[contour].mean() > 1.3 * jitter[inner].mean()
+            assert abs(np.median(jitter[inner]) / s.meta["detector_noise"] - 1) < 0.35
+        # the bias is the subject's detector: the same in all its sequences, different between subjects
+        bias = np.array([(s.coords - c.coords).astype(np.float64).mean(0) for s, c in zip(noisy, clean)])
+        same = np.abs(bias[0] - bias[1]).mean()
+        other = np.abs(bias[0] - bias[4]).mean()
+        assert other > 2 * same
+
+    def test_confounder_rates_per_subject(self):
+        from geopain.synth import Simulator
+
+        sim = Simulator("sheep", config=SynthConfig(variability=1.0, confounder_rate=1.0))
+        rates = np.array([sim.subject(i, 1, seed=0).generator.confounder_rate for i in range(50)])
+        assert rates.std() > 0.2 and 0.5 < np.median(rates) < 2.0
+        ps = np.array([sim.subject(i, 1, seed=0).generator.confounder_p for i in range(5)])
+        np.testing.assert_allclose(ps.sum(1), 1.0)
+        assert ps.std(0).max() > 0.01
+
+    def test_preset_round_trip(self):
+        cfg = SynthConfig.preset("pretrain")
+        assert cfg.variability == 1.0 and cfg.confounder_rate == 1.2 and cfg.identity_scale == 1.5
+        assert cfg.pose_scale == 1.2 and cfg.noise_correlation == 0.5 and cfg.occlusion_rate == 0.1
+        assert cfg.frame_drop_rate == 0.02
+        d = cfg.to_dict()
+        assert d["variability"] == 1.0
+        assert SynthConfig.from_dict(d) == cfg
+        assert SynthConfig.preset("pretrain", variability=0.5).variability == 0.5
+        assert SynthConfig().variability == 0.0
+        for bad in (-0.1, 2.5):
+            with pytest.raises(GeopainError, match="variability"):
+                SynthConfig(variability=bad).validate()
+
+    def test_reproducible(self):
+        cfg = SynthConfig.preset("pretrain")
+        a = simulate("sheep", 3, 2, 10, seed=5, config=cfg)
+        b = simulate("sheep", 3, 2, 10, seed=5, config=cfg)
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x.coords, y.coords)
+        # subject i is the same whatever n_subjects is
+        c = simulate("sheep", 2, 2, 10, seed=5, config=cfg)
+        np.testing.assert_array_equal(a[2].coords, c[2].coords)
+
+    def test_fast(self):
+        import time
+
+        cfg = SynthConfig.preset("pretrain")
+        simulate("human", 1, 1, 16, config=cfg)  # warm caches
+        start = time.perf_counter()
+        simulate("human", 200, 2, 16, seed=0, config=cfg)
+        assert time.perf_counter() - start < 15.0  # ~1 s unloaded; generous for a shared machine

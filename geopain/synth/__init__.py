@@ -14,6 +14,7 @@ Public API::
     simulate(species="human", n_subjects=10, sequences_per_subject=4, frames=60, seed=0,
              scheme=None, config=None) -> list[LandmarkSequence]
     SynthConfig(...)                     # difficulty knobs (noise, pose, confounders, ...)
+    SynthConfig.preset("pretrain")       # randomised generator per subject (variability=1) for pretraining
     express(species, {"AU4": 3}) -> (T, N, 3)    # a face showing given intensities
     action_support(species, "AU4") -> (N,) bool  # landmarks a unit / action moves
     load_spec(species), face_model(species), available_species()
@@ -31,10 +32,10 @@ from .simulator import (
     rotation_matrices,
     simulate,
 )
-from .spec import FaceModel, SynthSpec, available_species, face_model, load_spec
+from .spec import VARIATION, FaceModel, FaceVariant, SynthSpec, available_species, face_model, load_spec
 
 __all__ = [
     "simulate", "Simulator", "PRESETS", "SynthConfig", "express", "action_support", "load_spec", "face_model", "available_species",
-    "FaceModel", "SynthSpec", "POSE_CONVENTION", "envelope", "rotation_matrices", "conversion_matrix",
+    "FaceModel", "FaceVariant", "VARIATION", "SynthSpec", "POSE_CONVENTION", "envelope", "rotation_matrices", "conversion_matrix",
     "resolve_scheme",
 ]

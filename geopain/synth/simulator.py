@@ -35,6 +35,38 @@ The generative model, per species (everything species-specific comes from
    dropped points (``drop_rate``), dropped frames (``frame_drop_rate``: no face), and occluders
    (``occlusion_rate``; e.g. a tube over the mouth: those landmarks are NaN for the whole
    sequence; a hand over one eye for a window of frames).
+8. **Generator randomisation** (``config.variability`` > 0; 0 reproduces steps 1-7 exactly, 1 is
+   strong, the ``pretrain`` preset). Steps 1-7 are one generator; a model trained on it can learn
+   that generator's particular fields. With variability ``v`` every subject gets its own
+   generator, drawn from separate random streams, so for a seed the subjects' conditions and
+   pain intensities, hence all labels, are those drawn at ``v = 0``; the geometry that expresses
+   them differs (and, as confounder counts differ, so do the later draws: pose, camera, noise):
+
+   - *actions* (``FaceModel.perturb``; pain units and confounders alike: smile, surprise,
+     talking; chewing, ear flicks, alertness): each displacement field's direction is tilted
+     (``v * min(25, 10 |g|)`` degrees, ``g`` a 2D standard normal), its extent scaled
+     (log-normal, sd ``0.3 v``), its falloff radius scaled (``1 + v (U(0.6, 1.6) - 1)``: which
+     neighbours follow) and the landmarks next to its anchors get a small random extra
+     displacement (sd ``0.15 v`` of the field, fading with distance); lid closure fractions
+     (log-normal sd ``0.2 v``; caps unchanged, so lids still never cross, and closed eyes at full
+     intensity still close) and rotation axes and angles (ears; tilt as above, angle sd
+     ``0.3 v``) likewise. A field and its mirror image share
+     75 % of their variance (faces are mostly symmetric); midline fields stay symmetric; ``fixed``
+     landmarks stay fixed. The labels are still defined by the intensities (step 3), so the
+     geometry-to-label mapping differs between subjects;
+   - *behaviour rates*: per subject the confounder rate (``confounder_rate`` times a log-normal
+     factor, sd ``0.5 v``), which confounder (weights times log-normal, sd ``0.5 v``) and the
+     blink rate (sd ``0.3 v``);
+   - *detector*: per sequence the noise sd is ``noise_*`` times ``exp(v U(-ln 2, ln 2))`` (1/2-2x
+     log-uniform at ``v = 1``); per landmark a relative sd (the YAML's
+     ``detector.landmark_noise`` to the power ``v``, e.g. the human face contour and the sheep
+     ears noisier, times a per-subject log-normal factor, sd ``0.2 v``), and a systematic
+     per-subject landmark offset (sd ``0.5 v`` times the noise sd times the landmark's scale: a
+     detector that places the jawline a little off);
+   - *identity*: regions' relative size variation times ``1 + 0.5 v``.
+
+   ``meta["detector_noise"]`` holds the sequence's drawn noise sd. Generation stays vectorised
+   (one ``(K, N, 3)`` basis per subject; no per-frame loops).
 
 Labels follow the scale's formula exactly: per frame each unit's intensity is the rounded
 (FACS 0-5 / SPFES 0-2 integers; ``quantize_labels``) latent intensity, ``score`` is
@@ -62,7 +94,9 @@ sheep 2D (px)      0.73        0.80             0.87
 Learnable, not saturated, and raw coordinates (identity, pose, camera) do worse than normalised,
 subject-baselined geometry. Knobs that make it easier: ``pose_scale``, ``identity_scale``,
 ``confounder_rate``, ``noise_*``, ``occlusion_rate`` towards 0; ``level_weights`` towards the
-high levels. These are properties of the simulator, not clinical accuracies.
+high levels. ``variability`` (step 8) makes it harder in a different way: what separates pain from
+no pain varies between subjects, as it does between generators and real detectors. These are
+properties of the simulator, not clinical accuracies.
 """
 from __future__ import annotations
 
@@ -75,7 +109,7 @@ from .. import __version__
 from ..errors import GeopainError, SchemeError
 from ..landmarks import LandmarkSequence
 from ..species import Scheme, default_scheme, get_scheme
-from .spec import Behaviour, FaceModel, SynthSpec, Timing, face_model
+from .spec import MAX_VARIABILITY, Behaviour, FaceModel, FaceVariant, SynthSpec, Timing, face_model
 
 #: Head-rotation convention (same as geopain.geometry.align.rotation_from_angles).
 POSE_CONVENTION = "R = Rz(roll) @ Ry(yaw) @ Rx(pitch), degrees, applied as p @ R.T about the face centroid"
@@ -108,6 +142,12 @@ class SynthConfig:
         face_size_px: range of the face's width in pixels (uniform per sequence).
         focal_px: focal length in pixels (None: the image width, about 53 degrees across).
         quantize_labels: unit labels are integers (FACS / SPFES scores); else continuous.
+        variability: generator randomisation (0-2; 0: the YAML's fields exactly, 1: strong):
+            per subject, every action's displacement field (direction, extent, falloff radius,
+            neighbours), lid closure amounts and ear rotation axes are perturbed, confounder
+            rates are drawn, and the detector gets per-sequence noise levels, per-landmark noise
+            scales and a per-subject landmark bias (step 8 of the module docstring). Labels
+            keep their meaning; only the geometry that expresses them varies between subjects.
     """
 
     fps: float = 25.0
@@ -130,6 +170,7 @@ class SynthConfig:
     face_size_px: tuple[float, float] = (140.0, 260.0)
     focal_px: float | None = None
     quantize_labels: bool = True
+    variability: float = 0.0
 
     def validate(self) -> "SynthConfig":
         """Raise :class:`~geopain.errors.GeopainError` for values out of range; return self."""
@@ -146,6 +187,8 @@ class SynthConfig:
                 bad(name, "must be >= 0")
         if not 0.0 <= float(self.noise_correlation) < 1.0:
             bad("noise_correlation", "must be in [0, 1)")
+        if not 0.0 <= float(self.variability) <= MAX_VARIABILITY:
+            bad("variability", f"must be in [0, {MAX_VARIABILITY:g}]")
         if self.expressiveness_sd is not None and self.expressiveness_sd < 0:
             bad("expressiveness_sd", "must be >= 0")
         if self.level_weights is not None:
@@ -174,7 +217,7 @@ class SynthConfig:
 
     @classmethod
     def preset(cls, name: str, **changes: Any) -> "SynthConfig":
-        """A named difficulty (:data:`PRESETS`: ``easy``, ``default``, ``hard``) with ``changes``."""
+        """A named difficulty (:data:`PRESETS`: ``easy``, ``default``, ``hard``, ``pretrain``) with ``changes``."""
         if name not in PRESETS:
             raise GeopainError(f"unknown difficulty {name!r}; choose one of {sorted(PRESETS)}")
         return cls.from_dict({**PRESETS[name], **changes})
@@ -182,13 +225,19 @@ class SynthConfig:
 
 #: Named difficulties. ``easy``: frontal, still, template faces, no confounders, noise or missing
 #: points (the pain signal alone); ``hard``: wider pose, more identity spread, confounders,
-#: noise, occlusion and dropped points than the default.
+#: noise, occlusion and dropped points than the default; ``pretrain``: for pretraining neural
+#: models on large cohorts, strong generator randomisation (``variability`` 1: every subject's
+#: face expresses pain through its own perturbed fields and detector) with more identity, pose,
+#: confounders, correlated noise and missing frames, so a model learns the family of pain
+#: geometries rather than one generator's fields.
 PRESETS: dict[str, dict[str, Any]] = {
     "easy": {"pose_scale": 0.0, "translation_scale": 0.0, "identity_scale": 0.0, "confounder_rate": 0.0,
              "blinks": False, "noise_cm": 0.0, "noise_px": 0.0, "drop_rate": 0.0, "occlusion_rate": 0.0},
     "default": {},
     "hard": {"pose_scale": 1.5, "identity_scale": 1.5, "confounder_rate": 1.6, "expressiveness_sd": 0.8,
              "drop_rate": 0.02, "frame_drop_rate": 0.02, "occlusion_rate": 0.3, "level_weights": (3.0, 2.0, 1.0, 1.0)},
+    "pretrain": {"variability": 1.0, "confounder_rate": 1.2, "identity_scale": 1.5, "pose_scale": 1.2,
+                 "noise_correlation": 0.5, "occlusion_rate": 0.1, "frame_drop_rate": 0.02},
 }
 
 
@@ -232,7 +281,16 @@ def _converter(W: np.ndarray):
     if ((W == 0) | (W == 1)).all() and (W.sum(1) == 1).all():
         pick = W.argmax(1)
         return lambda coords: coords[:, pick]
-    return lambda coords: W @ coords
+    cols = np.flatnonzero((W != 0).any(0))  # the source points used
+    Wc = np.ascontiguousarray(W[:, cols])
+
+    def convert(coords: np.ndarray) -> np.ndarray:
+        # one (N_out, n) @ (n, T * 3) product rather than T small ones
+        T = coords.shape[0]
+        src = coords[:, cols].transpose(1, 0, 2).reshape(len(cols), T * 3)
+        return np.ascontiguousarray((Wc @ src).reshape(-1, T, 3).transpose(1, 0, 2))
+
+    return convert
 
 
 def _single_thread():
@@ -260,13 +318,18 @@ def rotation_matrices(yaw: np.ndarray, pitch: np.ndarray, roll: np.ndarray) -> n
     return rotation_from_angles(yaw, pitch, roll)
 
 
-def envelope(t: np.ndarray, apex_start: float, apex_end: float, onset: float, offset: float) -> np.ndarray:
-    """``(T,)`` in [0, 1]: raised-cosine rise over ``onset`` s, 1 on the apex, fall over ``offset`` s."""
+def envelope(t: np.ndarray, apex_start: float, apex_end: float, onset, offset) -> np.ndarray:
+    """``(T,)`` in [0, 1]: raised-cosine rise over ``onset`` s, 1 on the apex, fall over ``offset`` s.
+
+    ``onset`` and ``offset`` may be arrays that broadcast with ``t`` (e.g. ``t[:, None]`` and
+    ``(U,)`` per-unit lags give ``(T, U)``).
+    """
     t = np.asarray(t, dtype=np.float64)
-    rise = np.clip((t - (apex_start - onset)) / max(onset, 1e-9), 0.0, 1.0)
-    fall = np.clip(((apex_end + offset) - t) / max(offset, 1e-9), 0.0, 1.0)
+    onset, offset = np.asarray(onset, dtype=np.float64), np.asarray(offset, dtype=np.float64)
+    rise = np.clip((t - (apex_start - onset)) / np.maximum(onset, 1e-9), 0.0, 1.0)
+    fall = np.clip(((apex_end + offset) - t) / np.maximum(offset, 1e-9), 0.0, 1.0)
     e = np.minimum(0.5 - 0.5 * np.cos(np.pi * rise), 0.5 - 0.5 * np.cos(np.pi * fall))
-    e[(t >= apex_start) & (t <= apex_end)] = 1.0
+    e[np.broadcast_to((t >= apex_start) & (t <= apex_end), e.shape)] = 1.0
     return e
 
 
@@ -316,8 +379,9 @@ class _Identity:
             self.groups.append(([p for p in parts if p.size], sd))
         self.template = t
 
-    def sample(self, rng: np.random.Generator, scale: float) -> np.ndarray:
-        """``(N, 3)`` a subject's neutral face (template units)."""
+    def sample(self, rng: np.random.Generator, scale: float, region_scale: float = 1.0) -> np.ndarray:
+        """``(N, 3)`` a subject's neutral face (template units); ``region_scale`` multiplies the
+        regions' relative size variation (generator randomisation)."""
         J = self.phi.shape[1]
         coef = rng.standard_normal((J, 3)) * self.sd[:, None]
         sym = (coef * self.sym_mask) * (self.sym_rms / max(self.sym_norm, 1e-12))
@@ -327,7 +391,7 @@ class _Identity:
         for parts, sd in self.groups:
             common = rng.standard_normal()  # both sides of a feature mostly vary together
             for idx in parts:
-                s = scale * sd * (common + 0.25 * rng.standard_normal())
+                s = scale * sd * region_scale * (common + 0.25 * rng.standard_normal())
                 centroid = face[idx].mean(0)
                 face[idx] = centroid + (1.0 + s) * (face[idx] - centroid)
         return face
@@ -348,9 +412,9 @@ def _identity(spec: SynthSpec) -> _Identity:
 # ----------------------------------------------------------------------------------------
 
 
-def _target_score(rng: np.random.Generator, spec: SynthSpec, weights: np.ndarray) -> float:
+def _target_score(rng: np.random.Generator, spec: SynthSpec, weights: np.ndarray, scale=None) -> float:
     """A peak score for a pain episode: a level drawn by ``weights``, then a score within it."""
-    scale = spec.scale
+    scale = spec.scale if scale is None else scale
     cuts = list(scale.level_cut_offs)
     top = spec.max_total if spec.max_total is not None else scale.range[1]
     if not cuts:  # a scale without levels: anywhere above the pain threshold
@@ -363,14 +427,15 @@ def _target_score(rng: np.random.Generator, spec: SynthSpec, weights: np.ndarray
     return float(rng.integers(lo_i, max(lo_i, hi_i) + 1))
 
 
-def _apex_fractions(spec: SynthSpec, base: np.ndarray, target: float, rng: np.random.Generator) -> np.ndarray:
+def _apex_fractions(spec: SynthSpec, base: np.ndarray, target: float, rng: np.random.Generator,
+                    scale=None) -> np.ndarray:
     """Apex intensity fractions ``(U,)`` whose quantised scale total is closest to ``target``.
 
     The fractions are ``min(1, g * base)``; among the gains ``g`` that come closest, one is drawn
     at random, so latent intensities spread over their label's rounding interval (not biased to
     its lower edge).
     """
-    scale = spec.scale
+    scale = spec.scale if scale is None else scale
     units = list(spec.pain_units)
     maxima = np.array([scale.units[u].max for u in units])
     minima = np.array([scale.units[u].min for u in units])
@@ -422,6 +487,30 @@ class _SubjectState:
     style: np.ndarray  # (U,) propensity x the subject's expressiveness per unit
     rest_subject: np.ndarray  # (R,) resting action offsets
     conditions: np.ndarray  # (M,) bool: pain condition per sequence
+    generator: "_SubjectGenerator | None" = None  # generator randomisation (variability > 0)
+
+    @property
+    def variant(self) -> FaceVariant | None:
+        """The subject's randomised actions (None at variability 0: the species' own fields)."""
+        return None if self.generator is None else self.generator.variant
+
+
+#: Entropy word that separates generator-randomisation streams from the base streams
+#: ([seed, subject] and [seed, subject, sequence + 1]; a trailing 0 would collide with them), so
+#: that variability does not change the conditions and pain intensities (labels) a seed draws.
+_VARIATION_STREAM = 0x7A41
+
+
+@dataclass
+class _SubjectGenerator:
+    """A subject's randomised generator (step 8): actions, behaviour rates and detector."""
+
+    variant: FaceVariant  # perturbed action fields
+    confounder_rate: float  # mean confounder episodes per sequence
+    confounder_p: np.ndarray  # (B,) which confounder
+    background_rate: float  # multiplies blink rates
+    noise_scale: np.ndarray  # (N_out, 1) relative detector noise sd per output landmark
+    bias: np.ndarray  # (N_out, 3) systematic detector offset (output units)
 
 
 class Simulator:
@@ -474,6 +563,10 @@ class Simulator:
             self.noise = spec.detector.get("noise_px", 1.0) if cfg.noise_px is None else cfg.noise_px
         else:
             self.noise = spec.detector.get("noise_cm", 0.04) if cfg.noise_cm is None else cfg.noise_cm
+        self.variability = float(cfg.variability)
+        if self.variability > 0:
+            self.landmark_noise = _landmark_noise(spec, W)  # (N_out,) relative detector noise sd
+            self.region_scale = 1.0 + 0.5 * self.variability
 
     def run(self, n_subjects: int, sequences_per_subject: int, seed: int = 0) -> list[LandmarkSequence]:
         seqs = []
@@ -488,7 +581,8 @@ class Simulator:
         """Draw subject ``index`` (its face, expressiveness, resting posture, conditions)."""
         cfg = self.config
         rng = np.random.default_rng([int(seed), int(index)])
-        neutral = self.identity.sample(rng, cfg.identity_scale)
+        v = self.variability
+        neutral = self.identity.sample(rng, cfg.identity_scale, self.region_scale if v > 0 else 1.0)
         style = self.propensity * np.exp(self.expressiveness_sd * rng.standard_normal(len(self.units)))
         rest = self.rest_subject_sd * rng.standard_normal(len(self.rest_cols))
         m = int(sequences_per_subject)
@@ -497,22 +591,43 @@ class Simulator:
         conditions = np.zeros(m, bool)
         conditions[rng.permutation(m)[:n_pain]] = True
         width = max(2, len(str(n_subjects or index + 1)))
-        return _SubjectState(int(index), f"S{index + 1:0{width}d}", neutral, style, rest, conditions)
+        generator = self._generator(int(seed), int(index)) if v > 0 else None
+        return _SubjectState(int(index), f"S{index + 1:0{width}d}", neutral, style, rest, conditions, generator)
+
+    def _generator(self, seed: int, index: int) -> _SubjectGenerator:
+        """Step 8: a subject's randomised actions, behaviour rates and detector (own stream)."""
+        v, spec = self.variability, self.spec
+        rng = np.random.default_rng([seed, index, 0, _VARIATION_STREAM])
+        variant = self.model.perturb(rng, v)
+        rate = self.config.confounder_rate * float(np.exp(v * 0.5 * rng.standard_normal()))
+        p = _probabilities(np.array([b.weight for b in spec.confounders]) *
+                           np.exp(v * 0.5 * rng.standard_normal(len(spec.confounders))))
+        background = float(np.exp(v * 0.3 * rng.standard_normal()))
+        n = self.landmark_noise.size
+        scale = self.landmark_noise ** v * np.exp(v * 0.2 * rng.standard_normal(n))
+        bias = (0.5 * v * self.noise) * scale[:, None] * rng.standard_normal((n, 3))
+        return _SubjectGenerator(variant, rate, p, background, scale[:, None], bias)
 
     def sequence(self, state: _SubjectState, index: int, seed: int = 0) -> LandmarkSequence:
         """Simulate sequence ``index`` of a subject."""
         cfg, spec, T = self.config, self.spec, self.T
         rng = np.random.default_rng([int(seed), state.index, int(index) + 1])
+        gen = state.generator
         pain = bool(state.conditions[index])
         S = np.zeros((T, len(self.model.actions)))
         unit_frac = self._pain(rng, state.style) if pain else np.zeros((T, len(self.units)))
         S[:, self.unit_cols] = unit_frac
-        names = self._behaviour(rng, S)
+        names = self._behaviour(rng, S, gen)
         np.clip(S, 0.0, 1.0, out=S)
         if len(self.rest_cols):  # resting posture (unlabelled), varying a little per sequence
             S[:, self.rest_cols] += state.rest_subject + self.rest_sequence_sd * rng.standard_normal(len(self.rest_cols))
-        coords = self.convert(self.model.deform(state.neutral, S))  # (T, N, 3) in the output scheme
-        out, meta = self._pose_and_camera(rng, coords)
+        coords = self.convert(self.model.deform(state.neutral, S, state.variant))  # (T, N, 3) in the output scheme
+        detector = None
+        if gen is not None:  # this sequence's detector noise level: log-uniform 1/2-2x at variability 1
+            vrng = np.random.default_rng([int(seed), state.index, int(index) + 1, _VARIATION_STREAM])
+            level = float(np.exp(self.variability * vrng.uniform(-np.log(2.0), np.log(2.0))))
+            detector = (self.noise * level, gen.noise_scale, gen.bias)
+        out, meta = self._pose_and_camera(rng, coords, detector)
         meta.update(simulated=True, generator="geopain.synth", condition="pain" if pain else "no_pain",
                     confounders=names, seed=int(seed))
         self._missing(rng, out, meta)
@@ -542,34 +657,39 @@ class Simulator:
         spec, t, T = self.spec, self.t, self.T
         unit_frac = np.zeros((T, len(self.units)))
         n_ep = int(rng.integers(spec.episodes[0], spec.episodes[1] + 1))
-        first = _target_score(rng, spec, self.level_weights)
+        first = _target_score(rng, spec, self.level_weights, self.scale)
         for e in range(n_ep):
             target = first if e == 0 else float(rng.integers(1, int(first) + 1))
             jitter = np.exp(spec.episode_jitter_sd * rng.standard_normal(len(self.units)))
-            apex = _apex_fractions(spec, style * jitter, target, rng)
+            apex = _apex_fractions(spec, style * jitter, target, rng, self.scale)
             # the first episode's apex covers a random frame: every pain sequence reaches it
             center = t[rng.integers(T)] if e == 0 else rng.uniform(0, self.duration)
             a0, a1, on, off = _episode_window(rng, spec.pain_timing, center)
             lags = rng.uniform(0, spec.pain_timing.lag_s, len(self.units))
-            env = np.stack([envelope(t, a0, a1, on + lag, max(off - lag, 1e-3)) for lag in lags], 1)
+            env = envelope(t[:, None], a0, a1, on + lags, np.maximum(off - lags, 1e-3))  # (T, U)
             unit_frac = np.maximum(unit_frac, apex[None] * env)
         return unit_frac
 
-    def _behaviour(self, rng: np.random.Generator, S: np.ndarray) -> list[str]:
+    def _behaviour(self, rng: np.random.Generator, S: np.ndarray, gen: _SubjectGenerator | None = None) -> list[str]:
         """Add confounders (Poisson count) and background behaviour to ``S``; their names."""
         cfg, spec = self.config, self.spec
         names: list[str] = []
-        if len(spec.confounders) and cfg.confounder_rate > 0:
-            for _ in range(int(rng.poisson(cfg.confounder_rate))):
-                b = spec.confounders[int(rng.choice(len(spec.confounders), p=self.confounder_p))]
+        rate, p = (cfg.confounder_rate, self.confounder_p) if gen is None else (gen.confounder_rate, gen.confounder_p)
+        if len(spec.confounders) and rate > 0:
+            for _ in range(int(rng.poisson(rate))):
+                b = spec.confounders[int(rng.choice(len(spec.confounders), p=p))]
                 names.append(b.name)
                 _add_behaviour(S, self.model, b, rng, self.t, self.duration)
         if cfg.blinks:
             for b in spec.background:
-                _add_behaviour(S, self.model, b, rng, self.t, self.duration)
+                _add_behaviour(S, self.model, b, rng, self.t, self.duration,
+                               1.0 if gen is None else gen.background_rate)
         return names
 
-    def _pose_and_camera(self, rng: np.random.Generator, coords: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
+    def _pose_and_camera(self, rng: np.random.Generator, coords: np.ndarray,
+                         detector: tuple[float, np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        """Head pose, camera and detector noise; ``detector``: (sd, per-landmark scale, bias) of a
+        randomised detector (step 8), else the configured noise."""
         cfg, pose = self.config, self.spec.pose
         ps = cfg.pose_scale
         base = [ps * rng.uniform(-1, 1) * pose.get(k, 0.0) for k in ("yaw_deg", "pitch_deg", "roll_deg")]
@@ -588,7 +708,12 @@ class Simulator:
             shift = rng.normal(0.0, cfg.translation_scale * pose.get("translation_cm", 0.0), 3)
             out = posed + self.center + shift
             meta["translation_cm"] = shift.round(4).tolist()
-        if self.noise > 0:
+        if detector is not None:
+            sd, scale, bias = detector
+            if sd > 0:
+                out = out + _noise(rng, out.shape, sd, cfg.noise_correlation) * scale + bias
+            meta["detector_noise"] = round(sd, 6)
+        elif self.noise > 0:
             out = out + _noise(rng, out.shape, self.noise, cfg.noise_correlation)
         if cfg.project:
             out[..., 2] = np.nan
@@ -663,12 +788,12 @@ def _smooth_motion(rng: np.random.Generator, t: np.ndarray, amplitude: float) ->
 
 
 def _add_behaviour(S: np.ndarray, model: FaceModel, b: Behaviour, rng: np.random.Generator,
-                   t: np.ndarray, duration: float) -> None:
+                   t: np.ndarray, duration: float, rate_factor: float = 1.0) -> None:
     """Add one occurrence of a behaviour's action intensities to ``S (T, K)`` in place."""
     cols = [model.index(a) for a in b.actions]
     strength = np.array(list(b.actions.values()))
     if b.pattern == "blinks":
-        rate = _uniform(rng, b.rate_hz)
+        rate = _uniform(rng, b.rate_hz) * rate_factor
         n = int(rng.poisson(rate * max(duration, 1e-9)))
         env = np.zeros_like(t)
         for c in rng.uniform(0, duration, n):
@@ -681,6 +806,19 @@ def _add_behaviour(S: np.ndarray, model: FaceModel, b: Behaviour, rng: np.random
             f = _uniform(rng, b.frequency_hz)
             env = env * (0.5 - 0.5 * np.cos(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi)))
     S[:, cols] += env[:, None] * strength[None]
+
+
+def _landmark_noise(spec: SynthSpec, W: np.ndarray) -> np.ndarray:
+    """``(N_out,)`` relative detector noise sd of the output landmarks from the YAML's
+    ``detector.landmark_noise`` (base-scheme regions or landmarks; 1 elsewhere)."""
+    scheme = spec.scheme
+    base = np.ones(scheme.n_points)
+    names = {nm: i for i, nm in enumerate(scheme.landmarks)}
+    for key, value in spec.landmark_noise.items():
+        idx = scheme.regions[key] if key in scheme.regions else [names[key] if key in names else int(key)]
+        base[list(idx)] = value
+    weights = np.abs(W)
+    return (weights @ base) / np.maximum(weights.sum(1), 1e-12)
 
 
 def _occluder_masks(scheme: Scheme, occ, W: np.ndarray) -> dict[str, np.ndarray]:
@@ -723,6 +861,7 @@ def express(
     *,
     neutral: np.ndarray | None = None,
     scheme: str | None = None,
+    variant: FaceVariant | None = None,
 ) -> np.ndarray:
     """``(T, N, 3)`` faces (template cm, frontal, no noise) showing the given intensities.
 
@@ -730,6 +869,8 @@ def express(
     unit's scale, e.g. FACS 0-5) or an action name of the species' ``synth.yaml`` (``"AU12"``;
     fractions 0-1) to a scalar or a ``(T,)`` array. ``neutral``: the base scheme's neutral face
     (default: the template). ``scheme``: output scheme (default: the species' default).
+    ``variant``: a subject's randomised actions (``FaceModel.perturb``, or ``Simulator.subject(...)
+    .variant`` at ``variability`` > 0); default: the species' own fields.
     """
     model = face_model(species)
     spec = model.spec
@@ -747,7 +888,7 @@ def express(
         else:
             S[:, model.index(name)] += v
     base_neutral = model.scheme.template if neutral is None else np.asarray(neutral, dtype=np.float64)
-    face = model.deform(base_neutral, S)
+    face = model.deform(base_neutral, S, variant)
     return _converter(conversion_matrix(model.scheme, out_scheme))(face)
 
 

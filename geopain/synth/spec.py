@@ -5,6 +5,10 @@ fields on landmarks), how the units of its pain scale are expressed, confounding
 that is not pain, identity variation, head pose ranges and occluders. :func:`load_spec` reads
 and validates the YAML; :class:`FaceModel` compiles the actions of one spec over its base
 scheme into arrays, and deforms a neutral face by action intensities, vectorised over frames.
+:meth:`FaceModel.perturb` draws a :class:`FaceVariant`: the same actions with randomised fields
+(direction, extent, falloff radius, an extra component on neighbours, lid closure amounts, rotation
+axes and angles), so that a subject's geometry-to-intensity mapping is its own (generator
+randomisation, ``SynthConfig.variability``).
 
 This module describes SIMULATION only; nothing here is clinical data.
 """
@@ -12,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +88,9 @@ class SynthSpec:
     pose: dict[str, float]
     occluders: tuple[Occluder, ...]
     detector: dict[str, float]  # default detector noise: noise_cm (3D), noise_px (2D)
+    #: relative detector noise sd per base-scheme region or landmark (e.g. the jaw contour is
+    #: noisier); applied with generator randomisation (``SynthConfig.variability``) only
+    landmark_noise: dict[str, float] = field(default_factory=dict)
 
     @property
     def scheme(self) -> Scheme:
@@ -269,6 +276,18 @@ def _parse(path: Path) -> SynthSpec:
         if act not in actions or not isinstance(v, dict):
             raise SchemeError(f"{where}: identity.resting: {act!r} must be an action with subject_sd / sequence_sd")
     pose = {k: float(v) for k, v in (data.get("pose") or {}).items()}
+    detector = data.get("detector") or {}
+    if not isinstance(detector, dict):
+        raise SchemeError(f"{where}: detector must be a mapping")
+    landmark_noise = detector.get("landmark_noise") or {}
+    if not isinstance(landmark_noise, dict):
+        raise SchemeError(f"{where}: detector.landmark_noise must map regions or landmarks to relative noise sd")
+    for key, value in landmark_noise.items():
+        if key not in scheme.regions:
+            resolve(key)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+            raise SchemeError(f"{where}: detector.landmark_noise.{key} must be a number > 0, got {value!r}")
+    landmark_noise = {str(k): float(v) for k, v in landmark_noise.items()}
     return SynthSpec(
         species=str(data["species"]), base_scheme=scheme.key, path=where, cutoff=float(data.get("cutoff", 0.05)),
         fixed=tuple(sorted({resolve(i) for i in (data.get("fixed") or [])} | {int(scheme.flip_index[resolve(i)])
@@ -281,7 +300,8 @@ def _parse(path: Path) -> SynthSpec:
         pain_timing=_timing(pain.get("timing"), f"{where}: pain"),
         confounders=behaviours("confounders"), background=behaviours("background"),
         identity=identity, pose=pose, occluders=tuple(occluders),
-        detector={k: float(v) for k, v in (data.get("detector") or {}).items()},
+        detector={k: float(v) for k, v in detector.items() if k != "landmark_noise"},
+        landmark_noise=landmark_noise,
     )
 
 
@@ -365,6 +385,155 @@ def axis_angle_matrices(axis: np.ndarray, degrees: np.ndarray) -> np.ndarray:
     return np.eye(3)[None] + s * K[None] + (1 - c) * (K @ K)[None]
 
 
+#: Generator randomisation (:meth:`FaceModel.perturb`), at ``variability`` 1 (scaled linearly):
+#: direction tilt of displacement fields and rotation axes (degrees: ``sd * |g|`` for a 2D
+#: standard normal ``g``, at most ``max``), log-normal sd of field extents / lid closure amounts /
+#: rotation angles, the falloff radius factor range, the sd of the extra random component on the
+#: neighbours of a field's anchors (a fraction of its displacement), and the share of variance
+#: that a field and its mirror image have in common (subjects are mostly, not exactly, symmetric).
+VARIATION: dict[str, Any] = {
+    "tilt_sd_deg": 10.0,
+    "tilt_max_deg": 25.0,
+    "extent_sd": 0.3,
+    "radius": (0.6, 1.6),
+    "neighbour_sd": 0.15,
+    "closure_sd": 0.2,
+    "angle_sd": 0.3,
+    "twin_shared": 0.75,
+}
+#: The largest ``variability`` (``SynthConfig.validate`` enforces it; bounds field supports).
+MAX_VARIABILITY = 2.0
+
+
+@dataclass(frozen=True)
+class FaceVariant:
+    """One subject's randomised actions (:meth:`FaceModel.perturb`); pass to :meth:`FaceModel.deform`.
+
+    ``linear (K, N, 3)``: the anchor fields' displacement basis; ``fractions (K, P)``: the
+    ``toward`` fractions (lid closure amounts; caps unchanged); ``rotations``: ``(k, points,
+    pivot, axis, degrees)`` per rotate field.
+    """
+
+    linear: np.ndarray
+    fractions: np.ndarray
+    rotations: tuple[tuple[int, list[int], int, np.ndarray, float], ...]
+    variability: float
+
+
+def _tilt(directions: np.ndarray, g: np.ndarray, variability: float) -> np.ndarray:
+    """Unit vectors ``(M, 3)`` tilted away from ``directions (M, 3)`` towards ``g``'s perpendicular part."""
+    norm = np.linalg.norm(directions, axis=1, keepdims=True)
+    d = directions / np.maximum(norm, 1e-12)
+    perp = g - (g * d).sum(1, keepdims=True) * d
+    size = np.linalg.norm(perp, axis=1, keepdims=True)
+    u = perp / np.maximum(size, 1e-12)
+    theta = variability * np.radians(np.minimum(VARIATION["tilt_max_deg"], VARIATION["tilt_sd_deg"] * size))
+    return np.cos(theta) * d + np.sin(theta) * u
+
+
+class _Variation:
+    """Per field instance arrays for :meth:`FaceModel.perturb` (compiled on first use)."""
+
+    def __init__(self, model: "FaceModel", anchor_rec: list, toward_rec: list, rot_rec: list, n_src: int):
+        scheme, spec = model.scheme, model.spec
+        K, N = model.linear.shape[:2]
+        self.n_src = n_src
+        self.K, self.N = K, N
+        F = len(anchor_rec)
+        self.k = np.array([r[0] for r in anchor_rec], dtype=np.int64)
+        self.src = np.array([r[1] for r in anchor_rec], dtype=np.int64)
+        mirrored = np.array([r[2] for r in anchor_rec], dtype=bool)
+        # a mirrored field's displacement is M d (M = diag(-1, 1, 1)): so is its shared tilt
+        self.sign = np.where(mirrored[:, None], [-1.0, 1.0, 1.0], [1.0, 1.0, 1.0])
+        self.symmetric = np.array([r[3] for r in anchor_rec], dtype=bool)
+        self.disp = np.array([r[5] for r in anchor_rec], dtype=np.float64).reshape(F, 3)
+        self.radius = np.array([r[6] for r in anchor_rec], dtype=np.float64)
+        self.anchor = np.zeros((F, N), bool)
+        self.dist = np.full((F, N), np.inf)
+        for f, r in enumerate(anchor_rec):
+            self.anchor[f, r[4]] = True
+            self.dist[f] = geodesic_distances(scheme, r[4])
+        t, e = scheme.template, scheme.edges
+        self.edge = float(np.median(np.linalg.norm(t[e[:, 0]] - t[e[:, 1]], axis=1))) if len(e) else 1.0
+        # (field, landmark) pairs a perturbed field can ever move (largest radius factor): the
+        # anchors and their neighbours; everything else stays exactly 0
+        reach = np.sqrt(-2.0 * np.log(spec.cutoff)) if 0 < spec.cutoff < 1 else 3.0
+        grow = 1.0 + MAX_VARIABILITY * (VARIATION["radius"][1] - 1.0)
+        rmax = np.maximum(self.radius * grow, self.edge)
+        fixed = np.zeros(N, bool)
+        fixed[list(spec.fixed)] = True
+        pf, pn = np.nonzero(((self.dist <= (reach * rmax)[:, None]) | self.anchor) & ~fixed[None])
+        self.pf, self.pn = pf, pn
+        self.pd = self.dist[pf, pn]
+        self.p_anchor = self.anchor[pf, pn]
+        self.p_near = (~self.p_anchor).astype(np.float64)  # neighbours get the extra component
+        # flat index into linear (K, N, 3) of each pair's x, y, z
+        self.p_out = ((self.k[pf] * N + pn)[:, None] * 3 + np.arange(3)[None]).ravel()
+        self.cutoff = spec.cutoff
+        # toward contributions: (action, pair, fraction, instance, source)
+        self.t_k = np.array([r[0] for r in toward_rec], dtype=np.int64)
+        self.t_p = np.array([r[1] for r in toward_rec], dtype=np.int64)
+        self.t_val = np.array([r[2] for r in toward_rec], dtype=np.float64)
+        # fields that reach their cap at full intensity (eyes closed) still do: never less closure
+        self.t_full = np.abs(self.t_val) >= model.caps[self.t_p] if len(toward_rec) else np.zeros(0, bool)
+        inst = [r[3] for r in toward_rec]
+        keys = sorted(set(inst))
+        self.t_inst = np.array([keys.index(i) for i in inst], dtype=np.int64)
+        self.t_src = np.array([i[1] for i in keys], dtype=np.int64)
+        self.P = model.fractions.shape[1]
+        # rotations: source and mirror (a mirrored axis is -M a: signs (1, -1, -1))
+        self.r_src = np.array([r[0] for r in rot_rec], dtype=np.int64)
+        self.r_sign = np.where(np.array([r[1] for r in rot_rec], dtype=bool).reshape(-1, 1),
+                               [1.0, -1.0, -1.0], [1.0, 1.0, 1.0])
+
+    def draw(self, model: "FaceModel", rng: np.random.Generator, v: float) -> FaceVariant:
+        """A subject's variant; every draw below happens whatever ``v`` is (fixed stream layout)."""
+        a = np.sqrt(VARIATION["twin_shared"])
+        b = np.sqrt(1.0 - VARIATION["twin_shared"])
+        F, N, K = len(self.k), self.N, self.K
+        # shared (per source field) draws, then per instance
+        g_src = rng.standard_normal((self.n_src, 3))
+        z_src = rng.standard_normal(self.n_src)
+        radius_src = rng.uniform(*VARIATION["radius"], self.n_src)
+        # anchor fields: direction, extent, radius, neighbours
+        g = a * self.sign * g_src[self.src] + b * rng.standard_normal((F, 3))
+        g[self.symmetric, 0] = 0.0  # midline fields stay symmetric
+        extent = np.exp(v * VARIATION["extent_sd"] * (a * z_src[self.src] + b * rng.standard_normal(F)))
+        size = np.linalg.norm(self.disp, axis=1)
+        disp = _tilt(self.disp, g, v) * (size * extent)[:, None]
+        radius = self.radius * (1.0 + v * (radius_src[self.src] - 1.0))
+        # sparse over the (field, landmark) pairs that can move (fixed landmarks excluded)
+        pf = self.pf
+        r = np.where(radius > 0, radius, 1e-150)[pf]  # radius 0: the anchors alone
+        w = np.exp(-0.5 * (self.pd / r) ** 2)
+        w[w < self.cutoff] = 0.0
+        w[self.p_anchor] = 1.0
+        wn = np.exp(-0.5 * (self.pd / np.maximum(radius, self.edge)[pf]) ** 2)
+        wn[wn < self.cutoff] = 0.0
+        extra = (v * VARIATION["neighbour_sd"]) * (size[pf] * wn * self.p_near)[:, None] * \
+            rng.standard_normal((pf.size, 3))
+        contrib = w[:, None] * disp[pf] + extra  # (Q, 3)
+        linear = np.bincount(self.p_out, weights=contrib.ravel(), minlength=K * N * 3).reshape(K, N, 3)
+        # toward fields: lid closure amounts
+        n_inst = len(self.t_src)
+        zt = a * z_src[self.t_src] + b * rng.standard_normal(n_inst)
+        closure = np.exp(v * VARIATION["closure_sd"] * zt)[self.t_inst]
+        closure[self.t_full] = np.maximum(closure[self.t_full], 1.0)
+        fractions = np.zeros((K, self.P))
+        np.add.at(fractions, (self.t_k, self.t_p), self.t_val * closure)
+        # rotate fields: axis and angle
+        R = len(self.r_src)
+        rotations: tuple = ()
+        if R:
+            axes = np.array([r[3] for r in model.rotations], dtype=np.float64)
+            gr = a * self.r_sign * g_src[self.r_src] + b * rng.standard_normal((R, 3))
+            axes = _tilt(axes, gr, v)
+            deg = np.exp(v * VARIATION["angle_sd"] * (a * z_src[self.r_src] + b * rng.standard_normal(R)))
+            rotations = tuple((k, pts, pivot, axes[i], float(d0 * deg[i]))
+                              for i, (k, pts, pivot, _, d0) in enumerate(model.rotations))
+        return FaceVariant(linear=linear, fractions=fractions, rotations=rotations, variability=float(v))
+
+
 class FaceModel:
     """The actions of a :class:`SynthSpec`, compiled over its base scheme.
 
@@ -372,7 +541,8 @@ class FaceModel:
     and action intensities ``(T, K)`` (fractions of full intensity, 0-1) to ``(T, N, 3)``.
     Anchor fields are linear (a ``(K, N, 3)`` basis); ``toward`` fields then move landmarks
     towards their targets (on the face the anchor fields produced) with per-pair caps; ``rotate`` fields rotate points
-    about a pivot (angle proportional to intensity).
+    about a pivot (angle proportional to intensity). :meth:`perturb` draws a subject's
+    randomised version of the same actions (a :class:`FaceVariant`) that :meth:`deform` accepts.
     """
 
     def __init__(self, spec: SynthSpec):
@@ -388,8 +558,14 @@ class FaceModel:
         fractions: list[dict[int, float]] = [dict() for _ in range(K)]
         caps: dict[int, float] = {}
         self.rotations: list[tuple[int, list[int], int, np.ndarray, float]] = []
+        # field instances, for perturb(): a source id per (action, field) shared by its mirror image
+        anchor_rec: list[tuple] = []
+        toward_rec: list[tuple] = []
+        rot_rec: list[tuple[int, bool]] = []
+        src = -1
         for k, name in enumerate(self.actions):
             for fd in spec.actions[name]["fields"]:
+                src += 1
                 variants = [(fd, False)] + ([(fd, True)] if fd["mirror"] else [])
                 for f, mirrored in variants:
                     if f["kind"] == "anchors":
@@ -399,6 +575,7 @@ class FaceModel:
                         disp = f["displacement"] * (mirror_vec if mirrored else 1.0)
                         w = self._weights(anchors, f["radius"])
                         self.linear[k] += w[:, None] * disp[None]
+                        anchor_rec.append((k, src, mirrored, f["symmetric"], anchors, disp, f["radius"]))
                     elif f["kind"] == "toward":
                         for mov, tgt in f["pairs"]:
                             if mirrored:
@@ -406,6 +583,7 @@ class FaceModel:
                             p = pair_index.setdefault((mov, tuple(tgt)), len(pair_index))
                             fractions[k][p] = fractions[k].get(p, 0.0) + f["fraction"]
                             caps[p] = min(caps.get(p, np.inf), f["cap"])
+                            toward_rec.append((k, p, f["fraction"], (k, src, mirrored)))
                     else:
                         pts = [int(flip[i]) for i in f["points"]] if mirrored else list(f["points"])
                         pivot = int(flip[f["pivot"]]) if mirrored else f["pivot"]
@@ -413,12 +591,18 @@ class FaceModel:
                         # -M a by theta (M = diag(-1, 1, 1))
                         axis = f["axis"] * np.array([1.0, -1.0, -1.0]) if mirrored else f["axis"]
                         self.rotations.append((k, pts, pivot, axis, f["degrees"]))
+                        rot_rec.append((src, mirrored))
+        self._records = (anchor_rec, toward_rec, rot_rec, src + 1)
+        self._variation: _Variation | None = None
         P = len(pair_index)
         self.pairs = sorted(pair_index, key=pair_index.get)
         self.moving = np.array([m for m, _ in self.pairs], dtype=np.int64)
         self.target_weights = np.zeros((P, N))
         for p, (_, tgt) in enumerate(self.pairs):
             self.target_weights[p, list(tgt)] += 1.0 / len(tgt)
+        # the target points alone, for one (P, n) @ (n, T * 3) product in deform
+        self._target_cols = np.flatnonzero(self.target_weights.any(0))
+        self._target_w = np.ascontiguousarray(self.target_weights[:, self._target_cols])
         self.fractions = np.zeros((K, P))
         for k in range(K):
             for p, v in fractions[k].items():
@@ -460,20 +644,46 @@ class FaceModel:
                 s[pts] = True
         return s
 
-    def deform(self, neutral: np.ndarray, intensities: np.ndarray) -> np.ndarray:
-        """``(T, N, 3)`` faces: ``neutral (N, 3)`` moved by ``intensities (T, K)`` (fractions)."""
+    def perturb(self, rng: np.random.Generator, variability: float = 1.0) -> FaceVariant:
+        """A subject's randomised actions (generator randomisation), scaled by ``variability``.
+
+        Per anchor field (each action's, and its mirror image's, mostly shared): the displacement
+        direction tilted by up to ~25 degrees (at ``variability`` 1), its extent times a log-normal
+        factor (sd 0.3), its falloff radius times U(0.6, 1.6) (which neighbours follow) and a small
+        random extra displacement of the landmarks next to the anchors (sd 15 % of the field's,
+        fading with geodesic distance). ``toward`` fractions (lid closure amounts) times a
+        log-normal factor (sd 0.2; caps unchanged, so lids never cross; a field that reaches its
+        cap at full intensity, e.g. eyes closed, is never weakened); rotation axes
+        tilted like displacements and angles times a log-normal factor (sd 0.3). Landmarks listed
+        as ``fixed`` stay fixed. See :data:`VARIATION`; ``variability`` 0 gives the model's own fields.
+        """
+        if self._variation is None:
+            anchor_rec, toward_rec, rot_rec, n_src = self._records
+            self._variation = _Variation(self, anchor_rec, toward_rec, rot_rec, n_src)
+        return self._variation.draw(self, rng, float(variability))
+
+    def deform(self, neutral: np.ndarray, intensities: np.ndarray, variant: FaceVariant | None = None) -> np.ndarray:
+        """``(T, N, 3)`` faces: ``neutral (N, 3)`` moved by ``intensities (T, K)`` (fractions).
+
+        ``variant``: a subject's randomised actions (:meth:`perturb`); ``None``: the model's own.
+        """
         S = np.asarray(intensities, dtype=np.float64)
         if S.ndim != 2 or S.shape[1] != len(self.actions):
             raise SchemeError(f"intensities: expected shape (T, {len(self.actions)}), got {S.shape}")
-        K, N = self.linear.shape[:2]
-        out = neutral[None] + (S @ self.linear.reshape(K, N * 3)).reshape(-1, N, 3)
+        linear, fractions, rotations = ((self.linear, self.fractions, self.rotations) if variant is None
+                                        else (variant.linear, variant.fractions, variant.rotations))
+        K, N = linear.shape[:2]
+        out = neutral[None] + (S @ linear.reshape(K, N * 3)).reshape(-1, N, 3)
         if len(self.pairs):
-            A = np.clip(S @ self.fractions, -self.caps, self.caps)  # (T, P)
+            A = np.clip(S @ fractions, -self.caps, self.caps)  # (T, P)
             # towards the target on the face as the displacement fields left it, so that lids
             # whose caps add up to 1 meet exactly and never cross
-            vec = self.target_weights @ out - out[:, self.moving]  # (T, P, 3)
+            T, n = out.shape[0], len(self._target_cols)
+            src = out[:, self._target_cols].transpose(1, 0, 2).reshape(n, T * 3)
+            target = (self._target_w @ src).reshape(-1, T, 3).transpose(1, 0, 2)  # target_weights @ out
+            vec = target - out[:, self.moving]  # (T, P, 3)
             out[:, self.moved] += self.scatter @ (A[..., None] * vec)
-        for k, pts, pivot, axis, deg in self.rotations:
+        for k, pts, pivot, axis, deg in rotations:
             if not S[:, k].any():
                 continue
             R = axis_angle_matrices(axis, S[:, k] * deg)  # (T, 3, 3)
@@ -493,5 +703,5 @@ def face_model(species_or_path: str | os.PathLike) -> FaceModel:
     return _model_cached(spec.path, Path(spec.path).stat().st_mtime)
 
 
-__all__ = ["SynthSpec", "FaceModel", "Behaviour", "Occluder", "Timing", "load_spec", "face_model",
+__all__ = ["SynthSpec", "FaceModel", "FaceVariant", "VARIATION", "Behaviour", "Occluder", "Timing", "load_spec", "face_model",
            "available_species", "spec_path", "geodesic_distances", "axis_angle_matrices"]
