@@ -30,8 +30,11 @@ from ..species import get_scheme
 from .metrics import HEADLINE, aggregate, task_metrics
 from .splits import Fold, protocol_folds
 
-#: The models whose results the deep models are compared against.
-BASELINES = ("logreg", "gboost")
+def _reference_models(names: Iterable[str]) -> list[str]:
+    """The models the others are compared against (registry metadata ``reference_model``)."""
+    from ..models import MODELS
+
+    return [n for n in names if MODELS.info(n).get("reference_model")]
 
 
 def _frame_metrics(df: pd.DataFrame, task: str, n_classes: int) -> dict[str, Any] | None:
@@ -202,20 +205,26 @@ def compare(results: Mapping[str, Any]) -> list[str]:
         pooled = models[name]["frame"]["pooled"] or {}
         return float(pooled.get(metric, np.nan))
 
+    from ..models import MODELS
+
     lines = []
-    base = [b for b in BASELINES if b in models and np.isfinite(value(b))]
+    references = _reference_models(models)
+    base = [b for b in references if np.isfinite(value(b))]
     if base:
         best = (max if higher else min)(base, key=value)
         for name in models:
-            if name in BASELINES or not np.isfinite(value(name)):
+            if name in references or not np.isfinite(value(name)):
                 continue
             beats = value(name) > value(best) if higher else value(name) < value(best)
             lines.append(f"{name} {'beats' if beats else 'does NOT beat'} the best baseline {best} on pooled {metric} "
                          f"({value(name):.3f} vs {value(best):.3f})")
-    if "wgnn" in models and "wgnn-uniform" in models:
-        a, b = value("wgnn"), value("wgnn-uniform")
+    for name in models:
+        parent = MODELS.info(name).get("ablation_of")
+        if parent not in models:
+            continue
+        a, b = value(parent), value(name)
         if np.isfinite(a) and np.isfinite(b):
             gain = (a - b) if higher else (b - a)
-            lines.append(f"edge weights: wgnn {a:.3f} vs wgnn-uniform {b:.3f} pooled {metric} "
-                         f"({'better' if gain > 0 else 'not better'} with the weights, difference {gain:+.3f})")
+            lines.append(f"ablation: {parent} {a:.3f} vs {name} {b:.3f} pooled {metric} "
+                         f"({parent} {'better' if gain > 0 else 'not better'}, difference {gain:+.3f})")
     return lines

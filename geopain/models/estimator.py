@@ -111,7 +111,7 @@ class PainEstimator:
             one, else softmax), ``"softmax"`` or ``"ordinal"``.
         augment: identity augmentation while training neural models
             (:class:`~geopain.models.steps.IdentityAugment`): ``"auto"`` (on when
-            ``reference="none"``), ``True`` or ``False``.
+            ``reference="none"``), ``True``, ``False``, or a dict of its options.
         init: ``None`` (random), ``"pretrained"`` (the encoder shipped with geopain for this
             scheme and model, see ``geopain pretrain``) or a model directory to start from.
         model_params: extra keyword arguments of the model factory.
@@ -125,7 +125,7 @@ class PainEstimator:
                  weight_decay: float = 1e-2, patience: int = 10, val_fraction: float = 0.2,
                  balance: str | None = "weight", window: int = 16, window_step: int = 8,
                  graph: dict[str, Any] | None = None, reference: str = "none", head: str = "auto",
-                 augment: bool | str = "auto", init: str | None = None,
+                 augment: bool | str | dict[str, Any] = "auto", init: str | None = None,
                  model_params: dict[str, Any] | None = None, device: str = "auto",
                  seed: int = 0, verbose: bool = False, baseline: str | None = None):
         self.model = model
@@ -232,6 +232,8 @@ class PainEstimator:
     def _augments(self) -> bool:
         if self._kind == "sklearn":
             return False
+        if isinstance(self.augment, dict):
+            return True
         return self._reference == "none" if self.augment == "auto" else bool(self.augment)
 
     # -- pipeline steps -------------------------------------------------------------------
@@ -386,7 +388,8 @@ class PainEstimator:
             self.init_report_ = init.apply(self.model_)
         augment = None
         if self._augments:
-            identities = IdentityAugment(seed=self.seed).fit(frames)
+            options = self.augment if isinstance(self.augment, dict) else {}
+            identities = IdentityAugment(**{"seed": self.seed, **options}).fit(frames)
 
             def augment(epoch: int) -> dict[str, Any]:
                 return scaler.transform(featurizer.transform(identities.transform(frames, epoch)))

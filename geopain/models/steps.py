@@ -241,7 +241,7 @@ class IdentityAugment:
         expr = coords - own_med
         pick = rng.random(F) < self.p
         new_subj = rng.integers(0, len(self.subjects_), F)
-        factor = rng.uniform(0.5, 1.5 * self.spread, F)[:, None, None]
+        factor = rng.uniform(min(0.5, self.spread), max(0.5, 1.5 * self.spread), F)[:, None, None]
         new_id = self.mean_[None] + factor * (self.medians_[new_subj] - self.mean_[None])
         basis = self._morph_basis(frames.scheme.template.astype(np.float64))  # (N, P)
         coef = rng.normal(0, 1, (F, basis.shape[1], 3))

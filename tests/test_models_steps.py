@@ -1,0 +1,195 @@
+"""Pipeline steps, per-person references, the ordinal head, the hybrid model and edge weightings."""
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from geopain.errors import GeopainError, ReferenceUnavailableError, ShapeError
+from geopain.models import PainEstimator, create
+from geopain.models._common import CumulativeLinkHead, LandmarkReadout
+from geopain.models.steps import REFERENCES, IdentityAugment, Normalize, Reference
+from geopain.species import get_scheme
+from geopain.synth import simulate
+
+FAST = dict(epochs=3, hidden=16, batch_size=64, patience=2)
+
+
+@pytest.fixture(scope="module")
+def cohort():
+    return simulate("human", n_subjects=4, sequences_per_subject=2, frames=12, seed=3)
+
+
+@pytest.fixture(scope="module")
+def frames(cohort):
+    return Normalize(get_scheme(cohort[0].scheme)).transform(cohort)
+
+
+class TestReference:
+    def test_smoke_none_is_identity(self, frames):
+        out = Reference("none").transform(frames)
+        np.testing.assert_array_equal(out.coords, frames.coords)
+        assert set(out.reference) == {"none"}
+
+    def test_exception_unknown_kind(self):
+        with pytest.raises(GeopainError, match="reference must be one of"):
+            Reference("lowest")
+
+    def test_subject_median_becomes_the_template(self, frames):
+        out = Reference("subject-median").transform(frames)
+        template = frames.scheme.template
+        for subject in np.unique(frames.subject):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # points hidden by an occluder throughout
+                med = np.nanmedian(out.coords[frames.subject == subject], 0)
+            ok = np.isfinite(med).all(1)
+            np.testing.assert_allclose(med[ok], template[ok], atol=1e-4)
+        raw = np.nanmedian(frames.coords[frames.subject == frames.subject[0]], 0)
+        assert np.nanmax(np.abs(raw - template)) > 0.05  # without it, subjects keep their own shapes
+        assert set(out.reference) == {"subject-median"}
+
+    def test_one_frame_is_refused_in_one_line(self, cohort):
+        one = [cohort[0][:1]]
+        fr = Normalize(get_scheme(one[0].scheme)).transform(one)
+        why = Reference("subject-median").problem(fr)
+        assert why is not None and "1 frame" in why and "\n" not in why
+        with pytest.raises(ReferenceUnavailableError, match="needs at least 8 frames"):
+            Reference("subject-median").transform(fr)
+
+    def test_first_frames_needs_more_frames_than_the_reference(self, frames):
+        assert Reference("first-frames", first_frames=20).problem(frames) is not None
+        out = Reference("first-frames", first_frames=4).transform(frames)
+        first = np.flatnonzero((frames.sequence == frames.sequence[0]) & frames.found)[:4]
+        med = np.nanmedian(out.coords[first], 0)
+        ok = np.isfinite(med).all(1)
+        assert ok.sum() > 10
+        np.testing.assert_allclose(med[ok], frames.scheme.template[ok], atol=1e-4)
+
+    def test_neutral_labelled_uses_marked_frames(self, frames):
+        assert "neutral" in Reference("neutral-labelled").problem(frames)
+        marked = frames.neutral.copy()
+        marked[:] = 0
+        marked[np.flatnonzero((frames.subject == frames.subject[0]) & frames.found)[:3]] = 1
+        marked[np.flatnonzero(frames.subject != frames.subject[0])] = 1
+        from dataclasses import replace
+
+        out = Reference("neutral-labelled").transform(replace(frames, neutral=marked))
+        rows = np.flatnonzero((frames.subject == frames.subject[0]) & frames.found)[:3]
+        med = np.nanmedian(out.coords[rows], 0)
+        ok = np.isfinite(med).all(1)
+        np.testing.assert_allclose(med[ok], frames.scheme.template[ok], atol=1e-4)
+
+
+class TestEstimatorReference:
+    def test_single_photo_is_refused_not_a_constant(self, cohort):
+        est = PainEstimator("logreg", "binary", reference="subject-median").fit(cohort)
+        assert est.reference_problem([cohort[0][:1]]) is not None
+        with pytest.raises(ReferenceUnavailableError):
+            est.predict_proba([cohort[0][:1]])
+        frames = est.predict_frames(cohort[:2])
+        assert set(frames["reference"]) == {"subject-median"}
+
+    def test_reference_free_scores_a_photo_alone_as_in_a_folder(self, cohort):
+        est = PainEstimator("wgnn", "binary", **FAST).fit(cohort)
+        alone = est.predict_proba([cohort[0][:1]])
+        together = est.predict_proba([cohort[0][:1], cohort[3][:1], cohort[5][:1]])
+        np.testing.assert_allclose(alone[0], together[0], atol=1e-6)
+
+    def test_old_baseline_name_still_works(self, cohort):
+        est = PainEstimator("logreg", "binary", baseline="subject-median").fit(cohort)
+        assert set(est.predict_frames(cohort[:1])["reference"]) == {"subject-median"}
+        assert REFERENCES[0] == "none"
+
+
+class TestIdentityAugment:
+    def test_keeps_expression_changes_identity(self, frames):
+        aug = IdentityAugment(p=1.0, mirror=0.0, seed=1).fit(frames)
+        out = aug.transform(frames, epoch=0)
+        assert out.coords.shape == frames.coords.shape
+        # within a subject, frame-to-frame differences (expression) are kept up to the morph
+        s = frames.subject == frames.subject[0]
+        moved = np.nanmean(np.abs(out.coords[s] - frames.coords[s]))
+        assert moved > 0.2 * aug.identity_rms_
+        # a new epoch gives new identities, the same epoch the same ones
+        np.testing.assert_array_equal(aug.transform(frames, epoch=0).coords, out.coords)
+        assert not np.allclose(aug.transform(frames, epoch=1).coords, out.coords, equal_nan=True)
+
+    def test_mirror_swaps_sides(self, frames):
+        aug = IdentityAugment(p=1.0, spread=0.0, morph=0.0, mirror=1.0).fit(frames)
+        aug.medians_[:] = aug.mean_  # no identity change: only the mirror remains
+        out = aug.transform(frames, epoch=0)
+        flip = frames.scheme.flip_index
+        expect = frames.coords[:, flip].copy()
+        expect[..., 0] *= -1
+        np.testing.assert_allclose(out.coords, expect, atol=1e-5)
+
+
+class TestCumulativeLinkHead:
+    def test_smoke_probabilities(self):
+        head = CumulativeLinkHead(8, 16, 5)
+        p = torch.softmax(head(torch.randn(32, 8)), 1)
+        torch.testing.assert_close(p.sum(1), torch.ones(32), atol=1e-5, rtol=0)
+
+    def test_exception_too_few_levels(self):
+        with pytest.raises(ShapeError):
+            CumulativeLinkHead(8, 16, 1)
+
+    def test_thresholds_stay_ordered_whatever_the_weights(self):
+        head = CumulativeLinkHead(4, 8, 5)
+        with torch.no_grad():
+            head.gaps.copy_(torch.tensor([-50.0, 3.0, -2.0]))
+            head.first.fill_(7.0)
+        t = head.thresholds()
+        assert (t[1:] > t[:-1]).all()
+        # P(level > k) decreases with k for every input
+        z = torch.linspace(-20, 20, 50)
+        above = torch.sigmoid(z[:, None] - t[None])
+        assert (above[:, 1:] <= above[:, :-1]).all()
+
+    def test_a_larger_latent_never_lowers_the_expected_level(self):
+        head = CumulativeLinkHead(4, 8, 5)
+        levels = torch.arange(5.0)
+        z = torch.linspace(-5, 5, 40)
+        expected = (head.log_probs(z).exp() * levels).sum(1)
+        assert (expected[1:] >= expected[:-1] - 1e-6).all()
+
+
+class TestModels:
+    def test_landmark_readout_keeps_which_point(self):
+        r = LandmarkReadout(8, n_nodes=5, per_node=2)
+        h = torch.zeros(2, 5, 8)
+        h[0, 1, :] = 1.0
+        h[1, 3, :] = 1.0  # same values, another landmark: pooled features agree, the readout does not
+        out = r(h)
+        assert out.shape == (2, 2 * 8 + 10)
+        torch.testing.assert_close(out[0, :16], out[1, :16])
+        assert not torch.allclose(out[0, 16:], out[1, 16:])
+
+    @pytest.mark.parametrize("weighting", ["given", "refined", "learned", "uniform"])
+    def test_wgnn_weightings(self, weighting):
+        net = create("wgnn", in_channels=4, out_channels=2, edge_dim=3, n_nodes=6, hidden=8)
+        net = type(net)(4, 2, hidden=8, edge_dim=3, n_nodes=6, weighting=weighting)
+        ei = torch.tensor([[0, 1, 2, 3, 4], [1, 2, 3, 4, 5]])
+        out = net(torch.randn(3, 6, 4), ei, torch.rand(3, 5) + 0.5, torch.randn(3, 5, 3))
+        assert out.shape == (3, 2)
+        assert net.uniform == (weighting == "uniform")
+
+    def test_hybrid_needs_measurements(self):
+        net = create("hybrid", in_channels=4, out_channels=2, n_measurements=3, edge_dim=3, hidden=8)
+        ei = torch.tensor([[0, 1], [1, 2]])
+        x, w, ea = torch.randn(2, 3, 4), torch.ones(2, 2), torch.randn(2, 2, 3)
+        assert net(x, ei, w, ea, features=torch.randn(2, 3)).shape == (2, 2)
+        with pytest.raises(ShapeError, match="features"):
+            net(x, ei, w, ea)
+
+    def test_hybrid_starts_as_its_linear_path_plus_graph(self):
+        net = create("hybrid", in_channels=4, out_channels=1, n_measurements=3, edge_dim=3, hidden=8, head="softmax")
+        assert torch.count_nonzero(net.linear.weight) == 0  # starts at 0: training decides
+
+    @pytest.mark.parametrize("model", ["wgnn", "pointnet", "hybrid"])
+    def test_five_levels_use_the_ordinal_head(self, cohort, model):
+        est = PainEstimator(model, "five", **FAST).fit(cohort)
+        assert isinstance(est.model_.head, CumulativeLinkHead)
+        p = est.predict_proba(cohort[:1])
+        ok = np.isfinite(p).all(1)
+        np.testing.assert_allclose(p[ok].sum(1), 1.0, atol=1e-6)
