@@ -10,7 +10,7 @@ export MPLCONFIGDIR := $(CURDIR)/.cache/matplotlib
 export YOLO_OFFLINE := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: demo test install system-deps benchmark lock clean
+.PHONY: demo test install system-deps benchmark readme-tables lock clean
 
 demo: $(STAMP)
 	$(VENV)/bin/geopain demo -o demo-output
@@ -20,6 +20,12 @@ test: $(STAMP)
 
 benchmark: $(STAMP)
 	$(PY) benchmarks/run.py
+
+# After 'make demo': keep its metrics and regenerate the README's results block from them.
+readme-tables: $(STAMP)
+	mkdir -p benchmarks/results
+	cp demo-output/metrics.json benchmarks/results/demo-metrics.json
+	$(PY) -c "from geopain.demo import update_readme; update_readme('benchmarks/results/demo-metrics.json', 'README.md')"
 
 install: $(STAMP)
 

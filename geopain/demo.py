@@ -3,12 +3,14 @@
 1. A real photo that ships inside an installed package (scikit-image's astronaut) goes
    through the default detector (MediaPipe FaceMesh), is mapped to iBUG 68, normalised
    against the template, turned into a weighted facial graph and measured.
-2. A human cohort and a sheep cohort are SIMULATED (:mod:`geopain.synth`); the baselines,
-   PointNet and WGNN (with and without edge weights) are trained and evaluated for binary
-   and five-level pain under a subject-independent grouped k-fold protocol, with each
-   subject's geometry standardised against its own median face (label-free).
-3. The real photo is scored end to end (detector -> graph -> model) by a WGNN trained on the
-   simulated human cohort.
+2. A human cohort and a sheep cohort are SIMULATED (:mod:`geopain.synth`); the measurement
+   baselines, PointNet, WGNN and the hybrid are trained and evaluated for binary and five-level
+   pain (ordinal heads) under a subject-independent grouped k-fold protocol, twice: without any
+   per-person reference (what a single photo allows) and with each subject's median face as the
+   reference (what a monitored patient or a video allows). The WGNN edge weightings (strain,
+   learned, uniform) are compared on the same folds with a paired test.
+3. The real photo is scored end to end (detector -> graph -> model) by reference-free models
+   trained on the simulated human cohort.
 4. Everything lands in the output folder: ``report.html``, ``metrics.json``, tables and PNGs.
 
 The cohorts are simulated: the numbers measure how well the pipeline recovers a known
@@ -37,13 +39,15 @@ class DemoConfig:
     sequences_per_subject: int = 4
     frames: int = 24
     folds: int = 4
-    models: tuple[str, ...] = ("logreg", "gboost", "pointnet", "wgnn", "wgnn-uniform")
+    models: tuple[str, ...] = ("logreg", "gboost", "pointnet", "wgnn", "hybrid")
     tasks: tuple[str, ...] = ("binary", "five")
     species: tuple[str, ...] = ("human", "sheep")
     epochs: int = 60
-    #: identity removal for the cohort evaluation (see PainEstimator): each subject's median
-    #: shape over its own frames, label-free; the single photo is scored without it
-    identity_baseline: str | None = "subject-median"
+    #: per-person references evaluated (see PainEstimator): none (a single photo) and each
+    #: subject's median face over its own frames (label-free)
+    references: tuple[str, ...] = ("none", "subject-median")
+    #: the WGNN weightings compared on the binary task, reference-free
+    weightings: tuple[str, ...] = ("wgnn", "wgnn-strain", "wgnn-learned", "wgnn-uniform")
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -83,7 +87,7 @@ def run_demo(output: str | Path = "demo-output", config: DemoConfig | None = Non
 
     bar.set_postfix_str("report")
     results["seconds"] = round(time.perf_counter() - started, 1)
-    (out / "metrics.json").write_text(json.dumps(results, indent=2, default=_json))
+    (out / "metrics.json").write_text(json.dumps(_finite(results), indent=2, default=_json))
     write_report(results, out)
     bar.update()
     bar.close()
@@ -158,17 +162,37 @@ def _cohort(species: str, cfg: DemoConfig, out: Path, progress: bool) -> tuple[l
         "pain_prevalence": float(np.nanmean(np.concatenate([s.labels["pain"] for s in seqs]))),
         "results": {},
     }
+    def run(models: list[str], task: str, reference: str, folder: str) -> dict:
+        return run_protocol(seqs, model=models, task=task, protocol=f"kfold:{cfg.folds}",
+                            out_dir=out / "runs" / species / folder, seed=cfg.seed, progress=progress,
+                            epochs=cfg.epochs, reference=reference, **cfg.extra)
+
     for task in cfg.tasks:
-        res = run_protocol(seqs, model=list(cfg.models), task=task, protocol=f"kfold:{cfg.folds}",
-                           out_dir=out / "runs" / species / task, seed=cfg.seed, progress=progress,
-                           epochs=cfg.epochs, baseline=cfg.identity_baseline, **cfg.extra)
-        summary["results"][task] = {
-            name: {"frame": m["frame"]["summary"], "sequence": m["sequence"]["summary"],
-                   "train_seconds": float(np.sum(m.get("train_seconds", [])))}
-            for name, m in res["models"].items()
-        }
-        summary.setdefault("comparisons", {})[task] = res.get("comparisons", [])
+        for reference in cfg.references:
+            res = run(list(cfg.models), task, reference, f"{task}-{reference}")
+            summary["results"].setdefault(task, {})[reference] = {
+                name: {"frame": m["frame"]["summary"], "sequence": m["sequence"]["summary"],
+                       "frame_folds": [f.get("balanced_accuracy") for f in m["frame"].get("folds", [])],
+                       "train_seconds": float(np.sum(m.get("train_seconds", [])))}
+                for name, m in res["models"].items()
+            }
+            summary.setdefault("comparisons", {}).setdefault(task, {})[reference] = res.get("comparisons", [])
+    if cfg.weightings and "binary" in cfg.tasks:
+        summary["weightings"] = _weightings(run, cfg, summary["results"]["binary"].get("none", {}))
     return seqs, summary
+
+
+def _weightings(run, cfg: DemoConfig, done: dict) -> dict:
+    """The WGNN weightings on the same folds (binary, reference-free), paired over folds."""
+    from .evaluation.compare import compare_many
+
+    todo = [m for m in cfg.weightings if m not in done]
+    res = run(todo, "binary", "none", "binary-weightings")["models"] if todo else {}
+    folds = {m: (done[m]["frame_folds"] if m in done else
+                 [f.get("balanced_accuracy") for f in res[m]["frame"].get("folds", [])]) for m in cfg.weightings}
+    means = {m: float(np.nanmean(v)) for m, v in folds.items()}
+    return {"metric": "balanced_accuracy", "folds": folds, "means": means,
+            "comparisons": compare_many(folds, cfg.weightings[0], metric="balanced_accuracy")}
 
 
 def _score_photo(face68, human_seqs: list, cfg: DemoConfig, out: Path) -> dict:
@@ -177,34 +201,95 @@ def _score_photo(face68, human_seqs: list, cfg: DemoConfig, out: Path) -> dict:
     from .models import PainEstimator
 
     scores = {}
-    for name in ("wgnn", "logreg"):
-        est = PainEstimator(model=name, task="binary", epochs=cfg.epochs, seed=cfg.seed)
+    for name in [m for m in cfg.models if m in ("wgnn", "hybrid", "logreg")]:
+        est = PainEstimator(model=name, task="binary", epochs=cfg.epochs, seed=cfg.seed, reference="none")
         est.fit(human_seqs)
         est.save(out / f"model_human_{name}_binary")
         scores[name] = float(np.asarray(est.predict_proba([face68]))[0, 1])
-    return {"p_pain": scores, "trained_on": "the simulated human cohort",
-            "note": "Models trained on simulated faces: a demonstration of the pipeline on a real photo, "
-                    "not a clinical score. The astronaut is smiling (AU6/AU12), a confounder the simulator includes."}
+    return {"p_pain": scores, "trained_on": "the simulated human cohort", "reference": "none",
+            "note": "Reference-free models trained on simulated faces: a demonstration of the pipeline on a real "
+                    "photo, not a clinical score. The astronaut is smiling (AU6/AU12), a confounder the simulator "
+                    "includes; a model that has learned pain should score her low."}
 
 
 # ---------------------------------------------------------------------------------------
-_KEYS = {"binary": ["accuracy", "balanced_accuracy", "sensitivity", "specificity", "f1", "roc_auc"],
-         "five": ["accuracy", "balanced_accuracy", "mae_level", "f1_macro"]}
+_KEYS = {"binary": ["balanced_accuracy", "roc_auc", "sensitivity", "specificity", "f1"],
+         "five": ["accuracy", "balanced_accuracy", "mae_level", "qwk"]}
+_REFERENCE_WORDS = {"none": "none (reference-free)", "subject-median": "subject's median face",
+                    "first-frames": "first frames", "neutral-labelled": "neutral-labelled frames"}
+
+
+def _cell(m: dict | None) -> str:
+    if not m or m.get("mean") is None or not np.isfinite(m["mean"]):
+        return "n/a"
+    return f"{m['mean']:.2f} ± {m.get('std', float('nan')):.2f}"
 
 
 def results_table(results: dict, level: str = "frame") -> list[list[str]]:
-    """Rows ``species, task, model, metric mean ± sd ...`` (``level``: frame or sequence)."""
+    """Rows ``species, task, reference, model, metric mean ± sd ...`` (``level``: frame or sequence;
+    the metrics of each task are :data:`_KEYS`)."""
     rows = []
     for species, cohort in results.get("cohorts", {}).items():
-        for task, models in cohort["results"].items():
-            for model, res in models.items():
-                cells = []
-                for key in _KEYS.get(task, []):
-                    m = (res.get(level) or {}).get(key)
-                    cells.append("n/a" if not m or m.get("mean") is None or not np.isfinite(m["mean"])
-                                 else f"{m['mean']:.3f} ± {m.get('std', float('nan')):.3f}")
-                rows.append([species, task, model, *cells])
+        for task, by_reference in cohort["results"].items():
+            for reference, models in by_reference.items():
+                for model, res in models.items():
+                    cells = [_cell((res.get(level) or {}).get(key)) for key in _KEYS.get(task, [])]
+                    rows.append([species, task, _REFERENCE_WORDS.get(reference, reference), model, *cells])
     return rows
+
+
+def markdown_results(results: dict) -> str:
+    """The README's results section, generated from a demo ``metrics.json`` (never pasted)."""
+    from .evaluation.report import METRIC_LABELS
+
+    cfg = results.get("config", {})
+    lines = [f"Simulated cohorts of {cfg.get('subjects')} subjects per species ({cfg.get('sequences_per_subject')} "
+             f"sequences of {cfg.get('frames')} frames), grouped {cfg.get('folds')}-fold by subject, per-frame "
+             f"metrics, mean ± sd over folds; {results.get('seconds')} s on this machine. Five levels use "
+             "ordinal (cumulative-link) heads in the neural models.", ""]
+    task_words = {"binary": "pain vs no pain", "five": "five levels of the scale"}
+    for task, keys in _KEYS.items():
+        rows = [r for r in results_table(results) if r[1] == task]
+        if not rows:
+            continue
+        lines += [f"**{task_words[task]}**", "",
+                  "| species | reference | model | " + " | ".join(METRIC_LABELS.get(k, k) for k in keys) + " |",
+                  "|---" * (3 + len(keys)) + "|"]
+        lines += ["| " + " | ".join([r[0], r[2], r[3], *r[4:]]) + " |" for r in rows]
+        lines.append("")
+    for species, cohort in results.get("cohorts", {}).items():
+        w = cohort.get("weightings")
+        if not w:
+            continue
+        lines.append(f"**WGNN edge weights, {species}** (binary, reference-free, balanced accuracy per fold, paired): "
+                     + "; ".join(f"{m} {v:.3f}" for m, v in w["means"].items()) + ".")
+        lines += [f"- {c['sentence']}" for c in w.get("comparisons", [])]
+        lines.append("")
+    photo = (results.get("photo") or {}).get("prediction") or {}
+    if photo:
+        lines.append("The real photo (scikit-image's astronaut, smiling) scored by reference-free models trained on "
+                     "the simulated cohort: " + ", ".join(f"{k} p(pain) = {v:.2f}" for k, v in photo["p_pain"].items())
+                     + ".")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+README_START, README_END = "<!-- demo-results:start -->", "<!-- demo-results:end -->"
+
+
+def update_readme(metrics: str | Path, readme: str | Path) -> bool:
+    """Replace the README block between the demo-results markers with :func:`markdown_results`
+    of ``metrics``; returns whether the file changed."""
+    path = Path(readme)
+    text = path.read_text(encoding="utf-8")
+    if README_START not in text or README_END not in text:
+        raise GeopainError(f"{path}: no '{README_START}' ... '{README_END}' block to fill")
+    body = markdown_results(json.loads(Path(metrics).read_text()))
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    new = f"{head}{README_START}\n{body}{README_END}{tail}"
+    if new != text:
+        path.write_text(new, encoding="utf-8")
+    return new != text
 
 
 def write_report(results: dict, out: Path) -> Path:
@@ -232,18 +317,26 @@ def write_report(results: dict, out: Path) -> Path:
         "<h2>2. Simulated cohorts: subject-independent results (mean ± sd over folds)</h2>",
         _cohort_table(results.get("cohorts", {})),
     ]
+    from .evaluation.report import METRIC_LABELS
+
+    task_words = {"binary": "pain vs no pain", "five": "five levels of the scale (ordinal)"}
     for level in ("frame", "sequence"):
         for task, keys in _KEYS.items():
             rows = [r for r in results_table(results, level) if r[1] == task]
             if not rows:
                 continue
-            parts.append(f"<h3>{task}, per {level}</h3><table><tr><th>species</th><th>model</th>"
-                         + "".join(f"<th>{k}</th>" for k in keys) + "</tr>")
+            parts.append(f"<h3>{task_words[task]}, per {level}</h3><table><tr><th>species</th><th>per-person reference</th>"
+                         "<th>model</th>" + "".join(f"<th>{html.escape(METRIC_LABELS.get(k, k))}</th>" for k in keys) + "</tr>")
             for r in rows:
                 parts.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in [r[0], *r[2:]]) + "</tr>")
             parts.append("</table>")
-    comparisons = [(sp, t, c) for sp, co in results.get("cohorts", {}).items()
-                   for t, cs in co.get("comparisons", {}).items() for c in cs]
+    for species, cohort in results.get("cohorts", {}).items():
+        w = cohort.get("weightings")
+        if w:
+            parts.append(f"<h3>WGNN edge weights, {html.escape(species)} (binary, reference-free, paired over folds)</h3><ul>"
+                         + "".join(f"<li>{html.escape(c['sentence'])}</li>" for c in w.get("comparisons", [])) + "</ul>")
+    comparisons = [(sp, f"{t}, reference {r}", c) for sp, co in results.get("cohorts", {}).items()
+                   for t, by_ref in co.get("comparisons", {}).items() for r, cs in by_ref.items() for c in cs]
     if comparisons:
         parts.append("<h3>What the comparisons say</h3><ul>"
                      + "".join(f"<li>{html.escape(sp)}, {html.escape(t)}: {html.escape(c)}</li>" for sp, t, c in comparisons)
@@ -278,6 +371,17 @@ def _cohort_table(cohorts: dict) -> str:
         f"<td>{c['sequences']}</td><td>{c['frames']}</td><td>{c['pain_prevalence']:.0%}</td></tr>"
         for sp, c in cohorts.items())
     return head + body + "</table>"
+
+
+def _finite(obj: Any) -> Any:
+    """NaN and infinities -> None, so metrics.json is strict JSON."""
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, (float, np.floating)) and not np.isfinite(obj):
+        return None
+    return obj
 
 
 def _json(obj: Any) -> Any:

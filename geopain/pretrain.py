@@ -37,12 +37,12 @@ class PretrainConfig:
     scheme: str | None = None
     model: str = "wgnn"
     task: str = "score"
-    subjects: int = 1500
+    subjects: int = 1000
     sequences_per_subject: int = 2
-    frames: int = 16
+    frames: int = 12
     preset: str = "pretrain"
     synth: dict[str, Any] = field(default_factory=dict)
-    estimator: dict[str, Any] = field(default_factory=lambda: {"epochs": 12, "patience": 4, "batch_size": 256,
+    estimator: dict[str, Any] = field(default_factory=lambda: {"epochs": 10, "patience": 3, "batch_size": 256,
                                                                 "lr": 2e-3, "hidden": 32, "layers": 3})
     seed: int = 0
 

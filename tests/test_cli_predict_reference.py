@@ -242,8 +242,9 @@ class TestTrainOptions:
         from geopain.errors import GeopainError
 
         params = estimator_params(self.parse())
-        assert params["reference"] == "none" and params["init"] is None and "baseline" not in params
+        assert params["reference"] == "none" and params["init"] == "auto" and "baseline" not in params
         assert estimator_params(self.parse("--reference", "neutral-labelled"))["reference"] == "neutral-labelled"
+        assert estimator_params(self.parse("--init", "none"))["init"] is None
         assert estimator_params(self.parse("--init", "pretrained"))["init"] == "pretrained"
         assert estimator_params(self.parse("--init", str(tmp_path)))["init"] == str(tmp_path)
         with pytest.raises(GeopainError, match="--init nowhere"):

@@ -9,7 +9,7 @@ from geopain.demo import DemoConfig, results_table, run_demo
 @pytest.mark.detector
 def test_demo_end_to_end_small(tmp_path):
     cfg = DemoConfig(subjects=6, sequences_per_subject=2, frames=8, folds=2, models=("logreg", "wgnn"),
-                     tasks=("binary",), epochs=2)
+                     tasks=("binary",), epochs=2, weightings=("wgnn", "wgnn-uniform"))
     results = run_demo(tmp_path, cfg, progress=False)
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["simulated"] is True
@@ -17,12 +17,49 @@ def test_demo_end_to_end_small(tmp_path):
     assert saved["photo"]["faces"] >= 1 and saved["photo"]["points"] == 468
     assert set(saved["photo"]["prediction"]["p_pain"]) == {"wgnn", "logreg"}
     assert all(0.0 <= p <= 1.0 for p in saved["photo"]["prediction"]["p_pain"].values())
-    # one row per species x task x model, each with numbers
+    # one row per species x task x reference x model, each with numbers
     rows = results_table(results)
-    assert {(r[0], r[1], r[2]) for r in rows} == {(s, "binary", m) for s in ("human", "sheep") for m in ("logreg", "wgnn")}
-    assert all(c != "n/a" for r in rows for c in r[3:5])
+    assert {(r[0], r[1], r[2], r[3]) for r in rows} == {
+        (s, "binary", ref, m) for s in ("human", "sheep") for m in ("logreg", "wgnn")
+        for ref in ("none (reference-free)", "subject's median face")}
+    assert all(c != "n/a" for r in rows for c in r[4:6])
+    # strict JSON (no bare NaN) and the weightings compared on the same folds
+    json.loads((tmp_path / "metrics.json").read_text(), parse_constant=lambda c: pytest.fail(f"bare {c} in JSON"))
+    assert set(saved["cohorts"]["human"]["weightings"]["means"]) == {"wgnn", "wgnn-uniform"}
     html = (tmp_path / "report.html").read_text()
     assert "Simulated cohorts" in html and html.count("<img") == 4
+    assert "balanced accuracy" in html and "per-person reference" in html
     for name in ("photo_landmarks.png", "photo_graph.png", "photo_measurements.png",
                  "human_cohort_simulated.parquet", "sheep_cohort_simulated.parquet"):
         assert (tmp_path / name).stat().st_size > 0
+
+
+class TestReadmeTables:
+    def test_readme_block_is_generated_from_the_committed_metrics(self):
+        """The README's results are what ``markdown_results`` makes of the committed demo metrics."""
+        from pathlib import Path
+
+        from geopain.demo import README_END, README_START, markdown_results
+
+        root = Path(__file__).resolve().parents[1]
+        metrics = json.loads((root / "benchmarks" / "results" / "demo-metrics.json").read_text())
+        text = (root / "README.md").read_text()
+        block = text.split(README_START, 1)[1].split(README_END, 1)[0]
+        assert block.strip() == markdown_results(metrics).strip(), "run 'make readme-tables' after 'make demo'"
+
+    def test_update_readme_fills_the_block(self, tmp_path):
+        from geopain.demo import README_END, README_START, update_readme
+        from geopain.errors import GeopainError
+
+        metrics = tmp_path / "m.json"
+        metrics.write_text(json.dumps({"config": {"subjects": 2, "folds": 2}, "seconds": 1, "cohorts": {
+            "human": {"results": {"binary": {"none": {"logreg": {"frame": {"balanced_accuracy": {"mean": 0.5, "std": 0.1}}}}}}}}}))
+        readme = tmp_path / "README.md"
+        readme.write_text(f"intro\n{README_START}\nold\n{README_END}\noutro\n")
+        assert update_readme(metrics, readme)
+        text = readme.read_text()
+        assert "old" not in text and "0.50 ± 0.10" in text and text.endswith("outro\n")
+        assert not update_readme(metrics, readme)  # idempotent
+        readme.write_text("no markers")
+        with pytest.raises(GeopainError, match="block"):
+            update_readme(metrics, readme)

@@ -193,3 +193,16 @@ class TestModels:
         p = est.predict_proba(cohort[:1])
         ok = np.isfinite(p).all(1)
         np.testing.assert_allclose(p[ok].sum(1), 1.0, atol=1e-6)
+
+
+class TestInvariance:
+    def test_predictions_ignore_a_similarity_transform_of_the_input(self, cohort):
+        from geopain.geometry.align import rotation_from_angles
+
+        est = PainEstimator("wgnn", "binary", **FAST).fit(cohort)
+        rot = rotation_from_angles(25.0, -10.0, 15.0)[0]
+        moved = [s.with_coords((s.coords @ rot.T) * 2.5 + np.array([3.0, -7.0, 1.0])) for s in cohort[:3]]
+        a, b = est.predict(cohort[:3]), est.predict(moved)
+        ok = np.isfinite(a)
+        assert np.mean(a[ok] == b[ok]) >= 0.99
+        np.testing.assert_allclose(est.predict_proba(cohort[:3])[ok], est.predict_proba(moved)[ok], atol=1e-3)

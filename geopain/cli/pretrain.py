@@ -15,10 +15,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default="wgnn", help="model to pretrain (default wgnn)")
     p.add_argument("--task", default="score", choices=["binary", "five", "score"],
                    help="pretraining target (default score: the scale's total, the richest signal)")
-    p.add_argument("--subjects", type=int, default=None, help="simulated identities (default 1500)")
+    p.add_argument("--subjects", type=int, default=None, help="simulated identities (default 1000)")
     p.add_argument("--sequences", type=int, default=None, help="sequences per identity (default 2)")
-    p.add_argument("--frames", type=int, default=None, help="frames per sequence (default 16)")
-    p.add_argument("--epochs", type=int, default=None, help="training epochs (default 12)")
+    p.add_argument("--frames", type=int, default=None, help="frames per sequence (default 12)")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs (default 10)")
     p.add_argument("--seed", type=int, default=0, help="seed of the cohort and the training (default 0)")
     p.add_argument("--config", default=None, help="a pretrain.json to reproduce (options given here override it)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

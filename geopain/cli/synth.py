@@ -32,9 +32,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="output landmark scheme, e.g. human/ibug68 (default), human/mediapipe468, human/ibug66")
     p.add_argument("--project", action="store_true",
                    help="project to 2D pixels with a pinhole camera, as a 2D detector gives (dims=2, px)")
-    p.add_argument("--difficulty", choices=("easy", "default", "hard"), default="default",
+    p.add_argument("--difficulty", choices=("easy", "default", "hard", "pretrain"), default="default",
                    help="preset knobs: easy = frontal, still, template faces, no confounders or noise; "
-                        "hard = wider pose, more identity spread, confounders, occlusion (default: default)")
+                        "hard = wider pose, more identity spread, confounders, occlusion; pretrain = hard plus a generator "
+                        "randomised per subject (what geopain pretrain uses) (default: default)")
     p.add_argument("--fps", type=float, default=None, help="frames per second (default 25)")
     p.add_argument("--noise", type=float, default=None,
                    help="detector noise sd (cm in 3D, pixels with --project)")

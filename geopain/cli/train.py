@@ -39,9 +39,11 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
                         "frames of each subject at prediction too ('geopain predict --fallback' covers the rest)")
     p.add_argument("--baseline", choices=sorted(BASELINE_TO_REFERENCE), default=None,
                    help=argparse.SUPPRESS)  # deprecated alias of --reference
-    p.add_argument("--init", default="none", metavar="{none,pretrained,PATH}",
-                   help="initial weights: 'none' (random, default), 'pretrained' (the encoder shipped with geopain "
-                        "for the landmark scheme) or a model directory written by 'geopain train'")
+    p.add_argument("--init", default="auto", metavar="{auto,none,pretrained,PATH}",
+                   help="initial weights: 'auto' (default: the encoder shipped with geopain for the landmark scheme "
+                        "and model when there is one of this size, else random), 'none' (random), 'pretrained' "
+                        "(the shipped encoder; an error without one) or a model directory written by 'geopain train' "
+                        "or 'geopain pretrain'")
     p.add_argument("--device", default="auto", help="auto (GPU when present), cpu or cuda")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -64,15 +66,15 @@ def resolve_reference(args: argparse.Namespace) -> str:
 
 
 def resolve_init(value: str | None) -> str | None:
-    """``--init``: ``None`` (random), ``"pretrained"`` or a model directory (checked here)."""
+    """``--init``: ``None`` (random), ``"auto"``, ``"pretrained"`` or a model directory (checked here)."""
     from ..errors import GeopainError
 
     if value in (None, "", "none"):
         return None
-    if value == "pretrained":
+    if value in ("auto", "pretrained"):
         return value
     if not Path(value).is_dir():
-        raise GeopainError(f"--init {value}: expected none, pretrained or a model directory written by 'geopain train'")
+        raise GeopainError(f"--init {value}: expected auto, none, pretrained or a model directory written by 'geopain train'")
     return value
 
 

@@ -33,7 +33,7 @@ from ..errors import GeopainError
 from ..landmarks import LandmarkSequence
 from ..species import Scheme, get_scheme
 from ._common import HEADS
-from .pretrained import load_init
+from .pretrained import resolve_init
 from .steps import REFERENCES, FeatureScaler, Frames, GraphFeatures, IdentityAugment, MeasurementFeatures, Normalize, Reference
 
 TASKS = ("binary", "five", "score")
@@ -112,8 +112,9 @@ class PainEstimator:
         augment: identity augmentation while training neural models
             (:class:`~geopain.models.steps.IdentityAugment`): ``"auto"`` (on when
             ``reference="none"``), ``True``, ``False``, or a dict of its options.
-        init: ``None`` (random), ``"pretrained"`` (the encoder shipped with geopain for this
-            scheme and model, see ``geopain pretrain``) or a model directory to start from.
+        init: ``"auto"`` (the encoder shipped with geopain for this scheme and model when there
+            is one of this size, see ``geopain pretrain``; else random), ``None`` (random),
+            ``"pretrained"`` (the shipped encoder, an error without one) or a model directory.
         model_params: extra keyword arguments of the model factory.
         device: ``"auto"`` (GPU when present), ``"cpu"``, ``"cuda"``.
         seed: seeds everything; verbose: progress bars.
@@ -125,7 +126,7 @@ class PainEstimator:
                  weight_decay: float = 1e-2, patience: int = 10, val_fraction: float = 0.2,
                  balance: str | None = "weight", window: int = 16, window_step: int = 8,
                  graph: dict[str, Any] | None = None, reference: str = "none", head: str = "auto",
-                 augment: bool | str | dict[str, Any] = "auto", init: str | None = None,
+                 augment: bool | str | dict[str, Any] = "auto", init: str | None = "auto",
                  model_params: dict[str, Any] | None = None, device: str = "auto",
                  seed: int = 0, verbose: bool = False, baseline: str | None = None):
         self.model = model
@@ -376,7 +377,8 @@ class PainEstimator:
             self.n_features_ = feats.shape[1]
             self.scaler_ = {}
             return self
-        init = None if self.init in (None, "none") else load_init(self.init, self)
+        init = resolve_init(self.init, self)
+        self.init_report_ = None
         scaler = FeatureScaler.from_stats(init.scaler) if init else FeatureScaler().fit(inputs, np.unique(index))
         self.scaler_ = scaler.stats_
         scaled = scaler.transform(inputs)

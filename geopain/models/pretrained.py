@@ -45,6 +45,13 @@ class InitSource:
     directory: Path
     state: dict[str, torch.Tensor]
     scaler: dict[str, np.ndarray]
+    model_kwargs: dict[str, Any]
+
+    def fits(self, estimator) -> bool:
+        """Same width and depth as ``estimator`` would build, and a frame model."""
+        kw = self.model_kwargs
+        return (not estimator.temporal and kw.get("hidden") == estimator.hidden
+                and kw.get("layers", estimator.layers) == estimator.layers and not estimator.model_params)
 
     def apply(self, model: torch.nn.Module) -> dict[str, Any]:
         """Copy every tensor whose name and shape match into ``model``; returns what was copied."""
@@ -86,4 +93,21 @@ def load_init(init: str | os.PathLike, estimator) -> InitSource:
         raise GeopainError(f"{directory}: a {source.model!r} model has no network weights to start from")
     if (source.graph or {}) != (estimator.graph or {}):
         raise GeopainError(f"{directory}: built with graph settings {source.graph}, not {estimator.graph}")
-    return InitSource(directory=directory, state=source.model_.state_dict(), scaler=dict(source.scaler_))
+    return InitSource(directory=directory, state=source.model_.state_dict(), scaler=dict(source.scaler_),
+                      model_kwargs=dict(source.model_kwargs_))
+
+
+def resolve_init(init: str | os.PathLike | None, estimator) -> InitSource | None:
+    """``None``/``"none"``: random; ``"auto"``: the shipped encoder when one exists for the
+    estimator's scheme and model and fits its size, else random; anything else: :func:`load_init`."""
+    if init is None or str(init) == "none":
+        return None
+    if str(init) == "auto":
+        if not (pretrained_dir(estimator.scheme_, estimator.model) / "config.json").is_file():
+            return None
+        try:
+            source = load_init("pretrained", estimator)
+        except GeopainError:
+            return None
+        return source if source.fits(estimator) else None
+    return load_init(init, estimator)
