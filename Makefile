@@ -21,11 +21,11 @@ test: $(STAMP)
 benchmark: $(STAMP)
 	$(PY) benchmarks/run.py
 
-# After 'make demo': keep its metrics and regenerate the README's results block from them.
+# After 'make demo' (and benchmarks/edge_weights.py): keep the metrics, regenerate the README's result blocks.
 readme-tables: $(STAMP)
 	mkdir -p benchmarks/results
 	cp demo-output/metrics.json benchmarks/results/demo-metrics.json
-	$(PY) -c "from geopain.demo import update_readme; update_readme('benchmarks/results/demo-metrics.json', 'README.md')"
+	$(PY) -c "from geopain.demo import readme_blocks, update_readme; update_readme('README.md', readme_blocks('benchmarks/results'))"
 
 install: $(STAMP)
 

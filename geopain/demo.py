@@ -273,23 +273,48 @@ def markdown_results(results: dict) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-README_START, README_END = "<!-- demo-results:start -->", "<!-- demo-results:end -->"
+def markdown_edge_weights(report: dict) -> str:
+    """The README's edge-weights section from ``benchmarks/edge_weights.py``'s JSON."""
+    lines = [f"WGNN weightings compared on simulated cohorts of {report.get('subjects')} subjects, binary pain, "
+             f"reference-free, {len(report.get('seeds', []))} seeds x {report.get('folds')} subject-grouped folds "
+             "(each seed a new cohort), paired test per (seed, fold) (`benchmarks/edge_weights.py`):", ""]
+    for species, r in report.get("species", {}).items():
+        means = ", ".join(f"{m} {v:.3f}" for m, v in r["means"].items())
+        lines.append(f"- **{species}** (mean balanced accuracy: {means}): {r['best']['sentence']}.")
+        lines += [f"  - {c['sentence']}" for c in r["comparisons"].get("wgnn-uniform", [])]
+    from .models import DEFAULT_WEIGHTING
+
+    lines += ["", f"The default `wgnn` uses the `{DEFAULT_WEIGHTING}` weighting; `wgnn-strain`, `wgnn-learned` and "
+              "`wgnn-uniform` stay in the registry as the ablations."]
+    return "\n".join(lines).rstrip() + "\n"
 
 
-def update_readme(metrics: str | Path, readme: str | Path) -> bool:
-    """Replace the README block between the demo-results markers with :func:`markdown_results`
-    of ``metrics``; returns whether the file changed."""
+def readme_blocks(results_dir: str | Path) -> dict[str, str]:
+    """``{block name: markdown}`` of the README, generated from the committed result files."""
+    d = Path(results_dir)
+    blocks = {}
+    if (d / "demo-metrics.json").is_file():
+        blocks["demo-results"] = markdown_results(json.loads((d / "demo-metrics.json").read_text()))
+    if (d / "edge_weights.json").is_file():
+        blocks["edge-weights"] = markdown_edge_weights(json.loads((d / "edge_weights.json").read_text()))
+    return blocks
+
+
+def update_readme(readme: str | Path, blocks: dict[str, str]) -> bool:
+    """Replace each ``<!-- NAME:start -->`` ... ``<!-- NAME:end -->`` block of ``readme`` with
+    ``blocks[NAME]``; returns whether the file changed."""
     path = Path(readme)
-    text = path.read_text(encoding="utf-8")
-    if README_START not in text or README_END not in text:
-        raise GeopainError(f"{path}: no '{README_START}' ... '{README_END}' block to fill")
-    body = markdown_results(json.loads(Path(metrics).read_text()))
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    new = f"{head}{README_START}\n{body}{README_END}{tail}"
-    if new != text:
-        path.write_text(new, encoding="utf-8")
-    return new != text
+    text = original = path.read_text(encoding="utf-8")
+    for name, body in blocks.items():
+        start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+        if start not in text or end not in text:
+            raise GeopainError(f"{path}: no '{start}' ... '{end}' block to fill")
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
+        text = f"{head}{start}\n{body}{end}{tail}"
+    if text != original:
+        path.write_text(text, encoding="utf-8")
+    return text != original
 
 
 def write_report(results: dict, out: Path) -> Path:

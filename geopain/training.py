@@ -200,6 +200,10 @@ def fit_network(model: nn.Module, inputs: dict[str, Any], index: np.ndarray, y: 
     w_t = None if sample_w is None else torch.as_tensor(sample_w, dtype=torch.float32)
     hist = History()
     best_state, best_loss, bad = None, float("inf"), 0
+    if len(va):  # the starting point counts too: a pretrained or pre-fitted model may already be best
+        start_out = torch.as_tensor(predict_network(model, inputs, index[va], 4096, device))
+        best_loss = float(_loss(start_out, y_t[va], None if w_t is None else w_t[va], task))
+        best_state = copy.deepcopy(model.state_dict())
     try:
         from tqdm.auto import tqdm
     except ImportError:  # pragma: no cover

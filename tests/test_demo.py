@@ -35,31 +35,33 @@ def test_demo_end_to_end_small(tmp_path):
 
 
 class TestReadmeTables:
-    def test_readme_block_is_generated_from_the_committed_metrics(self):
-        """The README's results are what ``markdown_results`` makes of the committed demo metrics."""
+    def test_readme_blocks_are_generated_from_the_committed_results(self):
+        """The README's results are what geopain makes of the committed result files."""
         from pathlib import Path
 
-        from geopain.demo import README_END, README_START, markdown_results
+        from geopain.demo import readme_blocks
 
         root = Path(__file__).resolve().parents[1]
-        metrics = json.loads((root / "benchmarks" / "results" / "demo-metrics.json").read_text())
+        blocks = readme_blocks(root / "benchmarks" / "results")
+        assert set(blocks) == {"demo-results", "edge-weights"}
         text = (root / "README.md").read_text()
-        block = text.split(README_START, 1)[1].split(README_END, 1)[0]
-        assert block.strip() == markdown_results(metrics).strip(), "run 'make readme-tables' after 'make demo'"
+        for name, body in blocks.items():
+            block = text.split(f"<!-- {name}:start -->", 1)[1].split(f"<!-- {name}:end -->", 1)[0]
+            assert block.strip() == body.strip(), "run 'make readme-tables' after 'make demo'"
 
     def test_update_readme_fills_the_block(self, tmp_path):
-        from geopain.demo import README_END, README_START, update_readme
+        from geopain.demo import markdown_results, update_readme
         from geopain.errors import GeopainError
 
-        metrics = tmp_path / "m.json"
-        metrics.write_text(json.dumps({"config": {"subjects": 2, "folds": 2}, "seconds": 1, "cohorts": {
-            "human": {"results": {"binary": {"none": {"logreg": {"frame": {"balanced_accuracy": {"mean": 0.5, "std": 0.1}}}}}}}}}))
+        metrics = {"config": {"subjects": 2, "folds": 2}, "seconds": 1, "cohorts": {
+            "human": {"results": {"binary": {"none": {"logreg": {"frame": {"balanced_accuracy": {"mean": 0.5, "std": 0.1}}}}}}}}}
         readme = tmp_path / "README.md"
-        readme.write_text(f"intro\n{README_START}\nold\n{README_END}\noutro\n")
-        assert update_readme(metrics, readme)
+        readme.write_text("intro\n<!-- demo-results:start -->\nold\n<!-- demo-results:end -->\noutro\n")
+        blocks = {"demo-results": markdown_results(metrics)}
+        assert update_readme(readme, blocks)
         text = readme.read_text()
         assert "old" not in text and "0.50 ± 0.10" in text and text.endswith("outro\n")
-        assert not update_readme(metrics, readme)  # idempotent
+        assert not update_readme(readme, blocks)  # idempotent
         readme.write_text("no markers")
         with pytest.raises(GeopainError, match="block"):
-            update_readme(metrics, readme)
+            update_readme(readme, blocks)

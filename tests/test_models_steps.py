@@ -186,7 +186,14 @@ class TestModels:
         net = create("hybrid", in_channels=4, out_channels=1, n_measurements=3, edge_dim=3, hidden=8, head="softmax")
         assert torch.count_nonzero(net.linear.weight) == 0  # starts at 0: training decides
 
-    @pytest.mark.parametrize("model", ["wgnn", "pointnet", "hybrid"])
+    def test_hybrid_starts_as_the_logistic_regression_on_its_measurements(self, cohort):
+        hybrid = PainEstimator("hybrid", "binary", epochs=0, init=None).fit(cohort)
+        logreg = PainEstimator("logreg", "binary").fit(cohort)
+        a, b = hybrid.predict_proba(cohort), logreg.predict_proba(cohort)
+        ok = np.isfinite(a).all(1)
+        assert np.mean(a[ok].argmax(1) == b[ok].argmax(1)) > 0.95
+
+    @pytest.mark.parametrize("model", ["wgnn", "pointnet"])
     def test_five_levels_use_the_ordinal_head(self, cohort, model):
         est = PainEstimator(model, "five", **FAST).fit(cohort)
         assert isinstance(est.model_.head, CumulativeLinkHead)

@@ -65,7 +65,8 @@ MODELS.register("wgnn-uniform", graph=True, edge_features=True, weighting="unifo
                 description="the WGNN network with every edge weight 1 (ablation of the weights)")(_wgnn_factory("uniform"))
 
 
-@MODELS.register("hybrid", graph=True, edge_features=True, measurements=True, weighting=DEFAULT_WEIGHTING, **_FRAME,
+@MODELS.register("hybrid", graph=True, edge_features=True, measurements=True, weighting=DEFAULT_WEIGHTING,
+                 pretrained_from="wgnn", **{**_FRAME, "heads": ("softmax",)},
                  description="WGNN graph readout joined with the pain-unit measurements (+ a linear path on them)")
 def _hybrid(in_channels: int, out_channels: int, **kw: Any) -> HybridModel:
     return HybridModel(in_channels, out_channels, **{"weighting": DEFAULT_WEIGHTING, **kw})

@@ -388,6 +388,8 @@ class PainEstimator:
         self.model_ = self._build_model(self.n_features_, dict(self.model_kwargs_))
         if init:
             self.init_report_ = init.apply(self.model_)
+        if hasattr(self.model_, "set_linear") and index.ndim == 1:
+            self._fit_linear_path(scaled["features"][torch.as_tensor(index)].numpy(), y_fit, strata)
         augment = None
         if self._augments:
             options = self.augment if isinstance(self.augment, dict) else {}
@@ -404,6 +406,26 @@ class PainEstimator:
         if out_dir is not None:
             self.history_.save(out_dir)
         return self
+
+    def _fit_linear_path(self, features: np.ndarray, y: np.ndarray, strata: np.ndarray) -> None:
+        """Fit the hybrid's linear path on the (scaled) measurements with scikit-learn and copy it in."""
+        from sklearn.linear_model import LogisticRegression, Ridge
+
+        if self.task == "score":
+            lin = Ridge(alpha=1.0).fit(features, y)
+            self.model_.set_linear(lin.coef_.reshape(1, -1), np.atleast_1d(lin.intercept_))
+            return
+        weight = None if self.balance in (None, "none") else "balanced"
+        lin = LogisticRegression(C=1.0, class_weight=weight, max_iter=2000).fit(features, y)
+        W = np.zeros((self.n_classes_, features.shape[1]))
+        b = np.full(self.n_classes_, -10.0)  # a class absent from training stays unlikely
+        if len(lin.classes_) == 2:
+            for sign, cls in zip((-0.5, 0.5), lin.classes_):
+                W[int(cls)], b[int(cls)] = sign * lin.coef_[0], sign * lin.intercept_[0]
+        else:
+            for row, cls in enumerate(lin.classes_):
+                W[int(cls)], b[int(cls)] = lin.coef_[row], lin.intercept_[row]
+        self.model_.set_linear(W, b)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):

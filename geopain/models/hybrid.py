@@ -7,9 +7,11 @@
     output = Head([graph embedding, MLP(measurements)]) + Linear(measurements)
 
 The linear path on the measurements is the logistic regression that clinicians' baselines
-use (with a reference, the measurements are per-person deltas), so the network starts from
-what the measurements already tell and the graph part adds what they miss. Both parts see
-the same frames, so one name (``"hybrid"``) gives users the best of both.
+use (with a reference, the measurements are per-person deltas). The estimator fits it first
+(scikit-learn, to convergence) and copies it into :attr:`HybridModel.linear`; the head's last
+layer starts at zero, so before training the hybrid *is* that logistic regression, and early
+stopping on held-out subjects (which also scores the starting point) keeps the graph part only
+where it helps. One name (``"hybrid"``) gives users the best of both.
 """
 from __future__ import annotations
 
@@ -48,6 +50,18 @@ class HybridModel(DenseModel):
         self.linear = nn.Linear(n_measurements, 1 if self.ordinal else out_channels)
         nn.init.zeros_(self.linear.weight)
         nn.init.zeros_(self.linear.bias)
+        last = self.head.net[-1]
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+
+    #: where a pretrained graph encoder's weights go (see :mod:`geopain.models.pretrained`)
+    init_prefix = "graph."
+
+    def set_linear(self, weight, bias) -> None:
+        """Start the linear path from a fitted linear model: ``weight (out, M)``, ``bias (out,)``."""
+        with torch.no_grad():
+            self.linear.weight.copy_(torch.as_tensor(weight, dtype=self.linear.weight.dtype).reshape(self.linear.weight.shape))
+            self.linear.bias.copy_(torch.as_tensor(bias, dtype=self.linear.bias.dtype).reshape(self.linear.bias.shape))
 
     def _features(self, features: Tensor | None, batch: int) -> Tensor:
         if features is None or features.shape != (batch, self.n_measurements):

@@ -56,17 +56,27 @@ class InitSource:
     def apply(self, model: torch.nn.Module) -> dict[str, Any]:
         """Copy every tensor whose name and shape match into ``model``; returns what was copied."""
         own = model.state_dict()
+        prefix = getattr(model, "init_prefix", "")
         loaded, skipped = [], []
         for name, value in self.state.items():
-            if name in own and own[name].shape == value.shape:
-                own[name] = value.clone()
-                loaded.append(name)
+            # a model that embeds the source as a part (``init_prefix``) takes only that part
+            target = prefix + name
+            if target in own and own[target].shape == value.shape:
+                own[target] = value.clone()
+                loaded.append(target)
             else:
                 skipped.append(name)
         if not loaded:
             raise GeopainError(f"{self.directory}: none of its weights fit this model (different architecture or size)")
         model.load_state_dict(own)
         return {"from": str(self.directory), "loaded": len(loaded), "skipped": skipped}
+
+
+def _source_model(estimator) -> str:
+    """The model whose shipped encoder ``estimator`` starts from (registry ``pretrained_from``)."""
+    from . import MODELS
+
+    return MODELS.info(estimator.model).get("pretrained_from", estimator.model)
 
 
 def load_init(init: str | os.PathLike, estimator) -> InitSource:
@@ -77,12 +87,12 @@ def load_init(init: str | os.PathLike, estimator) -> InitSource:
     from .serialization import load
 
     if str(init) == "pretrained":
-        directory = pretrained_dir(estimator.scheme_, estimator.model)
+        directory = pretrained_dir(estimator.scheme_, _source_model(estimator))
         if not (directory / "config.json").is_file():
             have = ", ".join(f"{m} on {s}" for s, m in available()) or "none"
             raise MissingWeightsError(
-                f"no pretrained {estimator.model!r} encoder ships for {estimator.scheme_} (shipped: {have}); "
-                f"make one with 'geopain pretrain --scheme {estimator.scheme_} --model {estimator.model} -o DIR' "
+                f"no pretrained {_source_model(estimator)!r} encoder ships for {estimator.scheme_} (shipped: {have}); "
+                f"make one with 'geopain pretrain --scheme {estimator.scheme_} --model {_source_model(estimator)} -o DIR' "
                 f"and pass init=DIR (--init DIR)")
     else:
         directory = Path(init)
@@ -103,7 +113,7 @@ def resolve_init(init: str | os.PathLike | None, estimator) -> InitSource | None
     if init is None or str(init) == "none":
         return None
     if str(init) == "auto":
-        if not (pretrained_dir(estimator.scheme_, estimator.model) / "config.json").is_file():
+        if not (pretrained_dir(estimator.scheme_, _source_model(estimator)) / "config.json").is_file():
             return None
         try:
             source = load_init("pretrained", estimator)
