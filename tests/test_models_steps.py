@@ -182,9 +182,11 @@ class TestModels:
         with pytest.raises(ShapeError, match="features"):
             net(x, ei, w, ea)
 
-    def test_hybrid_starts_as_its_linear_path_plus_graph(self):
-        net = create("hybrid", in_channels=4, out_channels=1, n_measurements=3, edge_dim=3, hidden=8, head="softmax")
-        assert torch.count_nonzero(net.linear.weight) == 0  # starts at 0: training decides
+    def test_hybrid_graph_part_starts_silent(self):
+        net = create("hybrid", in_channels=4, out_channels=2, n_measurements=3, edge_dim=3, hidden=8, head="softmax")
+        ei = torch.tensor([[0, 1], [1, 2]])
+        out = net(torch.randn(5, 3, 4), ei, torch.ones(5, 2), torch.randn(5, 2, 3), features=torch.randn(5, 3))
+        torch.testing.assert_close(out, torch.zeros(5, 2))  # both parts start at 0: the estimator sets the linear one
 
     def test_hybrid_starts_as_the_logistic_regression_on_its_measurements(self, cohort):
         hybrid = PainEstimator("hybrid", "binary", epochs=0, init=None).fit(cohort)
@@ -193,7 +195,7 @@ class TestModels:
         ok = np.isfinite(a).all(1)
         assert np.mean(a[ok].argmax(1) == b[ok].argmax(1)) > 0.95
 
-    @pytest.mark.parametrize("model", ["wgnn", "pointnet"])
+    @pytest.mark.parametrize("model", ["wgnn", "pointnet", "hybrid"])
     def test_five_levels_use_the_ordinal_head(self, cohort, model):
         est = PainEstimator(model, "five", **FAST).fit(cohort)
         assert isinstance(est.model_.head, CumulativeLinkHead)

@@ -4,6 +4,7 @@ from dataclasses import asdict
 
 import numpy as np
 import pytest
+import torch
 
 from geopain.cli import main
 from geopain.errors import MissingWeightsError
@@ -59,7 +60,12 @@ def test_shipped_weights_load_offline_and_rank_pain(scheme, model):
 def test_init_pretrained_starts_from_the_shipped_encoder():
     seqs = simulate("human", n_subjects=4, sequences_per_subject=2, frames=8, seed=2)
     est = PainEstimator("wgnn", "binary", epochs=1, init="pretrained").fit(seqs)
-    assert est.init_report_["loaded"] > 10
+    assert len(est.init_report_["loaded"]) > 10
+    # the pretrained weights stay (finetune="head"), the new output layer learns the task
+    shipped = PainEstimator.load(pretrained_dir("human/ibug68", "wgnn")).model_.state_dict()
+    own = est.model_.state_dict()
+    assert all(torch.equal(own[k], shipped[k]) for k in est.init_report_["loaded"])
+    assert "head.net.3.weight" not in est.init_report_["loaded"]  # a new output layer for the new task
     # 'auto' (the default) uses it too when the size fits, and quietly does not when it does not
     assert PainEstimator("wgnn", "binary", epochs=1).fit(seqs).init_report_ is not None
     assert PainEstimator("wgnn", "binary", epochs=1, hidden=8).fit(seqs).init_report_ is None

@@ -66,8 +66,8 @@ MODELS.register("wgnn-uniform", graph=True, edge_features=True, weighting="unifo
 
 
 @MODELS.register("hybrid", graph=True, edge_features=True, measurements=True, weighting=DEFAULT_WEIGHTING,
-                 pretrained_from="wgnn", **{**_FRAME, "heads": ("softmax",)},
-                 description="WGNN graph readout joined with the pain-unit measurements (+ a linear path on them)")
+                 pretrained_from="wgnn", **_FRAME,
+                 description="WGNN plus a linear model of the pain-unit measurements, summed before the output (starts as the logistic regression)")
 def _hybrid(in_channels: int, out_channels: int, **kw: Any) -> HybridModel:
     return HybridModel(in_channels, out_channels, **{"weighting": DEFAULT_WEIGHTING, **kw})
 

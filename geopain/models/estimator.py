@@ -115,6 +115,10 @@ class PainEstimator:
         init: ``"auto"`` (the encoder shipped with geopain for this scheme and model when there
             is one of this size, see ``geopain pretrain``; else random), ``None`` (random),
             ``"pretrained"`` (the shipped encoder, an error without one) or a model directory.
+        finetune: what trains when starting from ``init``: ``"head"`` (every pretrained weight
+            stays as learned from thousands of identities; what is new, the output layer of
+            another task and a hybrid's measurement parts, learns the task: the default, since a
+            few subjects would otherwise teach the network their identities) or ``"all"``.
         model_params: extra keyword arguments of the model factory.
         device: ``"auto"`` (GPU when present), ``"cpu"``, ``"cuda"``.
         seed: seeds everything; verbose: progress bars.
@@ -126,7 +130,7 @@ class PainEstimator:
                  weight_decay: float = 1e-2, patience: int = 10, val_fraction: float = 0.2,
                  balance: str | None = "weight", window: int = 16, window_step: int = 8,
                  graph: dict[str, Any] | None = None, reference: str = "none", head: str = "auto",
-                 augment: bool | str | dict[str, Any] = "auto", init: str | None = "auto",
+                 augment: bool | str | dict[str, Any] = "auto", init: str | None = "auto", finetune: str = "head",
                  model_params: dict[str, Any] | None = None, device: str = "auto",
                  seed: int = 0, verbose: bool = False, baseline: str | None = None):
         self.model = model
@@ -148,6 +152,7 @@ class PainEstimator:
         self.head = head
         self.augment = augment
         self.init = init
+        self.finetune = finetune
         self.model_params = model_params
         self.device = device
         self.seed = seed
@@ -379,7 +384,9 @@ class PainEstimator:
             return self
         init = resolve_init(self.init, self)
         self.init_report_ = None
-        scaler = FeatureScaler.from_stats(init.scaler) if init else FeatureScaler().fit(inputs, np.unique(index))
+        scaler = FeatureScaler().fit(inputs, np.unique(index))
+        if init:  # the encoder sees its inputs scaled as in pretraining; other inputs by this data
+            scaler = FeatureScaler.from_stats({**scaler.stats_, **init.scaler})
         self.scaler_ = scaler.stats_
         scaled = scaler.transform(inputs)
         self.n_features_ = int(scaled["x"].shape[-1])
@@ -388,6 +395,13 @@ class PainEstimator:
         self.model_ = self._build_model(self.n_features_, dict(self.model_kwargs_))
         if init:
             self.init_report_ = init.apply(self.model_)
+            if self.finetune == "head":
+                frozen = set(self.init_report_["loaded"])
+                for name, param in self.model_.named_parameters():
+                    if name in frozen:
+                        param.requires_grad_(False)
+            elif self.finetune != "all":
+                raise GeopainError(f"finetune must be 'head' or 'all', got {self.finetune!r}")
         if hasattr(self.model_, "set_linear") and index.ndim == 1:
             self._fit_linear_path(scaled["features"][torch.as_tensor(index)].numpy(), y_fit, strata)
         augment = None
@@ -411,9 +425,11 @@ class PainEstimator:
         """Fit the hybrid's linear path on the (scaled) measurements with scikit-learn and copy it in."""
         from sklearn.linear_model import LogisticRegression, Ridge
 
-        if self.task == "score":
-            lin = Ridge(alpha=1.0).fit(features, y)
-            self.model_.set_linear(lin.coef_.reshape(1, -1), np.atleast_1d(lin.intercept_))
+        if self.task == "score" or self._head == "ordinal":  # one latent value: a ridge on the scaled score
+            target = y if self.task == "score" else y / max(self.n_classes_ - 1, 1)
+            lin = Ridge(alpha=1.0).fit(features, target)
+            scale = 1.0 if self.task == "score" else 4.0  # latent units: levels span a few logits
+            self.model_.set_linear(scale * lin.coef_.reshape(1, -1), scale * np.atleast_1d(lin.intercept_))
             return
         weight = None if self.balance in (None, "none") else "balanced"
         lin = LogisticRegression(C=1.0, class_weight=weight, max_iter=2000).fit(features, y)

@@ -1,17 +1,18 @@
-"""A hybrid that cannot lose to its own parts: facial-graph readout + pain-unit measurements.
+"""A hybrid that cannot lose to its own parts: a facial-graph network plus the pain-unit measurements.
 
 ::
 
-    graph:         WGNN embedding of the facial graph            (B, D)
-    measurements:  the species' pain-unit measurements            (B, M)
-    output = Head([graph embedding, MLP(measurements)]) + Linear(measurements)
+    graph part:        WGNN on the facial graph              -> logits (or an ordinal latent)
+    measurement part:  Linear(measurements)                  -> logits (or an ordinal latent)
+    output = graph part + measurement part       (summed before the softmax / cumulative link)
 
-The linear path on the measurements is the logistic regression that clinicians' baselines
-use (with a reference, the measurements are per-person deltas). The estimator fits it first
-(scikit-learn, to convergence) and copies it into :attr:`HybridModel.linear`; the head's last
-layer starts at zero, so before training the hybrid *is* that logistic regression, and early
-stopping on held-out subjects (which also scores the starting point) keeps the graph part only
-where it helps. One name (``"hybrid"``) gives users the best of both.
+The measurement part is the logistic regression that clinicians' baselines use (with a
+reference, the measurements are per-person deltas). The estimator fits it first (scikit-learn,
+to convergence) and copies it in; the graph part's last layer starts at zero, so before
+training the hybrid *is* that logistic regression. The graph part can start from the shipped
+pretrained WGNN (:attr:`HybridModel.init_prefix`), and early stopping on held-out subjects
+(which also scores the starting point) keeps what helps. One name (``"hybrid"``) gives users
+the best of both.
 """
 from __future__ import annotations
 
@@ -19,19 +20,21 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ShapeError
-from ._common import DenseModel, make_head, mlp
+from ._common import CumulativeLinkHead, DenseModel
 from .wgnn import WGNN
 
 
 class HybridModel(DenseModel):
-    """WGNN graph embedding joined with measurement features (see module docstring).
+    """WGNN logits plus a linear model of the measurement features (see module docstring).
 
     Args:
         in_channels: node features ``F``; out_channels: outputs.
         n_measurements: measurement features ``M`` per frame (``features`` of ``forward``).
-        hidden, layers, edge_dim, weighting, n_nodes, dropout: of the graph encoder (:class:`WGNN`).
-        head: ``"softmax"`` or ``"ordinal"`` (for ``"ordinal"`` the linear path adds to the latent value).
+        hidden, layers, edge_dim, weighting, n_nodes, dropout, head: of the graph part (:class:`WGNN`).
     """
+
+    #: where a pretrained WGNN's weights go (see :mod:`geopain.models.pretrained`)
+    init_prefix = "graph."
 
     def __init__(self, in_channels: int, out_channels: int, n_measurements: int, hidden: int = 64, layers: int = 3,
                  edge_dim: int = 0, weighting: str = "refined", n_nodes: int = 0, dropout: float = 0.1,
@@ -41,24 +44,20 @@ class HybridModel(DenseModel):
             raise ShapeError("the hybrid model needs measurement features (n_measurements > 0)")
         self.in_channels, self.out_channels, self.n_measurements = in_channels, out_channels, n_measurements
         self.graph = WGNN(in_channels, out_channels, hidden=hidden, layers=layers, edge_dim=edge_dim,
-                          weighting=weighting, dropout=dropout, n_nodes=n_nodes)
-        self.graph.head = nn.Identity()  # only its embedding is used
-        self.measure = mlp([n_measurements, hidden, hidden], dropout=dropout)
-        self.embed_dim = self.graph.embed_dim + hidden
-        self.head = make_head(head, self.embed_dim, hidden, out_channels, dropout)
-        self.ordinal = head == "ordinal"
+                          weighting=weighting, dropout=dropout, n_nodes=n_nodes, head=head)
+        self.embed_dim = self.graph.embed_dim
+        self.ordinal = isinstance(self.graph.head, CumulativeLinkHead)
         self.linear = nn.Linear(n_measurements, 1 if self.ordinal else out_channels)
-        nn.init.zeros_(self.linear.weight)
-        nn.init.zeros_(self.linear.bias)
-        last = self.head.net[-1]
-        nn.init.zeros_(last.weight)
-        nn.init.zeros_(last.bias)
+        for layer in (self.linear, self.graph.head.net[-1]):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
 
-    #: where a pretrained graph encoder's weights go (see :mod:`geopain.models.pretrained`)
-    init_prefix = "graph."
+    @property
+    def head(self) -> nn.Module:
+        return self.graph.head
 
     def set_linear(self, weight, bias) -> None:
-        """Start the linear path from a fitted linear model: ``weight (out, M)``, ``bias (out,)``."""
+        """Start the measurement part from a fitted linear model: ``weight (out, M)``, ``bias (out,)``."""
         with torch.no_grad():
             self.linear.weight.copy_(torch.as_tensor(weight, dtype=self.linear.weight.dtype).reshape(self.linear.weight.shape))
             self.linear.bias.copy_(torch.as_tensor(bias, dtype=self.linear.bias.dtype).reshape(self.linear.bias.shape))
@@ -70,12 +69,11 @@ class HybridModel(DenseModel):
         return features
 
     def embed(self, x, edge_index=None, edge_weight=None, edge_attr=None, pos=None, features=None) -> Tensor:
-        f = self._features(features, x.shape[0])
-        return torch.cat([self.graph.embed(x, edge_index, edge_weight, edge_attr, pos), self.measure(f)], -1)
+        return self.graph.embed(x, edge_index, edge_weight, edge_attr, pos)
 
     def forward(self, x, edge_index=None, edge_weight=None, edge_attr=None, pos=None, features=None) -> Tensor:
         f = self._features(features, x.shape[0])
-        h = self.embed(x, edge_index, edge_weight, edge_attr, pos, f)
+        h = self.graph.embed(x, edge_index, edge_weight, edge_attr, pos)
         if self.ordinal:
-            return self.head.log_probs(self.head.latent(h) + self.linear(f)[:, 0])
-        return self.head(h) + self.linear(f)
+            return self.graph.head.log_probs(self.graph.head.latent(h) + self.linear(f)[:, 0])
+        return self.graph.head(h) + self.linear(f)

@@ -69,7 +69,7 @@ class InitSource:
         if not loaded:
             raise GeopainError(f"{self.directory}: none of its weights fit this model (different architecture or size)")
         model.load_state_dict(own)
-        return {"from": str(self.directory), "loaded": len(loaded), "skipped": skipped}
+        return {"from": str(self.directory), "loaded": loaded, "skipped": skipped}
 
 
 def _source_model(estimator) -> str:
