@@ -1,8 +1,9 @@
 """Edge weights shown, not assumed: WGNN weightings compared with a paired test.
 
 For each species, simulated demo-size cohorts (several seeds: a new cohort and new folds per
-seed), subject-grouped k-fold, binary pain, reference-free; every weighting is trained on the
-same folds, so each (seed, fold) is a pair. Reports per weighting the mean balanced accuracy
+seed), subject-grouped k-fold, binary pain, reference-free, every network trained from random
+weights (only ``wgnn`` has a shipped encoder, which would make the comparison unfair); every
+weighting is trained on the same folds, so each (seed, fold) is a pair. Reports per weighting the mean balanced accuracy
 and, against the others, the mean paired difference, a bootstrap CI and a Wilcoxon signed-rank
 p-value (:func:`geopain.evaluation.compare.paired_comparison`).
 
@@ -33,7 +34,7 @@ def run(species: str, seeds: list[int], models: tuple[str, ...], folds: int, sub
     for seed in seeds:
         seqs = simulate(species=species, n_subjects=subjects, sequences_per_subject=4, frames=24, seed=100 + seed)
         res = run_protocol(seqs, model=list(models), task="binary", protocol=f"kfold:{folds}", seed=seed,
-                           progress=False, reference="none")
+                           progress=False, reference="none", init=None)  # architectures compared from scratch
         for m in models:
             scores[m] += [f.get("balanced_accuracy", np.nan) for f in res["models"][m]["frame"]["folds"]]
             seconds[m] += float(np.sum(res["models"][m].get("train_seconds", [])))

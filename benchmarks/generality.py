@@ -287,7 +287,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("-o", "--out", required=True, help="output folder")
+    ap.add_argument("-o", "--out", default=str(Path(__file__).resolve().parent / "results" / "generality"), help="output folder (default benchmarks/results/generality)")
     ap.add_argument("--models", nargs="+", default=None,
                     help="geopain models, NAME or NAME:key=value,... (default: logreg wgnn pointnet; --quick: logreg)")
     ap.add_argument("--quick", action="store_true", help="fewer simulated training subjects (60) and logreg only")

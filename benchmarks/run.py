@@ -14,7 +14,9 @@ HERE = Path(__file__).resolve().parent
 
 
 def main(argv: list[str]) -> int:
-    scripts = sorted(p for p in HERE.glob("*.py") if p.name != "run.py")
+    # scripts only: modules used by them (e.g. independent_cohort.py) have no __main__ block
+    scripts = sorted(p for p in HERE.glob("*.py")
+                     if p.name != "run.py" and 'if __name__ == "__main__"' in p.read_text())
     if argv:
         scripts = [p for p in scripts if p.stem in argv]
     failed = []

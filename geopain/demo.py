@@ -162,10 +162,10 @@ def _cohort(species: str, cfg: DemoConfig, out: Path, progress: bool) -> tuple[l
         "pain_prevalence": float(np.nanmean(np.concatenate([s.labels["pain"] for s in seqs]))),
         "results": {},
     }
-    def run(models: list[str], task: str, reference: str, folder: str) -> dict:
+    def run(models: list[str], task: str, reference: str, folder: str, **params) -> dict:
         return run_protocol(seqs, model=models, task=task, protocol=f"kfold:{cfg.folds}",
                             out_dir=out / "runs" / species / folder, seed=cfg.seed, progress=progress,
-                            epochs=cfg.epochs, reference=reference, **cfg.extra)
+                            epochs=cfg.epochs, reference=reference, **{**cfg.extra, **params})
 
     for task in cfg.tasks:
         for reference in cfg.references:
@@ -177,19 +177,35 @@ def _cohort(species: str, cfg: DemoConfig, out: Path, progress: bool) -> tuple[l
                 for name, m in res["models"].items()
             }
             summary.setdefault("comparisons", {}).setdefault(task, {})[reference] = res.get("comparisons", [])
+            summary.setdefault("best", {}).setdefault(task, {})[reference] = _best(summary["results"][task][reference])
     if cfg.weightings and "binary" in cfg.tasks:
-        summary["weightings"] = _weightings(run, cfg, summary["results"]["binary"].get("none", {}))
+        summary["weightings"] = _weightings(run, cfg)
     return seqs, summary
 
 
-def _weightings(run, cfg: DemoConfig, done: dict) -> dict:
-    """The WGNN weightings on the same folds (binary, reference-free), paired over folds."""
+def _best(models: dict) -> dict:
+    """Best neural model against the best measurement baseline, paired over folds (balanced accuracy)."""
+    from .evaluation.compare import paired_comparison
+    from .models import MODELS
+
+    mean = {m: float(np.nanmean(r["frame_folds"])) if r["frame_folds"] else float("nan") for m, r in models.items()}
+    refs = [m for m in models if MODELS.info(m).get("reference_model") and np.isfinite(mean[m])]
+    nets = [m for m in models if not MODELS.info(m).get("reference_model") and np.isfinite(mean[m])]
+    if not refs or not nets:
+        return {}
+    best_ref, best_net = max(refs, key=mean.get), max(nets, key=mean.get)
+    cmp = paired_comparison(models[best_net]["frame_folds"], models[best_ref]["frame_folds"], names=(best_net, best_ref))
+    return {"network": best_net, "baseline": best_ref, "network_mean": mean[best_net], "baseline_mean": mean[best_ref],
+            "at_least_baseline": mean[best_net] >= mean[best_ref], "sentence": cmp["sentence"]}
+
+
+def _weightings(run, cfg: DemoConfig) -> dict:
+    """The WGNN weightings on the same folds (binary, reference-free, all from random weights:
+    only ``wgnn`` has a shipped encoder), paired over folds."""
     from .evaluation.compare import compare_many
 
-    todo = [m for m in cfg.weightings if m not in done]
-    res = run(todo, "binary", "none", "binary-weightings")["models"] if todo else {}
-    folds = {m: (done[m]["frame_folds"] if m in done else
-                 [f.get("balanced_accuracy") for f in res[m]["frame"].get("folds", [])]) for m in cfg.weightings}
+    res = run(list(cfg.weightings), "binary", "none", "binary-weightings", init=None)["models"]
+    folds = {m: [f.get("balanced_accuracy") for f in res[m]["frame"].get("folds", [])] for m in cfg.weightings}
     means = {m: float(np.nanmean(v)) for m, v in folds.items()}
     return {"metric": "balanced_accuracy", "folds": folds, "means": means,
             "comparisons": compare_many(folds, cfg.weightings[0], metric="balanced_accuracy")}
@@ -257,6 +273,15 @@ def markdown_results(results: dict) -> str:
                   "|---" * (3 + len(keys)) + "|"]
         lines += ["| " + " | ".join([r[0], r[2], r[3], *r[4:]]) + " |" for r in rows]
         lines.append("")
+    refs = {"none": "reference-free", "subject-median": "with the subject's median face"}
+    for species, cohort in results.get("cohorts", {}).items():
+        for task, by_ref in (cohort.get("best") or {}).items():
+            for reference, b in by_ref.items():
+                if b:
+                    lines.append(f"- {species}, {task_words[task]}, {refs.get(reference, reference)}: best network "
+                                 f"{b['network']} {b['network_mean']:.3f} vs best baseline {b['baseline']} "
+                                 f"{b['baseline_mean']:.3f} balanced accuracy; paired over folds: {b['sentence']}.")
+    lines.append("")
     for species, cohort in results.get("cohorts", {}).items():
         w = cohort.get("weightings")
         if not w:

@@ -60,7 +60,7 @@ class TestReadmeTables:
         blocks = {"demo-results": markdown_results(metrics)}
         assert update_readme(readme, blocks)
         text = readme.read_text()
-        assert "old" not in text and "0.50 ± 0.10" in text and text.endswith("outro\n")
+        assert "STALE" not in text and "0.50 ± 0.10" in text and text.endswith("outro\n")
         assert not update_readme(readme, blocks)  # idempotent
         readme.write_text("no markers")
         with pytest.raises(GeopainError, match="block"):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -66,6 +67,7 @@ class CumulativeLinkHead(nn.Module):
         self.net = nn.Sequential(nn.Linear(in_channels, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, 1))
         self.first = nn.Parameter(torch.zeros(1))
         self.gaps = nn.Parameter(torch.zeros(n_levels - 2))
+        self.log_scale = nn.Parameter(torch.zeros(1))
 
     def thresholds(self) -> Tensor:
         """``(K - 1,)`` strictly increasing thresholds."""
@@ -75,9 +77,29 @@ class CumulativeLinkHead(nn.Module):
         """``(B,)`` latent pain value."""
         return self.net(h)[:, 0]
 
+    @torch.no_grad()
+    def init_thresholds(self, z: Tensor, y: Tensor) -> None:
+        """Start the scale and thresholds from latent values ``z (S,)`` of training samples with
+        levels ``y (S,)``: thresholds at the quantiles of ``z`` given by the cumulative level
+        frequencies, the scale so that the latent spread is a few logits. For a latent that was
+        learned elsewhere (a pretrained encoder's score), whose units the new levels do not know."""
+        z, y = z.double().flatten(), y.long().flatten()
+        ok = torch.isfinite(z)
+        z, y = z[ok], y[ok]
+        if len(z) < 2:
+            return
+        spread = float(z.std())
+        scale = 3.0 / spread if spread > 1e-9 else 1.0
+        cum = torch.cumsum(torch.bincount(y, minlength=self.n_levels).double(), 0)[:-1] / len(y)
+        q = torch.quantile(z, cum.clamp(0.01, 0.99)) * scale
+        gaps = torch.clamp(q[1:] - q[:-1] - 1e-3, min=1e-3)
+        self.log_scale.fill_(float(np.log(scale)))
+        self.first.fill_(float(q[0]))
+        self.gaps.copy_(gaps + torch.log(-torch.expm1(-gaps)))  # inverse softplus
+
     def log_probs(self, z: Tensor) -> Tensor:
         """``(B, K)`` log level probabilities of latent values ``z (B,)``."""
-        above = torch.sigmoid(z[:, None] - self.thresholds()[None])  # (B, K-1) P(y > k)
+        above = torch.sigmoid(z[:, None] * self.log_scale.exp() - self.thresholds()[None])  # (B, K-1) P(y > k)
         ones, zeros = torch.ones_like(above[:, :1]), torch.zeros_like(above[:, :1])
         cum = torch.cat([ones, above, zeros], 1)
         return torch.log((cum[:, :-1] - cum[:, 1:]).clamp_min(1e-7))
@@ -190,6 +212,11 @@ class DenseModel(nn.Module):
                 edge_attr: Tensor | None = None, pos: Tensor | None = None, features: Tensor | None = None) -> Tensor:
         """``features (B, M)`` (per-frame measurements) are used by hybrid models only."""
         return self.head(self.embed(x, edge_index, edge_weight, edge_attr, pos))
+
+    def latent(self, x: Tensor, edge_index: Tensor | None = None, edge_weight: Tensor | None = None,
+               edge_attr: Tensor | None = None, pos: Tensor | None = None, features: Tensor | None = None) -> Tensor:
+        """``(B,)`` the ordinal head's latent pain value (models with a :class:`CumulativeLinkHead`)."""
+        return self.head.latent(self.embed(x, edge_index, edge_weight, edge_attr, pos))
 
     def forward_batch(self, batch: Any) -> Tensor:
         """Run on a torch-geometric ``Batch`` of same-topology graphs (see :func:`dense_from_batch`)."""

@@ -402,8 +402,11 @@ class PainEstimator:
                         param.requires_grad_(False)
             elif self.finetune != "all":
                 raise GeopainError(f"finetune must be 'head' or 'all', got {self.finetune!r}")
-        if hasattr(self.model_, "set_linear") and index.ndim == 1:
-            self._fit_linear_path(scaled["features"][torch.as_tensor(index)].numpy(), y_fit, strata)
+        if index.ndim == 1 and (hasattr(self.model_, "set_linear") or (init and self.finetune == "head")):
+            self._fit_output(scaled, index, y_fit, head_frozen=bool(init) and self.finetune == "head",
+                             source_output=init.output_layer(self.model_) if init else None)
+        if self._head == "ordinal" and (init or hasattr(self.model_, "set_linear")) and index.ndim == 1:
+            self._init_thresholds(scaled, index, y_fit)
         augment = None
         if self._augments:
             options = self.augment if isinstance(self.augment, dict) else {}
@@ -421,19 +424,52 @@ class PainEstimator:
             self.history_.save(out_dir)
         return self
 
-    def _fit_linear_path(self, features: np.ndarray, y: np.ndarray, strata: np.ndarray) -> None:
-        """Fit the hybrid's linear path on the (scaled) measurements with scikit-learn and copy it in."""
+    def _fit_output(self, inputs: dict[str, Any], index: np.ndarray, y: np.ndarray, head_frozen: bool,
+                    source_output: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """Fit what is linear and new in the model with scikit-learn, to convergence, and copy it in.
+
+        - a hybrid's measurement part (on the scaled measurements); the graph part's new
+          output layer starts at zero, so the model starts as the logistic regression;
+        - with a frozen pretrained network (``finetune="head"``) and a softmax head: the new
+          output layer and a hybrid's measurement part together, on the frozen network's
+          penultimate features (a convex problem, solved exactly instead of by a few noisy
+          epochs on a few subjects); where the pretrained head gave one score, on that score,
+          so the model starts from the pretrained ranking, calibrated to the task.
+        Ordinal heads and scores keep their loaded latent; a hybrid's linear part then starts at 0.
+        """
         from sklearn.linear_model import LogisticRegression, Ridge
 
-        if self.task == "score" or self._head == "ordinal":  # one latent value: a ridge on the scaled score
-            target = y if self.task == "score" else y / max(self.n_classes_ - 1, 1)
-            lin = Ridge(alpha=1.0).fit(features, target)
-            scale = 1.0 if self.task == "score" else 4.0  # latent units: levels span a few logits
-            self.model_.set_linear(scale * lin.coef_.reshape(1, -1), scale * np.atleast_1d(lin.intercept_))
+        from ..training import _batch
+
+        is_hybrid = hasattr(self.model_, "set_linear")
+        batch = _batch(inputs, torch.as_tensor(index), torch.device("cpu"))
+        features = batch["features"].numpy() if is_hybrid else np.zeros((len(index), 0))
+        if self.task == "score" or self._head == "ordinal":
+            if is_hybrid and not head_frozen:  # one latent value: a ridge on the (level or score) target
+                target = y if self.task == "score" else y / max(self.n_classes_ - 1, 1)
+                lin = Ridge(alpha=1.0).fit(features, target)
+                scale = 1.0 if self.task == "score" else 4.0  # latent units: levels span a few logits
+                self.model_.set_linear(scale * lin.coef_.reshape(1, -1), scale * np.atleast_1d(lin.intercept_))
+            return
+        head = self.model_.head
+        penultimate = np.zeros((len(index), 0))
+        if head_frozen:
+            self.model_.eval()
+            with torch.no_grad():
+                h = self.model_.embed(**{k: v for k, v in batch.items() if k not in ("time", "features")})
+                penultimate = head.net[:-1](h).numpy()
+        # a pretrained score head gives one value: start from it (a calibrated ranking of
+        # thousands of identities) rather than from its 32 penultimate features re-weighted on a few
+        prior = source_output if head_frozen and source_output is not None else None
+        if prior is not None:
+            w0, b0 = prior
+            penultimate = penultimate @ w0.T + b0  # (S, 1) the pretrained score
+        X = np.concatenate([penultimate, features], 1)
+        if X.shape[1] == 0:
             return
         weight = None if self.balance in (None, "none") else "balanced"
-        lin = LogisticRegression(C=1.0, class_weight=weight, max_iter=2000).fit(features, y)
-        W = np.zeros((self.n_classes_, features.shape[1]))
+        lin = LogisticRegression(C=1.0, class_weight=weight, max_iter=2000).fit(X, y)
+        W = np.zeros((self.n_classes_, X.shape[1]))
         b = np.full(self.n_classes_, -10.0)  # a class absent from training stays unlikely
         if len(lin.classes_) == 2:
             for sign, cls in zip((-0.5, 0.5), lin.classes_):
@@ -441,7 +477,28 @@ class PainEstimator:
         else:
             for row, cls in enumerate(lin.classes_):
                 W[int(cls)], b[int(cls)] = lin.coef_[row], lin.intercept_[row]
-        self.model_.set_linear(W, b)
+        P = penultimate.shape[1]
+        if P:
+            last = head.net[-1]
+            Wp, bp = W[:, :P], b
+            if prior is not None:  # logit = a * (w0 . pen + b0) + c  ->  a w0 . pen + (a b0 + c)
+                Wp, bp = W[:, :1] * w0, b + W[:, 0] * b0[0]
+            with torch.no_grad():
+                last.weight.copy_(torch.as_tensor(Wp, dtype=last.weight.dtype))
+                last.bias.copy_(torch.as_tensor(bp, dtype=last.bias.dtype))
+        if is_hybrid:
+            self.model_.set_linear(W[:, P:], np.zeros(self.n_classes_) if P else b)
+
+    def _init_thresholds(self, inputs: dict[str, Any], index: np.ndarray, y: np.ndarray) -> None:
+        """Ordinal thresholds from the latent values the (pretrained / pre-fitted) model gives
+        the training frames, so the new levels start where that latent puts them."""
+        from ..training import _batch
+
+        self.model_.eval()
+        with torch.no_grad():
+            z = self.model_.latent(**{k: v for k, v in _batch(inputs, torch.as_tensor(index), torch.device("cpu")).items()
+                                      if k != "time"})
+        self.model_.head.init_thresholds(z, torch.as_tensor(y))
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):

@@ -71,6 +71,10 @@ class HybridModel(DenseModel):
     def embed(self, x, edge_index=None, edge_weight=None, edge_attr=None, pos=None, features=None) -> Tensor:
         return self.graph.embed(x, edge_index, edge_weight, edge_attr, pos)
 
+    def latent(self, x, edge_index=None, edge_weight=None, edge_attr=None, pos=None, features=None) -> Tensor:
+        f = self._features(features, x.shape[0])
+        return self.graph.head.latent(self.graph.embed(x, edge_index, edge_weight, edge_attr, pos)) + self.linear(f)[:, 0]
+
     def forward(self, x, edge_index=None, edge_weight=None, edge_attr=None, pos=None, features=None) -> Tensor:
         f = self._features(features, x.shape[0])
         h = self.graph.embed(x, edge_index, edge_weight, edge_attr, pos)

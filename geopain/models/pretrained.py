@@ -47,6 +47,19 @@ class InitSource:
     scaler: dict[str, np.ndarray]
     model_kwargs: dict[str, Any]
 
+    def output_layer(self, model: torch.nn.Module) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(w (1, P), b (1,))`` of the source's output layer when it gave one value (a score)
+        and ``model`` got a new output layer for another task; else ``None``."""
+        prefix = getattr(model, "init_prefix", "")
+        own = model.state_dict()
+        for name, value in self.state.items():
+            if name.startswith("head.net.") and name.endswith(".weight") and value.shape[0] == 1:
+                target = prefix + name
+                if target in own and own[target].shape != value.shape and value.shape[1] == own[target].shape[1]:
+                    bias = self.state[name[: -len("weight")] + "bias"]
+                    return value.numpy().astype(np.float64), bias.numpy().astype(np.float64)
+        return None
+
     def fits(self, estimator) -> bool:
         """Same width and depth as ``estimator`` would build, and a frame model."""
         kw = self.model_kwargs
