@@ -56,7 +56,7 @@ class TestReadmeTables:
         metrics = {"config": {"subjects": 2, "folds": 2}, "seconds": 1, "cohorts": {
             "human": {"results": {"binary": {"none": {"logreg": {"frame": {"balanced_accuracy": {"mean": 0.5, "std": 0.1}}}}}}}}}
         readme = tmp_path / "README.md"
-        readme.write_text("intro\n<!-- demo-results:start -->\nold\n<!-- demo-results:end -->\noutro\n")
+        readme.write_text("intro\n<!-- demo-results:start -->\nSTALE\n<!-- demo-results:end -->\noutro\n")
         blocks = {"demo-results": markdown_results(metrics)}
         assert update_readme(readme, blocks)
         text = readme.read_text()
