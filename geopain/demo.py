@@ -322,6 +322,8 @@ def readme_blocks(results_dir: str | Path) -> dict[str, str]:
         blocks["demo-results"] = markdown_results(json.loads((d / "demo-metrics.json").read_text()))
     if (d / "edge_weights.json").is_file():
         blocks["edge-weights"] = markdown_edge_weights(json.loads((d / "edge_weights.json").read_text()))
+    if (d / "generality" / "generality.md").is_file():  # written by benchmarks/generality.py
+        blocks["generality"] = (d / "generality" / "generality.md").read_text(encoding="utf-8").rstrip() + "\n"
     return blocks
 
 

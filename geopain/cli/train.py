@@ -44,6 +44,9 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
                         "and model when there is one of this size, else random), 'none' (random), 'pretrained' "
                         "(the shipped encoder; an error without one) or a model directory written by 'geopain train' "
                         "or 'geopain pretrain'")
+    p.add_argument("--finetune", choices=["head", "all"], default="head",
+                   help="when starting from pretrained weights: keep them and fit only what is new (head, "
+                        "default: a few subjects would otherwise teach the network their identities) or train all")
     p.add_argument("--device", default="auto", help="auto (GPU when present), cpu or cuda")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -85,6 +88,7 @@ def estimator_params(args: argparse.Namespace) -> dict:
         "lr": args.lr, "weight_decay": args.weight_decay, "patience": args.patience, "balance": None if args.balance == "none" else args.balance,
         "device": args.device, "seed": args.seed, "reference": resolve_reference(args),
         "init": resolve_init(getattr(args, "init", None)),
+        "finetune": getattr(args, "finetune", "head"),
     }
 
 

@@ -615,6 +615,8 @@ class PainEstimator:
         agg = g[value_cols].mean() if value_cols else g.size().to_frame("n")
         counts = df.groupby(keys, sort=False).agg(frames=("frame", "size"), frames_with_face=("face_found", "sum"))
         res = counts.join(agg, how="left").reset_index()
+        refs = df.groupby(keys, sort=False)["reference"].first()
+        res["reference"] = refs.reindex(pd.MultiIndex.from_frame(res[keys])).to_numpy()
         if self.task != "score":
             probs = res[[c for c in res.columns if c.startswith("p_")]].to_numpy()
             pred = np.full(len(res), np.nan)
