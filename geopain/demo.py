@@ -309,8 +309,13 @@ def markdown_edge_weights(report: dict) -> str:
         lines += [f"  - {c['sentence']}" for c in r["comparisons"].get("wgnn-uniform", [])]
     from .models import DEFAULT_WEIGHTING
 
-    lines += ["", f"The default `wgnn` uses the `{DEFAULT_WEIGHTING}` weighting; `wgnn-strain`, `wgnn-learned` and "
-              "`wgnn-uniform` stay in the registry as the ablations."]
+    winners = [sp for sp, r in report.get("species", {}).items() if r["best"].get("significant")]
+    verdict = (f"A weighting beats the runner-up beyond noise on: {', '.join(winners)}." if winners else
+               "No weighting beats another beyond noise on either species: the edge weights are not shown to help, "
+               "so nothing earns a change of the default.")
+    lines += ["", f"{verdict} The default `wgnn` keeps the `{DEFAULT_WEIGHTING}` weighting (the one its shipped "
+              "encoders were pretrained with); `wgnn-strain`, `wgnn-learned` and `wgnn-uniform` stay in the registry "
+              "as the ablations."]
     return "\n".join(lines).rstrip() + "\n"
 
 

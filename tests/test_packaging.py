@@ -1,4 +1,4 @@
-"""The wheel carries the species adapters, so a pip-installed geopain finds its schemes."""
+"""The wheel carries the species adapters and pretrained encoders, so a pip-installed geopain finds them."""
 import subprocess
 import sys
 import zipfile
@@ -18,6 +18,10 @@ def test_wheel_ships_species_adapters(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     shipped = {p.relative_to(ROOT / "species").as_posix() for p in (ROOT / "species").glob("*/*") if p.suffix in (".yaml", ".txt")}
     assert shipped and {f"geopain/species_data/{s}" for s in shipped} <= names
+    # and the pretrained encoders (weights + the settings that reproduce them)
+    weights = {p.relative_to(ROOT).as_posix() for p in (ROOT / "geopain" / "models" / "pretrained").rglob("*")
+               if p.suffix in (".json", ".safetensors")}
+    assert weights and weights <= names
     # unpacked on its own, the package lists the same schemes as the checkout
     target = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(target)

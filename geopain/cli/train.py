@@ -32,11 +32,12 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--balance", choices=["weight", "sample", "none"], default="weight",
                    help="class imbalance: weighted loss, balanced sampling or none (default weight)")
     p.add_argument("--reference", choices=list(references), default=None,
-                   help="label-free per-person reference the geometry is compared with: 'none' (default; works on "
-                        "a single photo), 'first-frames' (each sequence's first frames), 'subject-median' (each "
-                        "subject's median face over all its frames: subject-wise standardisation) or "
-                        "'neutral-labelled' (the subject's frames labelled no pain). All but 'none' need several "
-                        "frames of each subject at prediction too ('geopain predict --fallback' covers the rest)")
+                   help="per-person reference the geometry is compared with: 'none' (default; works on a single "
+                        "photo), 'first-frames' (each sequence's first frames), 'subject-median' (each subject's "
+                        "median face over all its frames: subject-wise standardisation) or 'neutral-labelled' (the "
+                        "frames marked neutral by a 'neutral' column of 1s in the table, e.g. a calm baseline; "
+                        "while training, frames labelled no pain stand in). All but 'none' need several frames of "
+                        "each subject at prediction too ('geopain predict --fallback' covers the rest)")
     p.add_argument("--baseline", choices=sorted(BASELINE_TO_REFERENCE), default=None,
                    help=argparse.SUPPRESS)  # deprecated alias of --reference
     p.add_argument("--init", default="auto", metavar="{auto,none,pretrained,PATH}",
@@ -44,9 +45,10 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
                         "and model when there is one of this size, else random), 'none' (random), 'pretrained' "
                         "(the shipped encoder; an error without one) or a model directory written by 'geopain train' "
                         "or 'geopain pretrain'")
-    p.add_argument("--finetune", choices=["head", "all"], default="head",
-                   help="when starting from pretrained weights: keep them and fit only what is new (head, "
-                        "default: a few subjects would otherwise teach the network their identities) or train all")
+    p.add_argument("--finetune", choices=["all", "head"], default="all",
+                   help="when starting from pretrained weights: train every weight from the calibrated pretrained "
+                        "model, early stopping on held-out subjects keeping the start if nothing improves (all, "
+                        "default), or keep the pretrained weights and fit only what is new (head)")
     p.add_argument("--device", default="auto", help="auto (GPU when present), cpu or cuda")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -88,7 +90,7 @@ def estimator_params(args: argparse.Namespace) -> dict:
         "lr": args.lr, "weight_decay": args.weight_decay, "patience": args.patience, "balance": None if args.balance == "none" else args.balance,
         "device": args.device, "seed": args.seed, "reference": resolve_reference(args),
         "init": resolve_init(getattr(args, "init", None)),
-        "finetune": getattr(args, "finetune", "head"),
+        "finetune": getattr(args, "finetune", "all"),
     }
 
 

@@ -1,11 +1,18 @@
 """A scikit-learn style estimator for the whole pipeline, species-agnostic.
 
-``PainEstimator(model="wgnn", task="binary").fit(sequences)`` runs::
+``PainEstimator(model="wgnn", task="binary").fit(sequences)`` builds the usual chain of
+steps (:mod:`geopain.models.steps`) and runs it::
 
-    LandmarkSequence -> geopain.geometry.normalize (pose and scale removed)
-                     -> neural models: geopain.graphs.FacialGraphBuilder tensors (x, edge weights, edge features)
-                        baselines:     geopain.geometry.measure pain-unit measurements
-                     -> model (frames, or sliding windows with temporal=True)
+    LandmarkSequence -> Normalize (pose, position and size out, template frame)
+                     -> Reference (none, or the person's own first frames / median / neutral frames)
+                     -> IdentityAugment while training neural models (other identities, mirrored)
+                     -> GraphFeatures (neural models; + measurements for "hybrid")
+                        or MeasurementFeatures (baselines)
+                     -> FeatureScaler -> model (frames, or sliding windows with temporal=True)
+
+Neural models start from the encoder geopain ships for the scheme when there is one
+(``init="auto"``, see :mod:`geopain.models.pretrained`); what is new for the task is fitted
+first by scikit-learn, then trained with early stopping on held-out subjects.
 
 Labels come from the sequences: ``pain`` (binary), ``level`` (five; the species scale's
 number of levels) and ``score`` (regression over the scale's range: PSPI 0-16, SPFES
@@ -115,10 +122,13 @@ class PainEstimator:
         init: ``"auto"`` (the encoder shipped with geopain for this scheme and model when there
             is one of this size, see ``geopain pretrain``; else random), ``None`` (random),
             ``"pretrained"`` (the shipped encoder, an error without one) or a model directory.
-        finetune: what trains when starting from ``init``: ``"head"`` (every pretrained weight
-            stays as learned from thousands of identities; what is new, the output layer of
-            another task and a hybrid's measurement parts, learns the task: the default, since a
-            few subjects would otherwise teach the network their identities) or ``"all"``.
+        finetune: what trains when starting from ``init``. Either way, what is new (the output
+            layer of another task, a hybrid's measurement part) is first fitted by scikit-learn on
+            the pretrained network's output, so training starts from the pretrained ranking
+            calibrated to the task. ``"all"`` (default) then trains every weight, with early
+            stopping on held-out subjects that also scores that starting point (so the data decide
+            between the simulator-pretrained network and one adapted to them); ``"head"`` keeps
+            every pretrained weight.
         model_params: extra keyword arguments of the model factory.
         device: ``"auto"`` (GPU when present), ``"cpu"``, ``"cuda"``.
         seed: seeds everything; verbose: progress bars.
@@ -130,7 +140,7 @@ class PainEstimator:
                  weight_decay: float = 1e-2, patience: int = 10, val_fraction: float = 0.2,
                  balance: str | None = "weight", window: int = 16, window_step: int = 8,
                  graph: dict[str, Any] | None = None, reference: str = "none", head: str = "auto",
-                 augment: bool | str | dict[str, Any] = "auto", init: str | None = "auto", finetune: str = "head",
+                 augment: bool | str | dict[str, Any] = "auto", init: str | None = "auto", finetune: str = "all",
                  model_params: dict[str, Any] | None = None, device: str = "auto",
                  seed: int = 0, verbose: bool = False, baseline: str | None = None):
         self.model = model
@@ -402,8 +412,8 @@ class PainEstimator:
                         param.requires_grad_(False)
             elif self.finetune != "all":
                 raise GeopainError(f"finetune must be 'head' or 'all', got {self.finetune!r}")
-        if index.ndim == 1 and (hasattr(self.model_, "set_linear") or (init and self.finetune == "head")):
-            self._fit_output(scaled, index, y_fit, head_frozen=bool(init) and self.finetune == "head",
+        if index.ndim == 1 and (hasattr(self.model_, "set_linear") or init):
+            self._fit_output(scaled, index, y_fit, head_frozen=bool(init),
                              source_output=init.output_layer(self.model_) if init else None)
         if self._head == "ordinal" and (init or hasattr(self.model_, "set_linear")) and index.ndim == 1:
             self._init_thresholds(scaled, index, y_fit)

@@ -63,7 +63,7 @@ def _nanmedian(a: np.ndarray, axis: int) -> np.ndarray:
         return np.nanmedian(a, axis=axis)
 
 
-def _neutral_labels(seq: LandmarkSequence, scheme: Scheme) -> np.ndarray:
+def _neutral_labels(seq: LandmarkSequence) -> np.ndarray:
     """``(T,)`` 1 where the user marked a frame neutral, 0 where not, NaN unknown."""
     if "neutral" in seq.labels:
         return np.asarray(seq.labels["neutral"], dtype=np.float64)
@@ -93,7 +93,7 @@ class Normalize:
             seq_index=np.repeat(np.arange(len(seqs)), lengths),
             time=np.where(np.isfinite(ts), ts, fr / fps),
             found=np.concatenate([s.face_found for s in normed]),
-            neutral=np.concatenate([_neutral_labels(s, self.scheme) for s in seqs]),
+            neutral=np.concatenate([_neutral_labels(s) for s in seqs]),
             reference=np.full(len(coords), "none", dtype=object),
         )
 
@@ -126,7 +126,7 @@ class Reference:
     def _groups(self, frames: Frames) -> np.ndarray:
         return frames.sequence if self.kind == "first-frames" else frames.subject
 
-    def _reference_rows(self, frames: Frames, fitting: bool) -> dict[str, np.ndarray]:
+    def _reference_rows(self, frames: Frames) -> dict[str, np.ndarray]:
         """``{group: frame indices}`` that define each group's reference (may be empty)."""
         groups = self._groups(frames)
         out: dict[str, np.ndarray] = {}
@@ -135,8 +135,7 @@ class Reference:
             if self.kind == "first-frames":
                 rows = rows[: self.first_frames] if len(rows) > self.first_frames else rows[:0]
             elif self.kind == "neutral-labelled":
-                marked = rows[frames.neutral[rows] == 1]
-                rows = marked
+                rows = rows[frames.neutral[rows] == 1]
             elif len(rows) < self.min_frames:
                 rows = rows[:0]
             out[str(g)] = rows
@@ -147,7 +146,7 @@ class Reference:
         if self.kind == "none":
             return None
         groups = self._groups(frames)
-        rows = self._reference_rows(frames, fitting=False)
+        rows = self._reference_rows(frames)
         for g, r in rows.items():
             if len(r):
                 continue
@@ -181,7 +180,7 @@ class Reference:
         groups = self._groups(frames)
         coords = frames.coords.copy()
         template = frames.scheme.template
-        for g, rows in self._reference_rows(frames, fitting).items():
+        for g, rows in self._reference_rows(frames).items():
             members = groups == g
             ref = _nanmedian(frames.coords[rows].astype(np.float64), 0)
             coords[members] = apply_baseline(frames.coords[members], ref, template)
