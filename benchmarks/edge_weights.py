@@ -15,7 +15,6 @@ read from that file. Takes tens of minutes on 2 CPU cores.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -70,9 +69,9 @@ def main(argv: list[str] | None = None) -> int:
         lines += [""] + [f"- {c['sentence']}" for c in r["comparisons"]["wgnn-uniform"] if c["names"][0] != c["names"][1]]
         lines += [f"- best: {r['best']['sentence']}", ""]
     report["seconds"] = round(time.perf_counter() - started, 1)
-    from geopain.demo import _finite
+    from geopain.jsonio import write_json
 
-    (out / "edge_weights.json").write_text(json.dumps(_finite(report), indent=2, default=float))
+    write_json(out / "edge_weights.json", report)
     (out / "edge_weights.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from .errors import GeopainError
+from .jsonio import dumps, write_json
 
 
 @dataclass
@@ -87,7 +88,7 @@ def run_demo(output: str | Path = "demo-output", config: DemoConfig | None = Non
 
     bar.set_postfix_str("report")
     results["seconds"] = round(time.perf_counter() - started, 1)
-    (out / "metrics.json").write_text(json.dumps(_finite(results), indent=2, default=_json))
+    write_json(out / "metrics.json", results)
     write_report(results, out)
     bar.update()
     bar.close()
@@ -399,7 +400,7 @@ def write_report(results: dict, out: Path) -> Path:
                      + "".join(f"<li>{html.escape(sp)}, {html.escape(t)}: {html.escape(c)}</li>" for sp, t, c in comparisons)
                      + "</ul>")
     parts.append(f"<p>Run time: {results.get('seconds')} s. Configuration: "
-                 f"{html.escape(json.dumps(results.get('config'), default=_json))}</p></body></html>")
+                 f"{html.escape(dumps(results.get('config'), indent=None))}</p></body></html>")
     path = out / "report.html"
     path.write_text("\n".join(parts), encoding="utf-8")
     return path
@@ -428,24 +429,3 @@ def _cohort_table(cohorts: dict) -> str:
         f"<td>{c['sequences']}</td><td>{c['frames']}</td><td>{c['pain_prevalence']:.0%}</td></tr>"
         for sp, c in cohorts.items())
     return head + body + "</table>"
-
-
-def _finite(obj: Any) -> Any:
-    """NaN and infinities -> None, so metrics.json is strict JSON."""
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    if isinstance(obj, (float, np.floating)) and not np.isfinite(obj):
-        return None
-    return obj
-
-
-def _json(obj: Any) -> Any:
-    if isinstance(obj, (np.generic,)):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    return str(obj)

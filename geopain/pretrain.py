@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import GeopainError
+from .jsonio import write_json
 
 PRETRAIN_FILE = "pretrain.json"
 
@@ -85,5 +86,5 @@ def pretrain(cfg: PretrainConfig, output: str | os.PathLike, verbose: bool = Tru
     out = est.save(output)
     record = {**asdict(cfg), "scheme_key": est.scheme_, "geopain_version": __version__,
               "frames_total": int(sum(s.n_frames for s in seqs)), "seconds": round(time.perf_counter() - started, 1)}
-    (out / PRETRAIN_FILE).write_text(json.dumps(record, indent=2) + "\n")
+    write_json(out / PRETRAIN_FILE, record)
     return out

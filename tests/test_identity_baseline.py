@@ -4,9 +4,6 @@ import pytest
 
 from geopain.errors import GeopainError
 from geopain.geometry.baseline import neutral_shape
-from geopain.models import PainEstimator
-from geopain.species import get_scheme
-from geopain.synth import simulate
 
 
 class TestNeutralShapeMedian:

@@ -101,10 +101,7 @@ def load_input(path: Path, scheme: str, detector: str | None = None, stride: int
 
 def reference_problem(est, seqs: list) -> str | None:
     """Why ``seqs`` cannot support ``est``'s reference (one line), or ``None``."""
-    check = getattr(est, "reference_problem", None)
-    if check is None:  # an estimator without per-person references
-        return None
-    reason = check(seqs)
+    reason = est.reference_problem(seqs)
     return None if reason is None else " ".join(str(reason).split())
 
 

@@ -6,15 +6,12 @@ import sys
 import time
 from pathlib import Path
 
-#: The deprecated ``--baseline`` values and the ``--reference`` each means.
-BASELINE_TO_REFERENCE = {"none": "none", "first": "first-frames", "subject-median": "subject-median"}
-
 
 def add_training_options(p: argparse.ArgumentParser) -> None:
     """Options shared by ``train`` and ``evaluate``."""
     from ..models import estimator
 
-    references = getattr(estimator, "REFERENCES", ("none", "first-frames", "subject-median", "neutral-labelled"))
+    references = estimator.REFERENCES
     p.add_argument("--task", choices=["binary", "five", "score"], default="binary",
                    help="binary pain / no pain, five ordinal levels, or the continuous score (default: binary)")
     p.add_argument("--temporal", nargs="?", const="gru", default=None, choices=["gru", "lstm", "cloud"],
@@ -38,7 +35,7 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
                         "frames marked neutral by a 'neutral' column of 1s in the table, e.g. a calm baseline; "
                         "while training, frames labelled no pain stand in). All but 'none' need several frames of "
                         "each subject at prediction too ('geopain predict --fallback' covers the rest)")
-    p.add_argument("--baseline", choices=sorted(BASELINE_TO_REFERENCE), default=None,
+    p.add_argument("--baseline", choices=sorted(estimator.BASELINE_TO_REFERENCE), default=None,
                    help=argparse.SUPPRESS)  # deprecated alias of --reference
     p.add_argument("--init", default="auto", metavar="{auto,none,pretrained,PATH}",
                    help="initial weights: 'auto' (default: the encoder shipped with geopain for the landmark scheme "
@@ -61,6 +58,8 @@ def resolve_reference(args: argparse.Namespace) -> str:
     reference = getattr(args, "reference", None)
     baseline = getattr(args, "baseline", None)
     if baseline is not None:
+        from ..models.estimator import BASELINE_TO_REFERENCE
+
         mapped = BASELINE_TO_REFERENCE[baseline]
         if reference is not None and reference != mapped:
             raise GeopainError(f"--baseline {baseline} (deprecated: --reference {mapped}) contradicts --reference "

@@ -27,7 +27,7 @@ import pandas as pd
 from ..errors import GeopainError
 from ..landmarks import LandmarkSequence
 from ..species import get_scheme
-from .metrics import HEADLINE, aggregate, task_metrics
+from .metrics import aggregate, task_metrics
 from .splits import Fold, protocol_folds
 
 def _reference_models(names: Iterable[str]) -> list[str]:

@@ -22,8 +22,6 @@ labelled axes and reference lines):
 """
 from __future__ import annotations
 
-import json
-import math
 import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -31,6 +29,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ..jsonio import write_json
 from .metrics import HEADLINE, reliability_curve, roc_auc
 
 #: Metric key -> words for table headers, axis labels and sentences (reuse it elsewhere).
@@ -75,21 +74,6 @@ def _n_classes(results: Mapping[str, Any]) -> int:
         return 2
     scale = results.get("scale") or {}
     return int(scale.get("n_levels") or 5)
-
-
-def _clean(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items() if k != "predictions"}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, (np.floating, float)):
-        v = float(obj)
-        return None if math.isnan(v) or math.isinf(v) else v
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.ndarray):
-        return _clean(obj.tolist())
-    return obj
 
 
 def _fmt(x: Any) -> str:
@@ -410,7 +394,7 @@ def write_report(results: Mapping[str, Any], out_dir: str | os.PathLike,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "results.json", "markdown": out / "results.md", "csv": out / "results.csv"}
-    paths["json"].write_text(json.dumps(_clean(dict(results)), indent=1))
+    write_json(paths["json"], {k: v for k, v in results.items() if k != "predictions"}, indent=1)
     paths["markdown"].write_text(markdown_table(results))
     results_table(results).to_csv(paths["csv"], index=False)
     for i, p in enumerate(plot_results(results, out, predictions, class_names)):

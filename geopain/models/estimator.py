@@ -86,7 +86,8 @@ def task_targets(sequences: Sequence[LandmarkSequence], task: str, scheme: Schem
     return np.concatenate(out)
 
 
-_OLD_BASELINES = {None: "none", "none": "none", "first": "first-frames", "subject-median": "subject-median"}
+#: The older ``baseline`` values and the ``reference`` each one means.
+BASELINE_TO_REFERENCE = {"none": "none", "first": "first-frames", "subject-median": "subject-median"}
 
 
 class PainEstimator:
@@ -194,9 +195,9 @@ class PainEstimator:
     @property
     def _reference(self) -> str:
         if self.baseline is not None and self.reference == "none":
-            if self.baseline not in _OLD_BASELINES:
-                raise GeopainError(f"baseline must be one of {tuple(k for k in _OLD_BASELINES if k)}, got {self.baseline!r}")
-            return _OLD_BASELINES[self.baseline]
+            if self.baseline not in BASELINE_TO_REFERENCE:
+                raise GeopainError(f"baseline must be one of {tuple(BASELINE_TO_REFERENCE)}, got {self.baseline!r}")
+            return BASELINE_TO_REFERENCE[self.baseline]
         return self.reference
 
     def _check_params(self) -> None:
@@ -417,18 +418,12 @@ class PainEstimator:
                              source_output=init.output_layer(self.model_) if init else None)
         if self._head == "ordinal" and (init or hasattr(self.model_, "set_linear")) and index.ndim == 1:
             self._init_thresholds(scaled, index, y_fit)
-        augment = None
-        if self._augments:
-            options = self.augment if isinstance(self.augment, dict) else {}
-            identities = IdentityAugment(**{"seed": self.seed, **options}).fit(frames)
-
-            def augment(epoch: int) -> dict[str, Any]:
-                return scaler.transform(featurizer.transform(identities.transform(frames, epoch)))
+        augmented = self._augmenter(frames, featurizer, scaler) if self._augments else None
         self.history_ = fit_network(
             self.model_, scaled, index, y_fit, self.task, groups=groups, strata=strata, n_classes=self.n_classes_,
             epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
             patience=self.patience, val_fraction=self.val_fraction, balance=self.balance, seed=self.seed,
-            device=self.device, verbose=self.verbose, augment=augment)
+            device=self.device, verbose=self.verbose, augment=augmented)
         self.model_.to("cpu")
         if out_dir is not None:
             self.history_.save(out_dir)
@@ -498,6 +493,15 @@ class PainEstimator:
                 last.bias.copy_(torch.as_tensor(bp, dtype=last.bias.dtype))
         if is_hybrid:
             self.model_.set_linear(W[:, P:], np.zeros(self.n_classes_) if P else b)
+
+    def _augmenter(self, frames: Frames, featurizer, scaler: FeatureScaler):
+        """``epoch -> inputs``: the training frames with other identities (a new draw each epoch)."""
+        options = self.augment if isinstance(self.augment, dict) else {}
+        identities = IdentityAugment(**{"seed": self.seed, **options}).fit(frames)
+
+        def inputs(epoch: int) -> dict[str, Any]:
+            return scaler.transform(featurizer.transform(identities.transform(frames, epoch)))
+        return inputs
 
     def _init_thresholds(self, inputs: dict[str, Any], index: np.ndarray, y: np.ndarray) -> None:
         """Ordinal thresholds from the latent values the (pretrained / pre-fitted) model gives

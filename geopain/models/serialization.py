@@ -16,28 +16,16 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
 from ..errors import InputError
+from ..jsonio import to_jsonable, write_json
 
 FORMAT = "geopain-model/1"
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
-
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    return v
 
 
 def save(estimator, directory: str | os.PathLike) -> Path:
@@ -66,19 +54,19 @@ def save(estimator, directory: str | os.PathLike) -> Path:
         "format": FORMAT,
         "geopain_version": __version__,
         "estimator": "PainEstimator",
-        "params": _jsonable(estimator.get_params()),
+        "params": to_jsonable(estimator.get_params()),
         "kind": kind,
         "scheme": estimator.scheme_,
         "n_classes": estimator.n_classes_,
         "score_range": list(estimator.score_range_),
         "n_features": estimator.n_features_,
-        "model_kwargs": _jsonable(estimator.model_kwargs_),
-        "baseline": _jsonable(baseline_config),
+        "model_kwargs": to_jsonable(estimator.model_kwargs_),
+        "baseline": to_jsonable(baseline_config),
     }
     tmp = d / (WEIGHTS + ".tmp")
     save_file(tensors, str(tmp), metadata={"format": FORMAT})
     os.replace(tmp, d / WEIGHTS)
-    (d / CONFIG).write_text(json.dumps(config, indent=2))
+    write_json(d / CONFIG, config)
     if estimator.history_ is not None:
         estimator.history_.save(d)
     return d

@@ -610,7 +610,7 @@ class Simulator:
 
     def sequence(self, state: _SubjectState, index: int, seed: int = 0) -> LandmarkSequence:
         """Simulate sequence ``index`` of a subject."""
-        cfg, spec, T = self.config, self.spec, self.T
+        cfg, T = self.config, self.T
         rng = np.random.default_rng([int(seed), state.index, int(index) + 1])
         gen = state.generator
         pain = bool(state.conditions[index])
