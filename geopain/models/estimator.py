@@ -228,6 +228,8 @@ class PainEstimator:
 
     @property
     def _rnn(self) -> str | None:
+        if self._info.get("window_model"):  # takes windows (B, T, N, F) itself: temporal whatever ``temporal`` says
+            return "window"
         if not self.temporal:
             return None
         if self._info.get("temporal_only") or self.temporal == "cloud":
@@ -274,7 +276,7 @@ class PainEstimator:
     def _samples(self, seqs: list[LandmarkSequence]) -> tuple[np.ndarray, np.ndarray]:
         """``index`` ((S,) frames or (S, T) windows) and ``centre (S,)`` (frame a sample is labelled by)."""
         found = np.concatenate([s.face_found for s in seqs])
-        if not self.temporal:
+        if self._rnn is None:
             idx = np.flatnonzero(found)
             return idx, idx
         offsets = np.cumsum([0] + [s.n_frames for s in seqs])
@@ -309,7 +311,7 @@ class PainEstimator:
         if info.get("edge_features"):
             ea = inputs.get("edge_attr")
             kw.setdefault("edge_dim", 0 if ea is None else int(ea.shape[-1]))
-        if info.get("landmarks") and not self._rnn:
+        if info.get("landmarks") and self._rnn in (None, "window"):
             kw.setdefault("n_nodes", int(inputs["x"].shape[1]))
         if info.get("measurements"):
             kw.setdefault("n_measurements", int(inputs["features"].shape[-1]))
@@ -324,7 +326,7 @@ class PainEstimator:
         if self._kind == "sklearn":
             return create(self.model, task=self.task, n_classes=max(out, 2), seed=self.seed, **kwargs)
         torch.manual_seed(self.seed)
-        if self._rnn is None:
+        if self._rnn in (None, "window"):
             return create(self.model, in_channels=in_channels, out_channels=out, **kwargs)
         if self._rnn == "cloud":
             enc = {} if self._info.get("temporal_only") else {"encoder": "pointnet2" if self.model == "pointnet2" else "pointnet"}
