@@ -32,10 +32,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="output landmark scheme, e.g. human/ibug68 (default), human/mediapipe468, human/ibug66")
     p.add_argument("--project", action="store_true",
                    help="project to 2D pixels with a pinhole camera, as a 2D detector gives (dims=2, px)")
-    p.add_argument("--difficulty", choices=("easy", "default", "hard", "pretrain"), default="default",
+    p.add_argument("--difficulty", choices=("easy", "default", "hard", "pretrain", "dynamics"), default="default",
                    help="preset knobs: easy = frontal, still, template faces, no confounders or noise; "
                         "hard = wider pose, more identity spread, confounders, occlusion; pretrain = hard plus a generator "
-                        "randomised per subject (what geopain pretrain uses) (default: default)")
+                        "randomised per subject (what geopain pretrain uses); dynamics = pain and non-pain mimics share "
+                        "apex shapes and differ only in their dynamics, sequence-level labels (default: default)")
     p.add_argument("--fps", type=float, default=None, help="frames per second (default 25)")
     p.add_argument("--noise", type=float, default=None,
                    help="detector noise sd (cm in 3D, pixels with --project)")
@@ -71,7 +72,7 @@ def _config(args: argparse.Namespace):
         values["project"] = True
     if args.noise is not None:
         values["noise_px" if values.get("project") else "noise_cm"] = args.noise
-    for key in ("image_size", "face_size_px", "level_weights"):
+    for key in ("image_size", "face_size_px", "level_weights", "pain_rhythm_hz"):
         if isinstance(values.get(key), list):
             values[key] = tuple(values[key])
     return SynthConfig.preset(args.difficulty, **values).validate()

@@ -148,6 +148,21 @@ class SynthConfig:
             rates are drawn, and the detector gets per-sequence noise levels, per-landmark noise
             scales and a per-subject landmark bias (step 8 of the module docstring). Labels
             keep their meaning; only the geometry that expresses them varies between subjects.
+        pain_rhythm_hz: temporal dynamics of pain (None: the YAML's onset/apex/offset episodes).
+            A ``(low, high)`` range: pain builds and releases slowly and repeatedly, the apex
+            intensities times ``0.5 - 0.5 cos(2 pi f t + phase)`` with ``f`` drawn per sequence.
+        mimic_rate: probability that a no-pain sequence shows a *mimic*: the subject's pain apex
+            shape (drawn exactly as a pain episode's apex, same units and intensities) with the
+            dynamics of a non-pain behaviour from ``mimic_rhythm_hz``. Mimics never count in the
+            labels. With ``pain_rhythm_hz`` the two conditions share apex shapes and the
+            distribution of intensities over frames (both raised cosines), so only the dynamics
+            tell them apart (the ``dynamics`` preset).
+        mimic_rhythm_hz: ``{kind: (low, high) Hz}`` of the mimics' raised-cosine dynamics, one kind
+            drawn per mimic (None: ``talking`` 3-5 Hz, fast and rhythmic; ``grimace`` 1.2-2 Hz,
+            builds and releases).
+        label_level: ``"frame"`` (each frame's labels from its own intensities) or ``"sequence"``
+            (every frame carries its sequence's labels: ``pain``/``level``/``score`` of the peak,
+            as BioVid's labels per 5.5 s sample).
     """
 
     fps: float = 25.0
@@ -171,6 +186,10 @@ class SynthConfig:
     focal_px: float | None = None
     quantize_labels: bool = True
     variability: float = 0.0
+    pain_rhythm_hz: tuple[float, float] | None = None
+    mimic_rate: float = 0.0
+    mimic_rhythm_hz: dict[str, tuple[float, float]] | None = None
+    label_level: str = "frame"
 
     def validate(self) -> "SynthConfig":
         """Raise :class:`~geopain.errors.GeopainError` for values out of range; return self."""
@@ -202,6 +221,17 @@ class SynthConfig:
             bad("face_size_px", "must be an increasing (low, high) pair > 0")
         if self.focal_px is not None and not self.focal_px > 0:
             bad("focal_px", "must be > 0")
+        if not 0.0 <= float(self.mimic_rate) <= 1.0:
+            bad("mimic_rate", "must be in [0, 1]")
+        for name, ranges in (("pain_rhythm_hz", {"pain": self.pain_rhythm_hz}),
+                             ("mimic_rhythm_hz", self.mimic_rhythm_hz or {})):
+            if not isinstance(ranges, Mapping):
+                bad(name, "must map behaviour names to (low, high) Hz")
+            for r in ranges.values():
+                if r is not None and (len(r) != 2 or not 0 < float(r[0]) <= float(r[1])):
+                    bad(name, "must be an increasing (low, high) pair of frequencies > 0 Hz")
+        if self.label_level not in ("frame", "sequence"):
+            bad("label_level", "must be 'frame' or 'sequence'")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -223,6 +253,9 @@ class SynthConfig:
         return cls.from_dict({**PRESETS[name], **changes})
 
 
+#: ``dynamics``: pain and its mimics share apex shapes and intensity distributions but differ in
+#: dynamics (pain builds and releases at 0.25-0.5 Hz; mimics in every no-pain sequence at 1.2-5 Hz),
+#: with sequence-level labels: a per-frame model cannot tell them apart, a temporal one can.
 #: Named difficulties. ``easy``: frontal, still, template faces, no confounders, noise or missing
 #: points (the pain signal alone); ``hard``: wider pose, more identity spread, confounders,
 #: noise, occlusion and dropped points than the default; ``pretrain``: for pretraining neural
@@ -238,7 +271,12 @@ PRESETS: dict[str, dict[str, Any]] = {
              "drop_rate": 0.02, "frame_drop_rate": 0.02, "occlusion_rate": 0.3, "level_weights": (3.0, 2.0, 1.0, 1.0)},
     "pretrain": {"variability": 1.0, "confounder_rate": 1.2, "identity_scale": 1.5, "pose_scale": 1.2,
                  "noise_correlation": 0.5, "occlusion_rate": 0.1, "frame_drop_rate": 0.02},
+    "dynamics": {"pain_rhythm_hz": (0.25, 0.5), "mimic_rate": 1.0, "label_level": "sequence"},
 }
+
+#: Default mimic dynamics (``SynthConfig.mimic_rhythm_hz``): talking is fast and rhythmic, a
+#: grimace builds and releases; pain (``pain_rhythm_hz`` of the ``dynamics`` preset) is slower.
+MIMIC_RHYTHMS: dict[str, tuple[float, float]] = {"talking": (3.0, 5.0), "grimace": (1.2, 2.0)}
 
 
 # ----------------------------------------------------------------------------------------
@@ -615,8 +653,17 @@ class Simulator:
         gen = state.generator
         pain = bool(state.conditions[index])
         S = np.zeros((T, len(self.model.actions)))
-        unit_frac = self._pain(rng, state.style) if pain else np.zeros((T, len(self.units)))
+        if pain:
+            unit_frac = self._pain(rng, state.style) if cfg.pain_rhythm_hz is None else \
+                self._rhythm(rng, state.style, cfg.pain_rhythm_hz)
+        else:
+            unit_frac = np.zeros((T, len(self.units)))
         S[:, self.unit_cols] = unit_frac
+        mimic = None
+        if not pain and cfg.mimic_rate > 0 and rng.uniform() < cfg.mimic_rate:
+            kinds = cfg.mimic_rhythm_hz or MIMIC_RHYTHMS
+            mimic = sorted(kinds)[int(rng.integers(len(kinds)))]
+            S[:, self.unit_cols] += self._rhythm(rng, state.style, kinds[mimic])  # not in the labels
         names = self._behaviour(rng, S, gen)
         np.clip(S, 0.0, 1.0, out=S)
         if len(self.rest_cols):  # resting posture (unlabelled), varying a little per sequence
@@ -630,8 +677,12 @@ class Simulator:
         out, meta = self._pose_and_camera(rng, coords, detector)
         meta.update(simulated=True, generator="geopain.synth", condition="pain" if pain else "no_pain",
                     confounders=names, seed=int(seed))
+        if mimic is not None:
+            meta["mimic"] = mimic
         self._missing(rng, out, meta)
         labels, seq_labels = self._labels(unit_frac)
+        if cfg.label_level == "sequence":
+            labels.update({k: np.full(T, float(seq_labels[k])) for k in ("pain", "level", "score")})
         valid = np.isfinite(out[..., :2]).all(-1)
         return LandmarkSequence(
             coords=out.astype(np.float32),
@@ -669,6 +720,19 @@ class Simulator:
             env = envelope(t[:, None], a0, a1, on + lags, np.maximum(off - lags, 1e-3))  # (T, U)
             unit_frac = np.maximum(unit_frac, apex[None] * env)
         return unit_frac
+
+    def _rhythm(self, rng: np.random.Generator, style: np.ndarray, hz: Sequence[float]) -> np.ndarray:
+        """``(T, U)`` a pain apex (drawn as :meth:`_pain` draws one) that builds and releases as a
+        raised cosine of a frequency drawn in ``hz`` with a random phase (units lag a little)."""
+        spec = self.spec
+        target = _target_score(rng, spec, self.level_weights, self.scale)
+        jitter = np.exp(spec.episode_jitter_sd * rng.standard_normal(len(self.units)))
+        apex = _apex_fractions(spec, style * jitter, target, rng, self.scale)
+        f = _uniform(rng, hz)
+        apex_time = self.t[rng.integers(self.T)]  # the apex falls on a random frame: every sequence reaches it
+        lags = rng.uniform(0, spec.pain_timing.lag_s, len(self.units))
+        phase = np.pi - 2 * np.pi * f * (apex_time + lags)
+        return apex[None] * (0.5 - 0.5 * np.cos(2 * np.pi * f * self.t[:, None] + phase[None]))
 
     def _behaviour(self, rng: np.random.Generator, S: np.ndarray, gen: _SubjectGenerator | None = None) -> list[str]:
         """Add confounders (Poisson count) and background behaviour to ``S``; their names."""
