@@ -2,7 +2,7 @@
 
 >>> from geopain import models
 >>> models.names()
-['gboost', 'hybrid', 'logreg', 'pointnet', 'pointnet2', 'stpointnet', 'wgnn', 'wgnn-learned', 'wgnn-strain', 'wgnn-uniform']
+['gboost', 'hybrid', 'logreg', 'pointnet', 'pointnet2', 'shared-region', 'stpointnet', 'wgnn', 'wgnn-learned', 'wgnn-strain', 'wgnn-uniform']
 >>> net = models.create("wgnn", in_channels=6, out_channels=2, edge_dim=3)
 
 Torch models take dense fixed-topology batches (``x (B, N, F)``, a shared
@@ -18,6 +18,7 @@ from ..registry import Registry
 from .baselines import MeasurementBaseline
 from .hybrid import HybridModel
 from .pointnet import PointNet, PointNet2
+from .shared import SharedRegionModel
 from .temporal import RecurrentModel, SpatioTemporalPointNet
 from .wgnn import WGNN
 
@@ -72,6 +73,14 @@ def _hybrid(in_channels: int, out_channels: int, **kw: Any) -> HybridModel:
     return HybridModel(in_channels, out_channels, **{"weighting": DEFAULT_WEIGHTING, **kw})
 
 
+@MODELS.register("shared-region", kind="torch", graph=True, edge_features=True, layered=True, scheme_arg=True,
+                 weighting=DEFAULT_WEIGHTING, heads=("softmax",), shared_representation=True,
+                 description="species-specific WGNN encoders pooled over the homologous facial regions (R x H, common to "
+                             "every species) into one shared pain head (geopain.transfer)")
+def _shared_region(in_channels: int, out_channels: int, **kw: Any) -> SharedRegionModel:
+    return SharedRegionModel(in_channels, out_channels, **{"weighting": DEFAULT_WEIGHTING, **kw})
+
+
 @MODELS.register("stpointnet", kind="torch", graph=False, temporal_only=True, heads=("softmax",),
                  description="spatio-temporal point cloud (time as a coordinate) of a window")
 def _stpointnet(in_channels: int, out_channels: int, **kw: Any) -> SpatioTemporalPointNet:
@@ -120,4 +129,4 @@ from .estimator import PainEstimator  # noqa: E402  (needs the registry above)
 from .serialization import load, save  # noqa: E402
 
 __all__ = ["MODELS", "create", "create_temporal", "names", "info", "PainEstimator", "PointNet", "PointNet2", "WGNN",
-           "RecurrentModel", "SpatioTemporalPointNet", "MeasurementBaseline", "HybridModel", "DEFAULT_WEIGHTING", "save", "load"]
+           "RecurrentModel", "SpatioTemporalPointNet", "MeasurementBaseline", "HybridModel", "SharedRegionModel", "DEFAULT_WEIGHTING", "save", "load"]

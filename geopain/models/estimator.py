@@ -315,6 +315,8 @@ class PainEstimator:
             kw.setdefault("n_nodes", int(inputs["x"].shape[1]))
         if info.get("measurements"):
             kw.setdefault("n_measurements", int(inputs["features"].shape[-1]))
+        if info.get("scheme_arg"):  # models built per landmark scheme (e.g. the shared-region model)
+            kw.setdefault("scheme", self.scheme_)
         if len(info.get("heads", ())) > 1:
             kw.setdefault("head", self._head)
         return kw

@@ -1,0 +1,1 @@
+from .homology import SHARED_UNITS, Homology, get_homology, unit_correspondence
