@@ -5,7 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geopain.datasets import biovid, prepare, protocol_folds
+from geopain.datasets import biovid, prepare
+from geopain.evaluation import splits
+from geopain.evaluation.splits import protocol_folds
 from geopain.datasets.fixtures import make_biovid
 from geopain.errors import GeopainError, InputError
 from geopain.io.tables import read_frame, read_table, write_table
@@ -89,15 +91,15 @@ class TestProtocols:
         others = [f"{i:06d}_{'wm'[i % 2]}_{20 + i % 40}" for i in range(67)]
         subjects = others + list(biovid.LOSO67_EXCLUDED)
         assert len(set(subjects)) == 87 and len(biovid.LOSO67_EXCLUDED) == 20
-        f87 = protocol_folds(subjects, biovid.PROTOCOLS["loso87"])
-        f67 = protocol_folds(subjects, biovid.PROTOCOLS["loso67"])
+        meta = {"protocols": biovid.PROTOCOLS}
+        f87 = protocol_folds("loso87", subjects, meta)
+        f67 = protocol_folds("loso67", subjects, meta)
         assert len(f87) == 87 and len(f67) == 67
-        assert all(len(test) == 1 for _, test in f87 + f67)
-        in67 = {s for train, test in f67 for s in train + test}
+        assert all(len(f.test_subjects) == 1 for f in f87 + f67)
+        in67 = {s for f in f67 for s in f.train_subjects + f.test_subjects}
         assert in67 == set(others) and not in67 & set(biovid.LOSO67_EXCLUDED)
 
     def test_evaluation_reads_the_same_folds(self):
-        splits = pytest.importorskip("geopain.evaluation.splits")
         subjects = [f"{i:06d}_m_30" for i in range(5)] + list(biovid.LOSO67_EXCLUDED[:3])
         folds = splits.protocol_folds("loso67", subjects, {"protocols": biovid.PROTOCOLS})
         assert sorted(t for f in folds for t in f.test_subjects) == subjects[:5]
@@ -125,8 +127,8 @@ class TestPrepareBiovid:
         one = bio[bio["sequence"] == s.sequence]
         sig = biovid.read_biosignals(root / "biosignals_filtered" / s.subject / f"{s.sequence}_bio.csv")
         np.testing.assert_allclose(one["gsr"].iloc[2], sig["gsr"][(sig["time"] >= 0.06) & (sig["time"] < 0.1)].mean())
-        folds = protocol_folds(frame["subject"], meta["protocols"]["loso67"])
-        assert [t for _, t in folds] == [["071309_w_21"], ["112914_m_20"]]
+        folds = protocol_folds("loso67", frame["subject"], meta)
+        assert sorted(f.test_subjects for f in folds) == [("071309_w_21",), ("112914_m_20",)]
 
     def test_broken_copy(self, root, tmp_path):
         copy = shutil.copytree(root, tmp_path / "PartA")

@@ -4,7 +4,8 @@ import shutil
 import numpy as np
 import pytest
 
-from geopain.datasets import prepare, protocol_folds, sheep
+from geopain.datasets import prepare, sheep
+from geopain.evaluation.splits import protocol_folds
 from geopain.datasets._common import ErrorLog
 from geopain.datasets.fixtures import SPFES_UNITS, make_sheep
 from geopain.errors import GeopainError, InputError
@@ -132,12 +133,13 @@ class TestPrepareSheep:
         assert res.errors == [] and res.n_subjects == 6 and meta["dataset"] == "sheep"
         np.testing.assert_array_equal(frame["pain"], (frame["score"] > 3).astype(float))
         assert set(SPFES_UNITS) <= set(frame.columns)
-        loao = protocol_folds(frame["subject"], meta["protocols"]["loao"])
-        assert [t for _, t in loao] == [[a] for a in sorted(frame["subject"].unique())]
-        k = protocol_folds(frame["subject"], meta["protocols"]["animal_kfold5"])
-        assert len(k) == 5 and sorted(a for _, t in k for a in t) == sorted(frame["subject"].unique())
+        loao = protocol_folds("loao", frame["subject"], meta)
+        assert sorted(f.test_subjects for f in loao) == [(a,) for a in sorted(frame["subject"].unique())]
+        k = protocol_folds("animal_kfold5", frame["subject"], meta)
+        assert len(k) == 5 and sorted(a for f in k for a in f.test_subjects) == sorted(frame["subject"].unique())
         assert not (tmp_path / "s.parquet.parts").exists()
-        (train, test), = protocol_folds(frame["subject"], meta["protocols"]["animal_holdout"])
+        (fold,) = protocol_folds("animal_holdout", frame["subject"], meta)
+        train, test = fold.train_subjects, fold.test_subjects
         assert len(test) == 1 and not set(train) & set(test) and len(train) == 5
 
     def test_few_animals_lower_k(self, tmp_path):

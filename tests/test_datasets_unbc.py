@@ -5,7 +5,8 @@ import sys
 import numpy as np
 import pytest
 
-from geopain.datasets import prepare, protocol_folds
+from geopain.datasets import prepare
+from geopain.evaluation.splits import protocol_folds
 from geopain.datasets import unbc
 from geopain.datasets._common import ErrorLog
 from geopain.datasets.fixtures import make_unbc
@@ -113,15 +114,15 @@ class TestPrepareUnbc:
         assert meta["protocols"]["kfold5"] == {**meta["protocols"]["kfold5"], "kind": "kfold", "k": 5}
         assert {"AU4", "AU6", "AU7", "AU9", "AU10", "AU43", "pain", "level", "score"} <= set(frame.columns)
         assert not (tmp_path / "u.parquet.parts").exists()
-        folds = protocol_folds(frame["subject"], meta["protocols"]["loso"])
-        assert [t for _, t in folds] == [[s] for s in sorted(frame["subject"].unique())]
-        assert all(s not in train for train, test in folds for s in test)
+        folds = protocol_folds("loso", frame["subject"], meta)
+        assert sorted(f.test_subjects for f in folds) == [(s,) for s in sorted(frame["subject"].unique())]
+        assert all(s not in f.train_subjects for f in folds for s in f.test_subjects)
 
     def test_kfold_partition(self):
         subjects = list(unbc.SUBJECTS)
-        folds = protocol_folds(subjects, unbc.PROTOCOLS["kfold5"])
-        tests = [s for _, t in folds for s in t]
-        assert len(folds) == 5 and sorted(tests) == sorted(subjects) and {len(t) for _, t in folds} == {5}
+        folds = protocol_folds("kfold5", subjects, {"protocols": unbc.PROTOCOLS})
+        tests = [s for f in folds for s in f.test_subjects]
+        assert len(folds) == 5 and sorted(tests) == sorted(subjects) and {len(f.test_subjects) for f in folds} == {5}
 
     def test_broken_copy(self, copy, tmp_path):
         d = lambda kind: copy / kind / REL  # noqa: E731

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..registry import Registry
-from ._common import ErrorLog, PrepareResult, protocol_folds
+from ._common import ErrorLog, PrepareResult
 from .biovid import prepare_biovid
 from .fixtures import make_fixture
 from .sheep import prepare_sheep
@@ -74,5 +74,5 @@ def list_datasets() -> list[str]:
     return DATASETS.names()
 
 
-__all__ = ["DATASETS", "prepare", "list_datasets", "PrepareResult", "ErrorLog", "protocol_folds",
+__all__ = ["DATASETS", "prepare", "list_datasets", "PrepareResult", "ErrorLog",
            "make_fixture", "prepare_unbc", "prepare_biovid", "prepare_sheep"]

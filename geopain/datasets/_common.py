@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-import numpy as np
 
 from ..errors import GeopainError, InputError
 from ..io.tables import read_table, write_table
@@ -174,33 +173,6 @@ def finish(sequences: list[LandmarkSequence], output: Path, store: PartStore, lo
         error_log=err_path if log.errors else None,
         protocols=dict(meta.get("protocols", {})),
     )
-
-
-def protocol_folds(subjects: Sequence[str] | np.ndarray, protocol: Mapping[str, Any],
-                   seed: int = 0) -> list[tuple[list[str], list[str]]]:
-    """Subject-level folds of a named protocol: ``[(train_subjects, test_subjects), ...]``.
-
-    ``kind="loso"``: one fold per subject left out; ``kind="kfold"``: ``k`` groups of
-    subjects (shuffled with ``seed``, sizes differing by at most one); ``kind="holdout"``: one
-    fold testing ``test_subjects``. Subjects in ``exclude_subjects`` are in no fold at all. This is the reference the dataset cards
-    describe; :mod:`geopain.evaluation` applies the same metadata to tables.
-    """
-    exclude = {str(s) for s in protocol.get("exclude_subjects", [])}
-    subs = sorted({str(s) for s in np.asarray(subjects).ravel()} - exclude)
-    kind = protocol.get("kind")
-    if kind == "loso":
-        tests = [[s] for s in subs]
-    elif kind == "kfold":
-        k = int(protocol.get("k", 5))
-        if not 2 <= k <= len(subs):
-            raise GeopainError(f"k-fold needs 2 <= k <= subjects ({len(subs)}), got k={k}")
-        order = np.random.default_rng(seed).permutation(len(subs))
-        tests = [sorted(subs[i] for i in chunk) for chunk in np.array_split(order, k)]
-    elif kind == "holdout":
-        tests = [sorted({str(s) for s in protocol.get("test_subjects", [])} & set(subs))]
-    else:
-        raise GeopainError(f"unknown protocol kind {kind!r}; known: loso, kfold, holdout")
-    return [([s for s in subs if s not in set(t)], t) for t in tests]
 
 
 def read_number(path: Path, log: ErrorLog | None = None) -> float:
