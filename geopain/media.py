@@ -14,7 +14,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, ShapeError
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm"})
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
@@ -30,8 +30,21 @@ def media_kind(path: str | os.PathLike) -> str | None:
 
 
 def to_rgb_uint8(array: np.ndarray) -> np.ndarray:
-    """Any image array (gray, RGBA, 16-bit, float in [0, 1]) as RGB ``uint8 (H, W, 3)``."""
+    """Any image array as RGB ``uint8 (H, W, 3)``: the one converter every path uses
+    (files, arrays given to :func:`geopain.extract.detect_image` and to ``Detector.detect``).
+
+    * gray ``(H, W)`` / ``(H, W, 1)`` is repeated to three channels;
+    * alpha (``(H, W, 2)`` gray + alpha, ``(H, W, 4)`` RGBA) is composited over white;
+    * float in ``[0, 1]`` is scaled by 255, float in ``(1, 255]`` is taken as 0-255 values,
+      larger floats are scaled by their maximum; NaN becomes 0;
+    * 16-bit (or 10/12-bit in 16-bit containers) integers are rescaled to 8 bits by their
+      bit depth (``>> 8`` would darken 12-bit data to a sixteenth); bool is 0/255.
+
+    Raises :class:`~geopain.errors.ShapeError` for shapes that are not an image.
+    """
     a = np.asarray(array)
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (1, 2, 3, 4)):
+        raise ShapeError(f"image: expected (H, W), (H, W, 3) RGB or (H, W, 4) RGBA, got shape {a.shape}")
     if a.dtype == np.bool_:
         a = a.astype(np.uint8) * 255
     if a.dtype == np.uint8:
@@ -39,8 +52,8 @@ def to_rgb_uint8(array: np.ndarray) -> np.ndarray:
     elif np.issubdtype(a.dtype, np.floating):
         finite = a[np.isfinite(a)]
         hi = float(finite.max()) if finite.size else 1.0
-        scale = 255.0 if hi <= 1.0 else 255.0 / hi
-        a = np.clip(np.nan_to_num(a) * scale + 0.5, 0, 255).astype(np.uint8)
+        scale = 255.0 if hi <= 1.0 else 1.0 if hi <= 255.0 else 255.0 / hi
+        a = np.clip(np.nan_to_num(a, nan=0.0, posinf=255.0 / scale, neginf=0.0) * scale + 0.5, 0, 255).astype(np.uint8)
     elif np.issubdtype(a.dtype, np.integer):
         hi = int(a.max()) if a.size else 0
         if a.dtype.itemsize >= 2 and hi > 255:
@@ -48,17 +61,15 @@ def to_rgb_uint8(array: np.ndarray) -> np.ndarray:
             a = (a.astype(np.float32) * (255.0 / (2 ** bits - 1)) + 0.5).clip(0, 255).astype(np.uint8)
         else:
             a = a.clip(0, 255).astype(np.uint8)
+    else:
+        raise ShapeError(f"image: unsupported dtype {a.dtype}")
     if a.ndim == 2:
-        a = np.repeat(a[..., None], 3, axis=2)
-    elif a.ndim == 3 and a.shape[2] == 1:
+        a = a[..., None]
+    if a.shape[2] in (2, 4):  # composite the alpha channel over white
+        alpha = a[..., -1:].astype(np.float32) / 255.0
+        a = (a[..., :-1] * alpha + 255.0 * (1 - alpha) + 0.5).astype(np.uint8)
+    if a.shape[2] == 1:
         a = np.repeat(a, 3, axis=2)
-    elif a.ndim == 3 and a.shape[2] == 2:  # gray + alpha
-        a = np.repeat(a[..., :1], 3, axis=2)
-    elif a.ndim == 3 and a.shape[2] == 4:
-        alpha = a[..., 3:4].astype(np.float32) / 255.0
-        a = (a[..., :3] * alpha + 255.0 * (1 - alpha) + 0.5).astype(np.uint8)
-    if a.ndim != 3 or a.shape[2] != 3:
-        raise ValueError(f"cannot make an RGB image from shape {np.asarray(array).shape}")
     return np.ascontiguousarray(a)
 
 

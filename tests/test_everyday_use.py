@@ -20,3 +20,55 @@ class TestOneFoldMaker:
         named = splits.protocol_folds("k3", subjects, {"protocols": {"k3": {"kind": "kfold", "k": 3}}}, seed=4)
         plain = splits.protocol_folds("kfold:3", subjects, seed=4)
         assert [f.test_subjects for f in named] == [f.test_subjects for f in plain]
+
+
+class TestOneImageConverter:
+    """``Detector.detect`` and ``detect_image`` see the same pixels as files read by ``read_image``."""
+
+    def _seen_by_detector(self, image):
+        from geopain.detectors.base import Detector
+
+        seen = []
+
+        class Spy(Detector):
+            name = "spy"
+            scheme = "human/ibug68"
+
+            def _detect(self, img):
+                seen.append(img)
+                return []
+
+        Spy(max_side=None, min_side=1).detect(image)
+        return seen[0]
+
+    def test_rgba_and_16bit_same_everywhere(self):
+        from geopain.media import to_rgb_uint8
+
+        rgba = np.zeros((4, 4, 4), np.uint8)
+        rgba[..., 0] = 200
+        rgba[..., 3] = 0  # fully transparent: white
+        np.testing.assert_array_equal(self._seen_by_detector(rgba), to_rgb_uint8(rgba))
+        assert (self._seen_by_detector(rgba) == 255).all()
+        deep = np.full((4, 4, 3), 4095, np.uint16)  # 12-bit white
+        np.testing.assert_array_equal(self._seen_by_detector(deep), 255)
+
+    def test_float_0_255_is_not_stretched(self):
+        from geopain.media import to_rgb_uint8
+
+        img = np.full((3, 3, 3), 100.0)
+        img[0, 0] = 200.0
+        assert to_rgb_uint8(img)[0, 0, 0] == 200 and to_rgb_uint8(img)[1, 1, 0] == 100
+
+    def test_bad_shape_is_one_line_error(self):
+        from geopain.errors import ShapeError
+        from geopain.media import to_rgb_uint8
+
+        with pytest.raises(ShapeError, match="expected"):
+            to_rgb_uint8(np.zeros((2, 2, 5), np.uint8))
+        with pytest.raises(ShapeError):
+            self._seen_by_detector(np.zeros(5))
+
+    def test_no_second_converter(self):
+        import geopain.detectors.base as base
+
+        assert not hasattr(base, "as_rgb_uint8")

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import ShapeError
+from ..media import to_rgb_uint8
 from ..species import get_scheme
 
 
@@ -57,25 +58,6 @@ def box_of(points: np.ndarray) -> np.ndarray:
     return np.concatenate([xy.min(0), xy.max(0)]).astype(np.float32)
 
 
-def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
-    """Validate an image array: ``(H, W, 3)`` uint8 RGB (a 2D array is taken as grayscale)."""
-    img = np.asarray(image)
-    if img.ndim == 2:
-        img = np.repeat(img[..., None], 3, axis=2)
-    if img.ndim != 3 or img.shape[2] not in (3, 4):
-        raise ShapeError(f"image: expected (H, W, 3) RGB, got shape {img.shape}")
-    if img.shape[2] == 4:
-        img = img[..., :3]
-    if img.dtype != np.uint8:
-        if np.issubdtype(img.dtype, np.floating) and img.size and np.nanmax(img) <= 1.0:
-            img = np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        elif img.dtype == np.uint16:
-            img = (img >> 8).astype(np.uint8)
-        else:
-            img = np.clip(img, 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(img)
-
-
 class Detector:
     """Base class: subclasses set ``name``, ``scheme``, ``dims`` and implement :meth:`_detect`.
 
@@ -102,7 +84,7 @@ class Detector:
 
     def detect(self, image: np.ndarray) -> list[FaceDetection]:
         """Faces in one RGB uint8 image ``(H, W, 3)``; coordinates in that image's pixels."""
-        img = as_rgb_uint8(image)
+        img = to_rgb_uint8(image)
         h, w = img.shape[:2]
         if h == 0 or w == 0:
             return []
