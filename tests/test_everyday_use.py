@@ -72,3 +72,39 @@ class TestOneImageConverter:
         import geopain.detectors.base as base
 
         assert not hasattr(base, "as_rgb_uint8")
+
+
+@pytest.fixture(scope="module")
+def cohort():
+    from geopain.synth import simulate
+
+    return simulate("human", n_subjects=4, sequences_per_subject=2, frames=12, seed=3)
+
+
+@pytest.fixture(scope="module")
+def five_model(cohort):
+    from geopain.models import PainEstimator
+
+    return PainEstimator("logreg", "five", verbose=False).fit(cohort)
+
+
+class TestSequenceTarget:
+    def test_median_rounded_for_levels(self):
+        import pandas as pd
+
+        from geopain.tasks import sequence_targets
+
+        df = pd.DataFrame({"subject": "a", "sequence": "s", "face_id": 0, "face_found": True,
+                           "target": [0.0, 4.0, 4.0, 4.0, 4.0, 2.0, 2.0]})
+        assert sequence_targets(df, "five").iloc[0] == 4.0  # the mean would be 2.86
+        assert sequence_targets(df, "score").iloc[0] == 4.0
+
+    def test_predict_and_evaluate_agree(self, cohort, five_model):
+        from geopain.evaluation import sequence_table
+
+        seq = five_model.predict_sequences(cohort)
+        ev = sequence_table(five_model.predict_frames(cohort), "five", 5)
+        m = seq.merge(ev, on=["subject", "sequence", "face_id"], suffixes=("", "_eval"))
+        assert len(m) == len(cohort)
+        np.testing.assert_array_equal(m["target"], m["target_eval"])
+        assert (m["target"] == np.round(m["target"])).all()

@@ -27,6 +27,7 @@ import pandas as pd
 from ..errors import GeopainError
 from ..landmarks import LandmarkSequence
 from ..species import get_scheme
+from ..tasks import SEQUENCE_KEYS, sequence_targets
 from .metrics import aggregate, task_metrics
 from .splits import Fold, protocol_folds
 
@@ -51,14 +52,13 @@ def _frame_metrics(df: pd.DataFrame, task: str, n_classes: int) -> dict[str, Any
 
 def sequence_table(frames: pd.DataFrame, task: str, n_classes: int) -> pd.DataFrame:
     """Per-sequence predictions from per-frame ones: mean probabilities (argmax) or mean
-    score, and the sequence target (median frame label, rounded for classes)."""
-    keys = ["subject", "sequence", "face_id"]
+    score, and the sequence target (:func:`geopain.tasks.sequence_targets`)."""
+    keys = SEQUENCE_KEYS
     d = frames[frames["face_found"] & np.isfinite(frames["target"])]
     cols = ["prediction"] if task == "score" else [f"p_{k}" for k in range(n_classes)]
     g = d.groupby(keys, sort=False)
     out = g[cols].mean()
-    tgt = g["target"].median()
-    out["target"] = tgt if task == "score" else np.round(tgt)
+    out["target"] = sequence_targets(d, task, keys)
     if task != "score":
         out["prediction"] = out[cols].to_numpy().argmax(1)
     out["face_found"] = True

@@ -626,11 +626,15 @@ class PainEstimator:
         sequence prediction (argmax of the mean probabilities, or the mean score)."""
         df = self.predict_frames(sequences)
         keys = ["subject", "sequence", "face_id"]
-        value_cols = [c for c in df.columns if c.startswith("p_") or c in ("expected_level", "target")]
+        value_cols = [c for c in df.columns if c.startswith("p_") or c == "expected_level"]
         if self.task == "score":
             value_cols = ["prediction"] + value_cols
         g = df[df["face_found"]].groupby(keys, sort=False)
         agg = g[value_cols].mean() if value_cols else g.size().to_frame("n")
+        if "target" in df.columns:  # one definition with 'geopain evaluate': geopain.tasks.sequence_targets
+            from ..tasks import sequence_targets
+
+            agg["target"] = sequence_targets(df, self.task, keys)
         counts = df.groupby(keys, sort=False).agg(frames=("frame", "size"), frames_with_face=("face_found", "sum"))
         res = counts.join(agg, how="left").reset_index()
         refs = df.groupby(keys, sort=False)["reference"].first()

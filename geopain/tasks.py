@@ -1,0 +1,60 @@
+"""What each prediction task predicts: class names and the per-sequence target.
+
+One definition for every place that needs it (``geopain evaluate``'s sequence table,
+:meth:`PainEstimator.predict_sequences`, the columns ``geopain predict`` writes), so a
+sequence's target is the same number wherever it is shown.
+
+* ``"binary"``: classes ``no_pain``, ``pain``;
+* ``"five"``: the levels of the species' scale, ``level_0`` ... ``level_{K-1}``;
+* ``"score"``: the continuous pain score (no classes).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+#: The tasks a model can be trained for.
+TASKS = ("binary", "five", "score")
+
+#: Columns that identify one sequence of one face.
+SEQUENCE_KEYS = ["subject", "sequence", "face_id"]
+
+
+def class_names(task: str, n_classes: int) -> list[str]:
+    """Readable names of the ``n_classes`` classes of ``task`` (``[]`` for ``"score"``)."""
+    if task == "score":
+        return []
+    if task == "binary" and n_classes == 2:
+        return ["no_pain", "pain"]
+    return [f"level_{k}" for k in range(n_classes)]
+
+
+def sequence_targets(frames: pd.DataFrame, task: str, keys: Sequence[str] = SEQUENCE_KEYS) -> pd.Series:
+    """Per-sequence target from per-frame ``target`` labels: the median over the frames with a
+    face and a finite label, rounded to a class for ``binary`` and ``five`` (a five-level
+    sequence's target is a level, never 3.42). Indexed by ``keys``; sequences without a
+    labelled frame are absent."""
+    t = frames["target"].to_numpy(float)
+    ok = np.isfinite(t)
+    if "face_found" in frames:
+        ok &= frames["face_found"].to_numpy(bool)
+    med = frames.loc[ok].groupby(list(keys), sort=False)["target"].median()
+    return med if task == "score" else np.round(med)
+
+
+def readable_columns(df: pd.DataFrame, task: str) -> pd.DataFrame:
+    """``df`` with ``p_0..p_{K-1}`` renamed ``p_<class name>`` and class predictions and
+    targets as (nullable) integers, for tables users open; a new frame."""
+    k = 0
+    while f"p_{k}" in df.columns:
+        k += 1
+    names = class_names(task, k)
+    out = df.rename(columns={f"p_{i}": f"p_{n}" for i, n in enumerate(names)})
+    if task != "score":
+        for col in ("prediction", "target"):
+            if col in out.columns:
+                v = out[col].to_numpy(float)
+                out[col] = pd.array(np.where(np.isfinite(v), np.round(v), np.nan), dtype="Float64").astype("Int64")
+    return out
