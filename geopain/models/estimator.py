@@ -40,6 +40,8 @@ from ..errors import GeopainError
 from ..landmarks import LandmarkSequence
 from ..species import Scheme, get_scheme
 from ._common import HEADS
+from .abstention import frame_status
+from .calibration import after_fit, apply_temperature
 from .pretrained import resolve_init
 from .steps import REFERENCES, FeatureScaler, Frames, GraphFeatures, IdentityAugment, MeasurementFeatures, Normalize, Reference
 
@@ -396,6 +398,7 @@ class PainEstimator:
             self.model_.fit(feats, y_fit if self.task != "score" else yv, sample_weight=sw)
             self.n_features_ = feats.shape[1]
             self.scaler_ = {}
+            after_fit(self, seqs, index, groups, y_fit, strata)  # calibration, abstention thresholds
             return self
         init = resolve_init(self.init, self)
         self.init_report_ = None
@@ -429,6 +432,7 @@ class PainEstimator:
             patience=self.patience, val_fraction=self.val_fraction, balance=self.balance, seed=self.seed,
             device=self.device, verbose=self.verbose, augment=augmented)
         self.model_.to("cpu")
+        after_fit(self, seqs, index, groups, y_fit, strata)  # calibration, abstention thresholds
         if out_dir is not None:
             self.history_.save(out_dir)
         return self
@@ -549,6 +553,8 @@ class PainEstimator:
                 out = torch.softmax(torch.as_tensor(raw, dtype=torch.float64), 1).numpy()
         if self.task == "score":
             out = np.clip(out, *self.score_range_)
+        else:  # temperature fitted on held-out subjects (geopain.models.calibration)
+            out = apply_temperature(out, getattr(self, "temperature_", 1.0))
         result = np.full((F, C), np.nan)
         if index.ndim == 1:
             result[index] = out
@@ -619,6 +625,8 @@ class PainEstimator:
         true = task_targets(seqs, self.task)
         if np.isfinite(true).any():
             df["target"] = true
+        # scored / abstained and why (geopain.models.abstention)
+        df["status"], df["reason"], _ = frame_status(self, self._in_scheme(seqs), ok)
         return df
 
     def predict_sequences(self, sequences: Iterable[LandmarkSequence]) -> pd.DataFrame:

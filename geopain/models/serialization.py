@@ -3,9 +3,11 @@
 A model directory holds:
 
 * ``config.json``: format tag, geopain version, the estimator's parameters as given, the
-  learned scalars (scheme, number of classes, score range, feature count, model kwargs);
+  learned scalars (scheme, number of classes, score range, feature count, model kwargs), the
+  calibration (temperature fitted on held-out subjects) and the abstention thresholds;
 * ``model.safetensors``: every array: the torch state dict (``model.*``), feature scalers
-  (``scaler.*``), the shared edge list, or a baseline's exported arrays (``baseline.*``);
+  (``scaler.*``), the shared edge list, or a baseline's exported arrays (``baseline.*``), the
+  training embedding statistics of the out-of-distribution check (``ood.*``);
 * ``training_curves.csv``/``.png`` when the model was trained by a loop.
 
 Loading reads JSON and safetensors only: nothing is unpickled, so a model file from a
@@ -50,6 +52,8 @@ def save(estimator, directory: str | os.PathLike) -> Path:
         baseline_config = None
     for k, v in estimator.scaler_.items():
         tensors[f"scaler.{k}"] = torch.as_tensor(np.ascontiguousarray(v))
+    for k, v in (getattr(estimator, "ood_", None) or {}).items():  # abstention: training embedding statistics
+        tensors[f"ood.{k}"] = torch.as_tensor(np.ascontiguousarray(v))
     config = {
         "format": FORMAT,
         "geopain_version": __version__,
@@ -62,6 +66,9 @@ def save(estimator, directory: str | os.PathLike) -> Path:
         "n_features": estimator.n_features_,
         "model_kwargs": to_jsonable(estimator.model_kwargs_),
         "baseline": to_jsonable(baseline_config),
+        # temperature fitted on held-out subjects; abstention thresholds (edit to change them)
+        "calibration": to_jsonable(getattr(estimator, "calibration_", None)),
+        "abstention": to_jsonable(getattr(estimator, "abstention_", None)),
     }
     tmp = d / (WEIGHTS + ".tmp")
     save_file(tensors, str(tmp), metadata={"format": FORMAT})
@@ -109,6 +116,10 @@ def load(directory: str | os.PathLike):
     est.model_kwargs_ = dict(config["model_kwargs"])
     est.scaler_ = {k[len("scaler."):]: v.numpy() for k, v in tensors.items() if k.startswith("scaler.")}
     est.history_ = None
+    est.calibration_ = config.get("calibration") or {"method": "none", "temperature": 1.0}
+    est.temperature_ = float(est.calibration_.get("temperature", 1.0))
+    est.abstention_ = config.get("abstention")
+    est.ood_ = {k[len("ood."):]: v.double().numpy() for k, v in tensors.items() if k.startswith("ood.")}
     if config["kind"] == "sklearn":
         arrays = {k[len("baseline."):]: v.numpy() for k, v in tensors.items() if k.startswith("baseline.")}
         est.model_ = MeasurementBaseline.from_arrays(arrays, config["baseline"])

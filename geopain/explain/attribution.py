@@ -1,0 +1,314 @@
+"""Attributions of a fitted :class:`~geopain.models.PainEstimator`'s pain output, per frame.
+
+What is explained (:func:`explained_output`): for ``task="binary"`` the pain log-odds
+``log p(pain) - log p(no pain)``; for ``"five"`` the expected level ``sum_k k p_k``; for
+``"score"`` the score. Every method satisfies *completeness*: the attributions of a frame sum
+to ``f(frame) - f(reference frame)``; the reference frame is the species template (the
+neutral face of the scheme, through the same pipeline), with the frame's own missing points
+kept missing so that a point the detector did not see gets no attribution.
+
+- **Neural models** (registry ``kind="torch"``): integrated gradients (Captum
+  ``IntegratedGradients``, Gauss-Legendre quadrature) on every input at once: node features
+  ``x (B, N, F)``, edge weights ``(B, E)``, edge features ``(B, E, K)`` and, for models that
+  take them, the measurements ``(B, M)``. All frames are explained in one vectorised pass
+  (``frames x steps`` samples, chunked). PyG's ``torch_geometric.explain`` (GNNExplainer) is not
+  used: geopain's graph models run on dense fixed-topology batches with their own dense
+  adjacency, not on PyG ``MessagePassing`` layers whose edge masks GNNExplainer injects, and
+  its masks are optimised per graph (hundreds of steps per frame) with no completeness.
+- **Measurement baselines** (``kind="sklearn"``): Shapley values of the measurements (Captum
+  ``ShapleyValueSampling``, exact for the logistic regression up to sampling of permutations,
+  which is exact for a linear model) against the template's measurements.
+
+Everything is then mapped onto landmarks (node features to their landmark, an edge's share
+half to each end, a measurement's equally to the landmarks it uses), which
+:mod:`geopain.explain.units` aggregates to the species' pain units and regions.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from ..errors import GeopainError
+from ..landmarks import LandmarkSequence
+
+
+@dataclass
+class Attribution:
+    """Per-frame attributions of one estimator on a list of sequences.
+
+    ``F`` frames (all frames of the input, in order), ``N`` landmarks, ``E`` edges, ``M``
+    measurements. Arrays are NaN for frames without a face.
+
+    Attributes:
+        landmarks: ``(F, N)`` attribution of each landmark (output units, e.g. log-odds).
+        edges: ``(F, E)`` attribution of each edge (neural graph models; else zeros ``(F, 0)``).
+        measurements: ``(F, M)`` attribution of each measurement (baselines, hybrid), or ``(F, 0)``.
+        output: ``(F,)`` the explained output ``f(frame)``; ``reference_output``: ``(F,)`` ``f(reference)``.
+        delta: ``(F,)`` completeness error ``sum(attributions) - (output - reference_output)``.
+        edge_index: ``(2, E)`` the edges; ``measurement_names``: ``(M,)``.
+        frame_ids: dict of ``(F,)`` arrays ``subject``, ``sequence``, ``face_id``, ``frame``, ``time``.
+        method: the attribution method; target: what ``output`` is.
+    """
+
+    scheme: Any
+    landmarks: np.ndarray
+    edges: np.ndarray
+    measurements: np.ndarray
+    output: np.ndarray
+    reference_output: np.ndarray
+    delta: np.ndarray
+    edge_index: np.ndarray
+    measurement_names: list[str]
+    frame_ids: dict[str, np.ndarray]
+    method: str
+    target: str
+    found: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+
+    @property
+    def total(self) -> np.ndarray:
+        """``(F,)`` sum of the landmark attributions (= output - reference_output - delta)."""
+        return np.nansum(self.landmarks, 1)
+
+
+def explained_output(task: str) -> str:
+    """What the attributions explain for ``task`` (words)."""
+    return {"binary": "pain log-odds", "five": "expected pain level", "score": "pain score"}[task]
+
+
+def _target_from_log_probs(logp: torch.Tensor, task: str) -> torch.Tensor:
+    """``(B,)`` explained output from ``(B, C)`` log-probabilities."""
+    if task == "binary":
+        return logp[:, 1] - logp[:, 0]
+    levels = torch.arange(logp.shape[1], dtype=logp.dtype, device=logp.device)
+    return (logp.exp() * levels).sum(1)
+
+
+def _frame_ids(seqs: Sequence[LandmarkSequence]) -> dict[str, np.ndarray]:
+    lengths = [s.n_frames for s in seqs]
+    rep = lambda v: np.repeat(np.asarray(v, dtype=object), lengths)  # noqa: E731
+    return {"subject": rep([s.subject for s in seqs]).astype(str), "sequence": rep([s.sequence for s in seqs]).astype(str),
+            "face_id": np.repeat([s.face_id for s in seqs], lengths).astype(np.int64),
+            "frame": np.concatenate([s.frames for s in seqs]).astype(np.int64),
+            "time": np.concatenate([s.timestamps for s in seqs]).astype(np.float64)}
+
+
+def _measurement_landmarks(scheme, n_points: int) -> np.ndarray:
+    """``(M, N)`` each measurement's share of each landmark (rows sum to 1)."""
+    W = np.zeros((len(scheme.measurements), n_points))
+    for i, m in enumerate(scheme.measurements):
+        lm = m.landmarks
+        W[i, lm] = 1.0 / len(lm)
+    return W
+
+
+def feature_landmarks(est, scheme, n_cols: int) -> np.ndarray:
+    """``(n_cols, N)`` each per-frame feature's share of each landmark (rows sum to 1): the
+    measurements (registry ``measurements``) then the flattened coordinates (``coordinates``)."""
+    info = est._info
+    N = scheme.n_points
+    blocks = []
+    if info.get("measurements") or (not info.get("coordinates") and n_cols == len(scheme.measurements)):
+        blocks.append(_measurement_landmarks(scheme, N))
+    if info.get("coordinates") or n_cols - sum(len(b) for b in blocks) == 3 * N:
+        blocks.append(np.repeat(np.eye(N), 3, axis=0))
+    W = np.concatenate(blocks, 0) if blocks else np.zeros((0, N))
+    if len(W) != n_cols:
+        raise GeopainError(f"cannot map the {n_cols} per-frame features of {est.model!r} onto landmarks")
+    return W
+
+
+def _reference_frames(frames, n: int):
+    """The template as ``n`` frames of ``frames`` (same scheme; missing points of ``frames`` kept missing)."""
+    template = np.asarray(frames.scheme.template, dtype=np.float32)
+    coords = np.broadcast_to(template[None], frames.coords.shape).copy()
+    missing = ~np.isfinite(frames.coords).all(-1)
+    coords[missing] = np.nan
+    return replace(frames, coords=coords, confidence=np.where(missing, 0.0, 1.0).astype(np.float32))
+
+
+def _check_frame_model(est) -> None:
+    est._check_fitted()
+    if est.temporal:
+        raise GeopainError(f"explain works on frame models; {est.model!r} was trained on windows (temporal={est.temporal!r})")
+
+
+def explain(est, sequences: Sequence[LandmarkSequence] | LandmarkSequence, n_steps: int = 24,
+            chunk: int = 4096, n_samples: int = 8, seed: int = 0) -> Attribution:
+    """Attributions of ``est``'s pain output on every frame of ``sequences`` (see module docstring).
+
+    Args:
+        est: a fitted frame-level :class:`~geopain.models.PainEstimator` (any registered kind).
+        sequences: landmark sequences in (or convertible to) the model's scheme.
+        n_steps: integrated-gradients quadrature points (neural models).
+        chunk: at most this many ``frame x step`` samples per forward/backward pass.
+        n_samples: Shapley permutations (baselines).
+        seed: seed of the Shapley permutations.
+    """
+    from ..models.estimator import _as_list
+
+    _check_frame_model(est)
+    seqs = est._in_scheme(_as_list(sequences))
+    scheme = est.scheme_obj_
+    frames = est._frames(seqs, scheme)
+    ref_frames = _reference_frames(frames, len(frames))
+    featurizer = est._featurizer(scheme)
+    ids = _frame_ids(seqs)
+    index, _ = est._samples(seqs)
+    F, N = len(frames), scheme.n_points
+    if est._kind == "sklearn":
+        return _explain_baseline(est, scheme, featurizer, frames, ref_frames, index, ids, n_samples, seed)
+    return _explain_network(est, scheme, featurizer, frames, ref_frames, index, ids, n_steps, chunk, F, N)
+
+
+def _calibrated_log_probs(est, out: torch.Tensor) -> torch.Tensor:
+    """Log-probabilities from raw model outputs, with the estimator's temperature when it has one."""
+    t = float(getattr(est, "temperature_", 1.0) or 1.0)
+    return torch.log_softmax(torch.log_softmax(out, 1) / t, 1)
+
+
+def network_target(est):
+    """``fn(x, edge_weight, edge_attr, features, pos, edge_index) -> (B,)``: the explained output of a
+    neural estimator (empty ``edge_attr``/``features`` tensors mean "not an input")."""
+    model, task = est.model_, est.task
+
+    def fn(x, edge_weight, edge_attr, features, pos, edge_index):
+        kw = {"x": x, "edge_index": edge_index, "edge_weight": edge_weight,
+              "edge_attr": edge_attr if edge_attr.shape[-1] else None, "pos": pos}
+        if features.shape[-1]:
+            kw["features"] = features
+        out = model(**kw)
+        if task == "score":
+            return out[:, 0] * float(est.score_range_[1])
+        return _target_from_log_probs(_calibrated_log_probs(est, out), task)
+    return fn
+
+
+def network_inputs(est, scheme, featurizer, frames, ref_frames, index) -> tuple[tuple, tuple, torch.Tensor]:
+    """``(inputs, baselines, edge_index)``: the scaled model inputs ``(x, edge_weight, edge_attr,
+    features, pos)`` of the frames ``index`` and of their reference frames, where what a frame is
+    missing (points, the edges and measurements that use them) is missing in its reference too."""
+    from ..models.steps import FeatureScaler
+
+    scaler = FeatureScaler.from_stats(est.scaler_)
+    inp = scaler.transform(featurizer.transform(frames))
+    ref = scaler.transform(featurizer.transform(ref_frames))
+    ei = inp["edge_index"]
+    N, E = scheme.n_points, ei.shape[1]
+    idx = torch.as_tensor(np.asarray(index), dtype=torch.long)
+    B = len(idx)
+    shapes = {"x": (B, N, 0), "edge_weight": (B, E), "edge_attr": (B, E, 0), "features": (B, 0), "pos": (B, N, 3)}
+    keys = list(shapes)
+
+    def pick(d, key):
+        t = d.get(key)
+        return torch.zeros(shapes[key]) if t is None else t[idx].float().contiguous()
+
+    inputs = [pick(inp, k) for k in keys]
+    base = [pick(ref, k) for k in keys]
+    missing = torch.as_tensor(~np.isfinite(frames.coords[np.asarray(index)]).all(-1))  # (B, N)
+    edge_missing = missing[:, ei[0]] | missing[:, ei[1]]  # (B, E)
+    W = torch.as_tensor(feature_landmarks(est, scheme, inputs[3].shape[-1]) > 0, dtype=torch.float32)
+    feat_missing = (missing.float() @ W.t()) > 0  # (B, M)
+    masks = [missing[..., None], edge_missing, edge_missing[..., None], feat_missing, missing[..., None]]
+    for i, m in enumerate(masks):
+        if inputs[i].numel():
+            base[i] = torch.where(m, inputs[i], base[i])
+    return tuple(inputs), tuple(base), ei
+
+
+def _explain_network(est, scheme, featurizer, frames, ref_frames, index, ids, n_steps, chunk, F, N) -> Attribution:
+    from captum.attr import IntegratedGradients
+
+    inputs, baselines, ei = network_inputs(est, scheme, featurizer, frames, ref_frames, index)
+    B = len(index)
+    est.model_.eval()
+    fn = network_target(est)
+
+    def used(*args):  # every input takes part in the graph (a model may ignore some, e.g. pos)
+        ts = args[:-1]
+        return fn(*args) + sum(0.0 * t.reshape(t.shape[0], -1).sum(1) for t in ts)
+    ig = IntegratedGradients(used)
+    per_pass = max(1, chunk // max(n_steps, 1))
+    parts: list[list[torch.Tensor]] = [[] for _ in inputs]
+    for start in range(0, B, per_pass):
+        sl = slice(start, start + per_pass)
+        attrs = ig.attribute(tuple(t[sl] for t in inputs), baselines=tuple(t[sl] for t in baselines),
+                             additional_forward_args=(ei,), n_steps=n_steps, method="gausslegendre")
+        for p, a in zip(parts, attrs):
+            p.append(a.detach().double())
+    ax, aew, aea, aft, apos = [torch.cat(p).numpy() if p else np.zeros((0,)) for p in parts]
+    with torch.no_grad():
+        out = fn(*inputs, ei).double().numpy() if B else np.zeros(0)
+        ref_out = fn(*baselines, ei).double().numpy() if B else np.zeros(0)
+    if not B:
+        ax, aew, aea, aft, apos = (np.zeros((0, *t.shape[1:])) for t in inputs)
+    node = ax.sum(-1) + apos.sum(-1)
+    edge = aew + aea.sum(-1)
+    lm = node.copy()
+    src, dst = ei[0].numpy(), ei[1].numpy()
+    np.add.at(lm.T, src, 0.5 * edge.T)
+    np.add.at(lm.T, dst, 0.5 * edge.T)
+    meas = aft
+    if meas.shape[-1]:
+        lm += meas @ feature_landmarks(est, scheme, meas.shape[-1])
+    delta = lm.sum(1) - (out - ref_out)
+    return _assemble(est, scheme, F, index, lm, edge, meas, out, ref_out, delta, ei.numpy(), ids,
+                     "integrated gradients (Captum)", frames.found)
+
+
+def _assemble(est, scheme, F, index, lm, edge, meas, out, ref_out, delta, edge_index, ids, method, found) -> Attribution:
+    def full(a):
+        res = np.full((F, *a.shape[1:]), np.nan)
+        res[index] = a
+        return res
+
+    return Attribution(scheme=scheme, landmarks=full(lm), edges=full(edge), measurements=full(meas), output=full(out),
+                       reference_output=full(ref_out), delta=full(delta), edge_index=np.asarray(edge_index),
+                       measurement_names=_feature_names(scheme, meas.shape[1]),
+                       frame_ids=ids, method=method, target=explained_output(est.task), found=np.isin(np.arange(F), index))
+
+
+def _feature_names(scheme, n_cols: int) -> list[str]:
+    names = [m.name for m in scheme.measurements]
+    if n_cols == len(names):
+        return names
+    coords = [f"{lm}.{c}" for lm in scheme.landmarks for c in "xyz"]
+    return (names + coords)[-n_cols:] if n_cols in (len(coords), len(names) + len(coords)) else [f"feature_{i}" for i in range(n_cols)]
+
+
+def baseline_target(est):
+    """``fn(features (B, M) tensor) -> (B,)``: the explained output of a measurement baseline."""
+    model, task = est.model_, est.task
+
+    def fn(feats: torch.Tensor) -> torch.Tensor:
+        X = feats.detach().double().numpy()
+        if task == "score":
+            return torch.as_tensor(model.predict(X), dtype=torch.float64)
+        p = np.clip(model.predict_proba(X), 1e-12, 1.0)
+        logp = torch.as_tensor(np.log(p))
+        return _target_from_log_probs(_calibrated_log_probs(est, logp), task)
+    return fn
+
+
+def _explain_baseline(est, scheme, featurizer, frames, ref_frames, index, ids, n_samples, seed) -> Attribution:
+    from captum.attr import ShapleyValueSampling
+
+    X = featurizer.transform(frames)["features"][index]
+    R = featurizer.transform(ref_frames)["features"][index]
+    R = np.where(np.isfinite(X), R, X)  # a measurement the detector could not make stays unmade
+    fn = baseline_target(est)
+    xt = torch.as_tensor(np.nan_to_num(X, nan=np.nan), dtype=torch.float64)
+    rt = torch.as_tensor(R, dtype=torch.float64)
+    torch.manual_seed(seed)
+    sv = ShapleyValueSampling(fn)
+    B, M = X.shape
+    attr = sv.attribute(xt, baselines=rt, n_samples=n_samples, perturbations_per_eval=1).double().numpy() if B else np.zeros((0, M))
+    attr = np.nan_to_num(attr)
+    out, ref_out = fn(xt).numpy(), fn(rt).numpy()
+    lm = attr @ _measurement_landmarks(scheme, scheme.n_points)
+    delta = lm.sum(1) - (out - ref_out)
+    return _assemble(est, scheme, len(frames), index, lm, np.zeros((B, 0)), attr, out, ref_out, delta,
+                     np.zeros((2, 0), np.int64), ids, "Shapley value sampling (Captum)", frames.found)
