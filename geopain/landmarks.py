@@ -18,8 +18,9 @@ from .errors import ShapeError
 
 #: Frame-level label names understood across geopain (binary, five-level, continuous).
 LABEL_COLUMNS = ("pain", "level", "score")
-#: Units coordinates can be expressed in.
-UNITS = ("px", "mm", "cm", "normalized", "template")
+#: Units coordinates can be expressed in (``"unknown"``: a table without the metadata that says;
+#: geopain never guesses pixels for it).
+UNITS = ("px", "mm", "cm", "normalized", "template", "unknown")
 
 
 @dataclass

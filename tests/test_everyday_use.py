@@ -108,3 +108,48 @@ class TestSequenceTarget:
         assert len(m) == len(cohort)
         np.testing.assert_array_equal(m["target"], m["target_eval"])
         assert (m["target"] == np.round(m["target"])).all()
+
+
+def run_cli(*argv: str) -> tuple[int, str, str]:
+    """``geopain ARGV`` in-process: ``(exit code, stdout, stderr)``."""
+    import contextlib
+    import io
+
+    from geopain.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(argv))
+        except SystemExit as exc:  # argparse
+            code = int(exc.code or 0)
+    return code, out.getvalue(), err.getvalue()
+
+
+class TestUnitsUnknownWithoutSidecar:
+    def test_info_says_unknown(self, cohort, tmp_path):
+        from geopain.io.tables import read_table, sequences_to_frame, write_table
+
+        write_table(cohort, tmp_path / "t.parquet")
+        assert "units:      cm" in run_cli("info", str(tmp_path / "t.parquet"))[1]
+        frame, _ = sequences_to_frame(cohort)
+        frame.to_csv(tmp_path / "plain.csv", index=False)  # written by pandas: no .meta.json
+        code, out, _ = run_cli("info", str(tmp_path / "plain.csv"))
+        assert code == 0 and "units:      unknown" in out and "px" not in out
+        assert {s.units for s in read_table(tmp_path / "plain.csv")} == {"unknown"}
+
+    def test_unknown_2d_picks_the_axes_that_fit(self, cohort):
+        import dataclasses
+
+        from geopain.geometry.normalize import normalize
+
+        s = cohort[0]
+        flat = s.coords.copy()
+        flat[..., 1] *= -1  # y down, as in an image
+        flat[..., 2] = np.nan
+        px = dataclasses.replace(s, coords=flat, dims=2, units="px")
+        unknown = dataclasses.replace(px, units="unknown")
+        assert normalize(unknown).meta["normalization"]["image_axes"] is True
+        np.testing.assert_allclose(normalize(unknown).coords, normalize(px).coords)
+        up = dataclasses.replace(unknown, coords=flat * np.array([1, -1, 1], np.float32))
+        assert normalize(up).meta["normalization"]["image_axes"] is False

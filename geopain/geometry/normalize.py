@@ -231,6 +231,26 @@ def _view_rotation(t: np.ndarray, camera: dict[str, Any]) -> np.ndarray:
     return np.eye(3) + sin[:, None, None] * K + (1 - cos)[:, None, None] * (K @ K)
 
 
+def _image_axes_fit_better(seq, sch) -> bool:
+    """For coordinates in unknown units: whether they follow image axes (y down).
+
+    The 2D Procrustes cross-covariance ``H = sum (xy - mean)^T (template_xy - mean)`` of each
+    frame with the template (y up) has a negative determinant when only a reflection maps one
+    onto the other: the y axis points down. Decided by the majority of frames with a face; a
+    rotation (head roll) never changes the sign."""
+    xy = np.asarray(seq.coords, np.float64)[..., :2]  # (F, N, 2)
+    tpl = np.asarray(sch.template, np.float64)[:, :2]  # (N, 2)
+    ok = np.isfinite(xy).all(-1)  # (F, N)
+    w = ok.astype(np.float64)
+    n = np.maximum(w.sum(1, keepdims=True), 1.0)
+    x = np.where(ok[..., None], xy, 0.0)
+    xc = (x - (x * w[..., None]).sum(1, keepdims=True) / n[..., None]) * w[..., None]
+    tc = (tpl[None] * w[..., None]) - (tpl[None] * w[..., None]).sum(1, keepdims=True) / n[..., None] * w[..., None]
+    det = np.linalg.det(np.einsum("fni,fnj->fij", xc, tc))
+    usable = ok.sum(1) >= 3
+    return bool((det[usable] < 0).sum() > (det[usable] > 0).sum())
+
+
 def normalize(seq, baseline: Any = None, *, image: bool | None = None, scale: bool = True):
     """A normalised copy of a :class:`~geopain.landmarks.LandmarkSequence`.
 
@@ -244,14 +264,15 @@ def normalize(seq, baseline: Any = None, *, image: bool | None = None, scale: bo
             estimate this sequence's neutral shape (:func:`~geopain.geometry.baseline.neutral_shape`)
             and subtract it; or an ``(N, 3)`` neutral shape in template units (e.g. a
             subject's, from :func:`~geopain.geometry.baseline.subject_neutrals`).
-        image: image axis convention; default: ``seq.units`` in ``("px", "normalized")``.
+        image: image axis convention; default: ``seq.units`` in ``("px", "normalized")``, and
+            for ``units="unknown"`` the convention that fits the template better.
         scale: remove size (default).
     """
     from .baseline import apply_baseline, neutral_shape
 
     sch = get_scheme(seq.scheme)
     if image is None:
-        image = seq.units in IMAGE_UNITS
+        image = seq.units in IMAGE_UNITS if seq.units != "unknown" else _image_axes_fit_better(seq, sch)
     dims = seq.dims if not (seq.units == "template" and seq.meta.get("normalization")) else 3
     camera = None
     if dims == 2 and image and seq.units == "px" and "focal_px" in seq.meta and "image_size" in seq.meta:

@@ -140,7 +140,7 @@ def sequences_from_frame(frame: pd.DataFrame, meta: dict[str, Any] | None = None
                     for v in [rows[k].to_numpy(np.float64)] if not np.isnan(v).all()},
             sequence_labels=dict(m.get("sequence_labels") or {}),
             dims=int(m.get("dims", 3 if has_z else 2)),
-            units=m.get("units", "px"),
+            units=m.get("units", "unknown"),  # a table without its metadata: say so, do not guess px
             detector=(det or None) if isinstance(det, str) else None,
             detector_version=m.get("detector_version"),
             source=m.get("source"),
