@@ -61,3 +61,20 @@ def _fmt(expected: tuple) -> str:
 class ReferenceUnavailableError(GeopainError):
     """The input cannot support the per-person reference a model was trained with
     (one frame of a subject, no neutral-labelled frames, ...)."""
+
+
+def error_log_path(output: str | PathLike):
+    """Where a batch command lists the items it could not read: ``OUT.errors.txt`` beside the
+    output ``OUT`` (``out/x.parquet`` -> ``out/x.parquet.errors.txt``, like ``OUT.parts/``)."""
+    from pathlib import Path
+
+    out = Path(output)
+    return out.with_name(out.name + ".errors.txt")
+
+
+class OutputExistsError(GeopainError):
+    """The output file exists and holds something else; replacing it needs ``--overwrite``."""
+
+
+class SettingsChangedError(GeopainError):
+    """A partial run (``OUT.parts/``) was made with other settings than this one."""

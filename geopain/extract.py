@@ -29,7 +29,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from .detectors import DETECTORS, Detector, FaceDetection, create, default_detector
-from .errors import GeopainError, InputError
+from .errors import GeopainError, InputError, OutputExistsError, SettingsChangedError, error_log_path
 from .landmarks import LandmarkSequence
 from .media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, iter_video, media_kind, read_image, video_info
 from .species import convert_sequence, default_scheme, get_scheme
@@ -486,16 +486,25 @@ class _Parts:
         if self.dir.exists() and manifest.is_file():
             old = json.loads(manifest.read_text())
             if old != fp:
-                raise GeopainError(f"{self.dir}: left by a run with other settings ({old}); delete it or run without resume")
+                changed = ", ".join(f"{k} {old.get(k)!r} -> {fp.get(k)!r}" for k in sorted(set(old) | set(fp))
+                                    if old.get(k) != fp.get(k))
+                raise SettingsChangedError(f"{self.dir} holds a partial run with other settings ({changed}); start "
+                                           f"over with --no-resume (resume=False), or delete {self.dir}")
         self.dir.mkdir(parents=True, exist_ok=True)
         manifest.write_text(json.dumps(fp))
         self.done: dict[str, int] = {}
         done = self.dir / "done.txt"
         if done.is_file():
+            failed = self._error_keys()
             for line in done.read_text().splitlines():
                 key, _, n = line.partition("\t")
-                if key and (self.part(key).is_file() or n.endswith("!")):
+                # an item that gave nothing because it failed is tried again (the file may be fixed)
+                if key and (self.part(key).is_file() or (n.endswith("!") and key not in failed)):
                     self.done[key] = int(n.rstrip("!") or 0)
+
+    def _error_keys(self) -> set[str]:
+        f = self.dir / "errors.jsonl"
+        return {json.loads(line)["key"] for line in f.read_text().splitlines() if line.strip()} if f.is_file() else set()
 
     def part(self, key: str) -> Path:
         return self.dir / f"{key}.parquet"
@@ -588,7 +597,7 @@ def extract(inputs: Iterable[str | os.PathLike], species: str = "human", detecto
             scheme: str | None = None, output: str | os.PathLike = "landmarks.parquet", stride: int = 1,
             resume: bool = True, ray_address: str | None = None, detector_kwargs: dict[str, Any] | None = None,
             progress: bool = True, keep_parts: bool = False, ray_num_cpus: int | None = None,
-            subject_from: str = "folder") -> ExtractResult:
+            subject_from: str = "folder", overwrite: bool = False) -> ExtractResult:
     """Extract landmarks from images, folders (recursive) and videos into one table.
 
     Args:
@@ -605,9 +614,13 @@ def extract(inputs: Iterable[str | os.PathLike], species: str = "human", detecto
             ``"file"`` (each image/video its own subject) or ``"face-track"`` (each tracked face
             of each file, ``<file>#face<id>``); see :func:`assign_subjects`. Recorded in the
             table's metadata (``extraction.subject_from``) and part of the resume key.
+        overwrite: replace an existing ``output`` that was extracted from other inputs or with
+            other settings (or is not an extraction at all); without it that is an
+            :class:`~geopain.errors.OutputExistsError`. The same run again rewrites it freely.
 
     Returns:
-        :class:`ExtractResult`; bad items are listed in ``errors`` (and ``OUT.errors.txt``).
+        :class:`ExtractResult`; bad items are listed in ``errors`` (and in ``OUT.errors.txt``,
+        :func:`geopain.errors.error_log_path`).
     """
     t0 = time.perf_counter()
     if stride < 1:
@@ -632,6 +645,8 @@ def extract(inputs: Iterable[str | os.PathLike], species: str = "human", detecto
     items, input_errors = collect_inputs(inputs, subject_from=subject_from)
     if not items and input_errors:
         raise GeopainError("nothing to extract: " + "; ".join(input_errors))
+    if output.exists() and not overwrite:
+        _check_same_run(output, settings, items)
     parts = _Parts(output, settings, resume)
     todo = [it for it in items if it.key not in parts.done]
     n_resumed = len(items) - len(todo)
@@ -650,6 +665,26 @@ def extract(inputs: Iterable[str | os.PathLike], species: str = "human", detecto
     finally:
         bar.close()
     return _merge(output, items, parts, settings, input_errors, n_resumed, t0, keep_parts)
+
+
+def inputs_fingerprint(items: Sequence[WorkItem]) -> str:
+    """One hash of what an extraction reads (files, sequence names, subjects)."""
+    return hashlib.sha1("\n".join(sorted(it.key for it in items)).encode()).hexdigest()[:16]
+
+
+def _check_same_run(output: Path, settings: _Settings, items: Sequence[WorkItem]) -> None:
+    """Raise :class:`OutputExistsError` unless ``output`` was written by this same extraction."""
+    from .io.tables import read_meta
+
+    try:
+        old = read_meta(output).get("extraction") or {}
+    except GeopainError:
+        old = {}
+    same = old.get("inputs") == inputs_fingerprint(items) and all(old.get(k) == v for k, v in settings.fingerprint().items())
+    if not same:
+        what = "from other inputs or settings" if old else "not written by 'geopain extract'"
+        raise OutputExistsError(f"{output} exists ({what}); pass --overwrite (overwrite=True) to replace it, "
+                                f"or choose another output")
 
 
 def _run_ray(todo: list[WorkItem], settings: _Settings, parts: _Parts, bar, address: str, num_cpus: int | None) -> None:
@@ -700,13 +735,18 @@ def _merge(output: Path, items: list[WorkItem], parts: _Parts, settings: _Settin
             t = pq.read_table(part)
             metas.append(json.loads((t.schema.metadata or {}).get(META_KEY, b"{}")))
             tables.append(t.replace_schema_metadata(None))
-    err_log = output.with_name(output.stem + ".errors.txt")
+    err_log = error_log_path(output)
+    if not tables:  # a failed run that wrote nothing leaves nothing behind (but the list of errors)
+        shutil.rmtree(parts.dir, ignore_errors=True)
+        more = ""
+        if len(errors) > 5:
+            err_log.write_text("\n".join(errors) + "\n", encoding="utf-8")
+            more = f" ... ({len(errors)} in all, see {err_log})"
+        raise GeopainError("no frames could be read: " + "; ".join(errors[:5]) + more)
     if errors:
         err_log.write_text("\n".join(errors) + "\n", encoding="utf-8")
     elif err_log.exists():
         err_log.unlink()
-    if not tables:
-        raise GeopainError("no frames could be read: " + "; ".join(errors[:5]) + (" ..." if len(errors) > 5 else ""))
     table = pa.concat_tables(tables, promote_options="default")
     n_points = int(metas[0].get("n_points", 0))
     coord_cols = [f"{a}_{i}" for a in "xyzc" for i in range(n_points)]
@@ -716,7 +756,8 @@ def _merge(output: Path, items: list[WorkItem], parts: _Parts, settings: _Settin
     conf_cols = [c for c in coord_cols[3 * n_points:] if c in names]
     table = table.select(ordered[:cut] + conf_cols + ordered[cut:])
     meta = {**metas[0], "sequences": [m for md in metas for m in md.get("sequences", [])],
-            "extraction": {**settings.fingerprint(), "errors": len(errors), "items": len(items)}}
+            "extraction": {**settings.fingerprint(), "errors": len(errors), "items": len(items),
+                           "inputs": inputs_fingerprint(items)}}
     if output.suffix.lower() == ".parquet":
         from .io.tables import _json_default
 

@@ -153,3 +153,73 @@ class TestUnitsUnknownWithoutSidecar:
         np.testing.assert_allclose(normalize(unknown).coords, normalize(px).coords)
         up = dataclasses.replace(unknown, coords=flat * np.array([1, -1, 1], np.float32))
         assert normalize(up).meta["normalization"]["image_axes"] is False
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """Two photos of the astronaut (skimage) in a folder, and the astronaut as .ppm."""
+    from PIL import Image
+    from skimage.data import astronaut
+
+    root = tmp_path_factory.mktemp("photos")
+    d = root / "photos"
+    d.mkdir()
+    face = astronaut()[:300, 100:400]
+    Image.fromarray(face).save(d / "a.jpg")
+    Image.fromarray(face[:, ::-1]).save(d / "b.png")
+    Image.fromarray(face).save(root / "takeo.ppm")
+    return root
+
+
+class TestExtractOutputs:
+    def test_failed_run_leaves_nothing_and_retry_works(self, tmp_path):
+        (tmp_path / "in").mkdir()
+        bad = tmp_path / "in" / "x.jpg"
+        bad.write_text("not an image")
+        out = tmp_path / "e.parquet"
+        code, _, err = run_cli("extract", str(tmp_path / "in"), "-o", str(out), "--quiet")
+        assert code == 2 and "x.jpg: not an image" in err and "Traceback" not in err
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]  # no e.parquet.parts/ left
+
+    def test_settings_change_offers_the_exact_command(self, photos, tmp_path):
+        out = tmp_path / "o.parquet"
+        parts = tmp_path / "o.parquet.parts"
+        parts.mkdir()
+        (parts / "manifest.json").write_text('{"detector": "dlib", "stride": 1}')
+        code, _, err = run_cli("extract", str(photos / "photos"), "-o", str(out), "--quiet")
+        assert code == 2 and err.count("\n") == 1
+        assert "stride 1 -> 1" not in err and "detector 'dlib' -> 'mediapipe'" in err
+        assert f"geopain extract {photos / 'photos'} -o {out} --quiet --no-resume" in err
+
+    def test_refuses_to_overwrite_other_input(self, photos, tmp_path):
+        out = tmp_path / "o.parquet"
+        assert run_cli("extract", str(photos / "photos"), "-o", str(out), "--quiet")[0] == 0
+        assert run_cli("extract", str(photos / "photos"), "-o", str(out), "--quiet")[0] == 0  # same run: fine
+        code, _, err = run_cli("extract", str(photos / "takeo.ppm"), "-o", str(out), "--quiet")
+        assert code == 2 and "exists" in err and "--overwrite" in err
+        from geopain.io.tables import read_frame
+
+        assert len(read_frame(out)[0]) == 2  # still the two photos
+        assert run_cli("extract", str(photos / "takeo.ppm"), "-o", str(out), "--quiet", "--overwrite")[0] == 0
+        assert len(read_frame(out)[0]) == 1
+
+    def test_one_error_log_name(self, photos, tmp_path):
+        import shutil
+
+        from geopain.errors import error_log_path
+
+        mixed = tmp_path / "mixed"
+        shutil.copytree(photos / "photos", mixed)
+        (mixed / "x.jpg").write_text("not an image")
+        out = tmp_path / "out" / "mixed.parquet"
+        code, stdout, _ = run_cli("extract", str(mixed), "-o", str(out), "--quiet")
+        assert code == 1 and error_log_path(out) == tmp_path / "out" / "mixed.parquet.errors.txt"
+        assert error_log_path(out).read_text().startswith(str(mixed / "x.jpg"))
+        assert str(error_log_path(out)) in stdout
+        code, _, _ = run_cli("extract", "--help")
+        from geopain.cli.extract import register  # the help names the same file
+        import argparse
+
+        sub = argparse.ArgumentParser().add_subparsers()
+        register(sub)
+        assert "OUT.errors.txt (e.g. out/x.parquet.errors.txt)" in sub.choices["extract"].description

@@ -35,7 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     _set_offline_environment()
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv  # the words as given, for error messages that offer a corrected command
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 
-from ..errors import GeopainError, InputError
+from ..errors import GeopainError, InputError, error_log_path
 from ..io.tables import read_table, write_table
 from ..landmarks import LandmarkSequence
 
@@ -156,7 +156,7 @@ def finish(sequences: list[LandmarkSequence], output: Path, store: PartStore, lo
     meta = dict(meta)
     meta["errors"] = len(log.errors)
     write_table(sequences, output, meta=meta)
-    err_path = output.with_name(output.name + ".errors.txt")
+    err_path = error_log_path(output)
     if log.errors:
         err_path.write_text("\n".join(log.errors) + "\n")
     elif err_path.exists():

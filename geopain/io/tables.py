@@ -207,6 +207,26 @@ def read_frame(path: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, Any]]:
     return table.to_pandas(), meta
 
 
+def read_meta(path: str | os.PathLike) -> dict[str, Any]:
+    """A table's geopain metadata alone (the Parquet footer or the CSV's ``.meta.json``),
+    without reading its rows; ``{}`` when it has none."""
+    path = Path(path)
+    if path.suffix.lower() == ".csv":
+        side = path.with_suffix(path.suffix + ".meta.json")
+        try:
+            return json.loads(side.read_text()) if side.is_file() else {}
+        except (OSError, ValueError) as exc:
+            raise InputError(side, f"unreadable metadata ({exc})") from None
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        raw = (pq.read_schema(path).metadata or {}).get(META_KEY)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(path, f"not a Parquet landmark table ({str(exc).splitlines()[0]})") from None
+    return json.loads(raw) if raw else {}
+
+
 def read_table(path: str | os.PathLike) -> list[LandmarkSequence]:
     """Read a landmark table into sequences."""
     frame, meta = read_frame(path)
