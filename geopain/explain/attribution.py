@@ -51,6 +51,7 @@ class Attribution:
         edge_index: ``(2, E)`` the edges; ``measurement_names``: ``(M,)``.
         frame_ids: dict of ``(F,)`` arrays ``subject``, ``sequence``, ``face_id``, ``frame``, ``time``.
         method: the attribution method; target: what ``output`` is.
+        found: ``(F,)`` frames that were explained; reference: ``(F,)`` what each frame was compared with.
     """
 
     scheme: Any
@@ -66,6 +67,7 @@ class Attribution:
     method: str
     target: str
     found: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    reference: np.ndarray = field(default_factory=lambda: np.zeros(0, object))
 
     @property
     def total(self) -> np.ndarray:
@@ -120,13 +122,47 @@ def feature_landmarks(est, scheme, n_cols: int) -> np.ndarray:
     return W
 
 
-def _reference_frames(frames, n: int):
-    """The template as ``n`` frames of ``frames`` (same scheme; missing points of ``frames`` kept missing)."""
+#: What each frame is compared with (see :func:`explain`).
+REFERENCES = ("auto", "template", "calmest")
+
+
+def _reference_frames(frames, calm_rows: np.ndarray | None = None):
+    """The reference of every frame of ``frames``: the template, or (``calm_rows (F,)``, -1 for the
+    template) another frame of the same sequence; a frame's missing points stay missing."""
     template = np.asarray(frames.scheme.template, dtype=np.float32)
     coords = np.broadcast_to(template[None], frames.coords.shape).copy()
+    if calm_rows is not None:
+        use = calm_rows >= 0
+        calm = frames.coords[calm_rows[use]]
+        coords[use] = np.where(np.isfinite(calm), calm, coords[use])
     missing = ~np.isfinite(frames.coords).all(-1)
     coords[missing] = np.nan
     return replace(frames, coords=coords, confidence=np.where(missing, 0.0, 1.0).astype(np.float32))
+
+
+def _calmest_rows(est, seqs, frames, reference: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(calm_rows (F,), names (F,))``: per frame the row of its sequence's lowest-output frame
+    (``-1``: the template) and the reference's name."""
+    from .faithfulness import explained_values
+
+    F = len(frames)
+    rows = np.full(F, -1, dtype=np.int64)
+    names = np.full(F, "template", dtype=object)
+    if reference == "template":
+        return rows, names
+    values = explained_values(est, seqs)
+    ok = frames.found & np.isfinite(values)
+    for q in np.unique(frames.seq_index):
+        members = np.flatnonzero(frames.seq_index == q)
+        cand = members[ok[members]]
+        if len(cand) < 2 and reference == "auto":
+            continue
+        if not len(cand):
+            continue
+        calm = int(cand[np.argmin(values[cand])])
+        rows[members] = calm
+        names[members] = f"calmest frame ({int(calm - members[0])})"
+    return rows, names
 
 
 def _check_frame_model(est) -> None:
@@ -136,7 +172,7 @@ def _check_frame_model(est) -> None:
 
 
 def explain(est, sequences: Sequence[LandmarkSequence] | LandmarkSequence, n_steps: int = 24,
-            chunk: int = 4096, n_samples: int = 8, seed: int = 0) -> Attribution:
+            chunk: int = 8192, n_samples: int = 8, seed: int = 0, reference: str = "auto") -> Attribution:
     """Attributions of ``est``'s pain output on every frame of ``sequences`` (see module docstring).
 
     Args:
@@ -146,21 +182,61 @@ def explain(est, sequences: Sequence[LandmarkSequence] | LandmarkSequence, n_ste
         chunk: at most this many ``frame x step`` samples per forward/backward pass.
         n_samples: Shapley permutations (baselines).
         seed: seed of the Shapley permutations.
+        reference: what each frame is compared with: ``"template"`` (the species' neutral face),
+            ``"calmest"`` (the frame of the same sequence with the lowest output: what changed in
+            this person's face), ``"auto"`` (calmest for sequences of several frames with a face,
+            the template for single photos).
     """
     from ..models.estimator import _as_list
 
+    if reference not in REFERENCES:
+        raise GeopainError(f"reference must be one of {REFERENCES}, got {reference!r}")
     _check_frame_model(est)
     seqs = est._in_scheme(_as_list(sequences))
     scheme = est.scheme_obj_
     frames = est._frames(seqs, scheme)
-    ref_frames = _reference_frames(frames, len(frames))
+    calm, names = _calmest_rows(est, seqs, frames, reference)
+    ref_frames = _reference_frames(frames, calm)
     featurizer = est._featurizer(scheme)
     ids = _frame_ids(seqs)
     index, _ = est._samples(seqs)
     F, N = len(frames), scheme.n_points
     if est._kind == "sklearn":
-        return _explain_baseline(est, scheme, featurizer, frames, ref_frames, index, ids, n_samples, seed)
-    return _explain_network(est, scheme, featurizer, frames, ref_frames, index, ids, n_steps, chunk, F, N)
+        att = _explain_baseline(est, scheme, featurizer, frames, ref_frames, index, ids, n_samples, seed)
+    else:
+        att = _explain_network(est, scheme, featurizer, frames, ref_frames, index, ids, n_steps, chunk, F, N)
+    att.reference = names
+    return att
+
+
+def long_table(att) -> "pd.DataFrame":
+    """The attributions as one long table: frame ids, ``level`` (landmark / edge / measurement /
+    unit / region), ``name``, ``attribution`` (frames with a face only)."""
+    import pandas as pd
+
+    from .units import region_attributions, unit_attributions
+
+    rows = np.flatnonzero(att.found)
+    names = list(att.scheme.landmarks)
+    blocks = [("landmark", names, att.landmarks)]
+    if att.edges.shape[1]:
+        blocks.append(("edge", [f"{names[a]}-{names[b]}" for a, b in att.edge_index.T], att.edges))
+    if att.measurements.shape[1]:
+        blocks.append(("measurement", list(att.measurement_names), att.measurements))
+    u = unit_attributions(att)
+    blocks.append(("unit", list(u.columns), u.to_numpy()))
+    r = region_attributions(att)
+    blocks.append(("region", list(r.columns), r.to_numpy()))
+    parts = []
+    for level, labels, values in blocks:
+        k = len(labels)
+        v = values[rows]
+        df = pd.DataFrame({key: np.repeat(arr[rows], k) for key, arr in att.frame_ids.items()})
+        df["level"] = level
+        df["name"] = np.tile(np.asarray(labels, dtype=object), len(rows))
+        df["attribution"] = v.reshape(-1)
+        parts.append(df)
+    return pd.concat(parts, ignore_index=True)
 
 
 def _calibrated_log_probs(est, out: torch.Tensor) -> torch.Tensor:
