@@ -32,7 +32,7 @@ from .detectors import DETECTORS, Detector, FaceDetection, create, default_detec
 from .errors import GeopainError, InputError, OutputExistsError, SettingsChangedError, error_log_path
 from .landmarks import LandmarkSequence
 from .media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, iter_video, media_kind, read_image, video_info
-from .species import convert_sequence, default_scheme, get_scheme
+from .species import convert_sequence, default_scheme, get_scheme, scheme_key
 
 #: Images per part (and per Ray task) when extracting from many images.
 IMAGE_CHUNK = 64
@@ -626,6 +626,7 @@ def extract(inputs: Iterable[str | os.PathLike], species: str = "human", detecto
     if stride < 1:
         raise GeopainError(f"stride must be >= 1, got {stride}")
     check_subject_from(subject_from)
+    scheme = scheme_key(scheme, species) if scheme else scheme  # "ibug68" is enough with the species known
     name = detector or default_detector(species, scheme)
     if name not in DETECTORS:
         DETECTORS.get(name)  # raises the "unknown detector" error

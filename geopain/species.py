@@ -253,11 +253,34 @@ def _is_scheme_file(path: Path) -> bool:
     return re.search(r"^(landmarks|derive)\s*:", text, re.MULTILINE) is not None
 
 
-def get_scheme(key: str) -> Scheme:
-    """Load a scheme by key (``"human/ibug68"``) or by path to a YAML file."""
+def get_scheme(key: str, species: str | None = None) -> Scheme:
+    """Load a scheme by key (``"human/ibug68"``), by its bare name when ``species`` is known
+    (``get_scheme("ibug68", species="human")``) or by path to a YAML file."""
     if key.endswith((".yaml", ".yml")) or os.path.sep in key and Path(key).exists():
         return load_scheme(key)
-    return _load_by_key(key)
+    return _load_by_key(scheme_key(key, species))
+
+
+def list_species() -> list[str]:
+    """Names of every species found on the search path (a ``species.yaml`` or scheme files)."""
+    names = {f.parent.name for d in species_dirs() for f in d.glob("*/species.yaml")}
+    return sorted(names | {k.split("/", 1)[0] for k in list_schemes()})
+
+
+def scheme_key(name: str, species: str | None = None) -> str:
+    """The full key ``"<species>/<scheme>"`` of a scheme name.
+
+    A key with a ``/`` is returned as it is. A bare name (``"ibug68"``) is enough when the
+    species is known; without it, a :class:`SchemeError` says which keys carry that name
+    ("did you mean human/ibug68").
+    """
+    if "/" in name or not name:
+        return name
+    if species:
+        return f"{species}/{name}"
+    matches = [k for k in list_schemes() if k.split("/", 1)[1] == name]
+    hint = f"did you mean {' or '.join(matches)}?" if matches else f"known: {', '.join(list_schemes())}"
+    raise SchemeError(f"scheme {name!r} needs its species, as '<species>/<scheme>'; {hint}")
 
 
 load_scheme_by_key = get_scheme
@@ -274,6 +297,7 @@ def load_scheme(path: str | os.PathLike) -> Scheme:
 @functools.lru_cache(maxsize=None)
 def _load_by_key(key: str) -> Scheme:
     if key.count("/") != 1:
+        scheme_key(key)  # a bare name: says which species have it
         raise SchemeError(f"scheme key must be '<species>/<scheme>', got {key!r}")
     species, name = key.split("/")
     for d in reversed(species_dirs()):  # later folders override the package's
@@ -310,7 +334,9 @@ def default_scheme(species: str) -> str:
     schemes = _species_schemes(species)
     if len(schemes) == 1:  # a species written as one scheme file
         return schemes[0]
-    raise SchemeError(f"species {species!r} declares no default_scheme")
+    if not schemes:
+        raise SchemeError(f"unknown species {species!r}; known: {', '.join(list_species())}")
+    raise SchemeError(f"species {species!r} declares no default_scheme; give one of {', '.join(schemes)}")
 
 
 def _clear_caches() -> None:

@@ -223,3 +223,45 @@ class TestExtractOutputs:
         sub = argparse.ArgumentParser().add_subparsers()
         register(sub)
         assert "OUT.errors.txt (e.g. out/x.parquet.errors.txt)" in sub.choices["extract"].description
+
+
+class TestSchemeNames:
+    def test_bare_name_with_species(self):
+        from geopain.species import get_scheme, scheme_key
+
+        assert scheme_key("ibug68", "human") == "human/ibug68"
+        assert get_scheme("ibug68", species="human").key == "human/ibug68"
+        assert scheme_key("sheep/spfes", "human") == "sheep/spfes"
+
+    def test_bare_name_without_species_says_did_you_mean(self):
+        from geopain.errors import SchemeError
+        from geopain.species import get_scheme
+
+        with pytest.raises(SchemeError, match="did you mean human/ibug68"):
+            get_scheme("ibug68")
+
+    def test_extract_takes_bare_name(self, photos, tmp_path):
+        code, out, err = run_cli("extract", str(photos / "takeo.ppm"), "--scheme", "ibug68", "-o",
+                                 str(tmp_path / "e.parquet"), "--quiet")
+        assert code == 0, err
+        from geopain.io.tables import read_table
+
+        assert read_table(tmp_path / "e.parquet")[0].scheme == "human/ibug68"
+
+    def test_table_with_species_column_trains(self, cohort, tmp_path):
+        from geopain.io.tables import read_table, sequences_to_frame
+
+        frame, _ = sequences_to_frame(cohort)
+        frame["species"], frame["scheme"] = "human", "ibug68"
+        frame.to_parquet(tmp_path / "bare.parquet")
+        assert {s.scheme for s in read_table(tmp_path / "bare.parquet")} == {"human/ibug68"}
+        code, _, err = run_cli("train", str(tmp_path / "bare.parquet"), "--model", "logreg", "-o", str(tmp_path / "m"),
+                               "--quiet")
+        assert code == 0, err
+        frame.drop(columns="species").to_parquet(tmp_path / "nospecies.parquet")
+        code, _, err = run_cli("info", str(tmp_path / "nospecies.parquet"))
+        assert code == 2 and "did you mean human/ibug68" in err and err.count("\n") == 1
+
+    def test_unknown_species_lists_species(self, photos, tmp_path):
+        code, _, err = run_cli("extract", str(photos / "takeo.ppm"), "--species", "dog", "-o", str(tmp_path / "d.parquet"))
+        assert code == 2 and "unknown species 'dog'; known: " in err and "human" in err and "sheep" in err

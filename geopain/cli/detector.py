@@ -43,9 +43,9 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_train(args: argparse.Namespace) -> int:
     from ..detectors.yolo import train_yolo_pose
-    from ..species import default_scheme, get_scheme
+    from ..species import default_scheme, get_scheme, scheme_key
 
-    scheme = args.scheme or default_scheme(args.species)
+    scheme = scheme_key(args.scheme, args.species) if args.scheme else default_scheme(args.species)
     sch = get_scheme(scheme)
     if sch.species != args.species:
         from ..errors import GeopainError

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
-from ..errors import InputError
+from ..errors import GeopainError, InputError
 from ..landmarks import LABEL_COLUMNS, LandmarkSequence
 
 ID_COLUMNS = ["subject", "sequence", "frame", "face_id", "timestamp", "species", "scheme", "detector", "confidence"]
@@ -100,6 +100,17 @@ def sequences_from_frame(frame: pd.DataFrame, meta: dict[str, Any] | None = None
         if axis == "y" and not set(cols) <= set(frame.columns):
             raise InputError(where, f"has {n} x columns but not the matching y columns")
     frame = frame.reset_index(drop=True)
+    bare = ~frame["scheme"].astype(str).str.contains("/", regex=False)
+    if bare.any():  # "ibug68" with a species column "human" is human/ibug68
+        if "species" not in frame.columns:
+            from ..species import scheme_key
+
+            try:
+                scheme_key(str(frame.loc[bare.idxmax(), "scheme"]))
+            except GeopainError as exc:
+                raise InputError(where, f"column 'scheme': {exc} (or add a 'species' column)") from None
+        frame = frame.copy()
+        frame.loc[bare, "scheme"] = frame.loc[bare, "species"].astype(str) + "/" + frame.loc[bare, "scheme"].astype(str)
     for col, default in (("subject", "unknown"), ("sequence", "0"), ("face_id", 0), ("frame", None)):
         if col not in frame.columns:
             frame[col] = np.arange(len(frame)) if default is None else default

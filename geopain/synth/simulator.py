@@ -108,7 +108,7 @@ import numpy as np
 from .. import __version__
 from ..errors import GeopainError, SchemeError
 from ..landmarks import LandmarkSequence
-from ..species import Scheme, default_scheme, get_scheme
+from ..species import Scheme, default_scheme, get_scheme, scheme_key
 from .spec import MAX_VARIABILITY, Behaviour, FaceModel, FaceVariant, SynthSpec, Timing, face_model
 
 #: Head-rotation convention (same as geopain.geometry.align.rotation_from_angles).
@@ -288,7 +288,7 @@ def resolve_scheme(species: str, scheme: str | None) -> Scheme:
     """The output scheme: ``None`` -> the species' default; ``"ibug68"`` or ``"human/ibug68"``."""
     if scheme is None:
         return get_scheme(default_scheme(species))
-    key = scheme if "/" in scheme else f"{species}/{scheme}"
+    key = scheme_key(scheme, species)
     out = get_scheme(key)
     if out.species != species:
         raise GeopainError(f"scheme {key} is not a {species} scheme")
