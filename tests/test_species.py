@@ -69,8 +69,10 @@ class TestShippedSchemes:
     def test_unknown_and_bad_keys(self):
         with pytest.raises(SchemeError, match="unknown scheme 'human/nope'; known: .*human/ibug68"):
             get_scheme("human/nope")
-        with pytest.raises(SchemeError, match="must be '<species>/<scheme>'"):
+        with pytest.raises(SchemeError, match="as '<species>/<scheme>'; did you mean human/ibug68"):
             get_scheme("ibug68")
+        with pytest.raises(SchemeError, match="must be '<species>/<scheme>'"):
+            get_scheme("a/b/c")
         with pytest.raises(SchemeError, match="no landmark named 'tail'"):
             get_scheme("sheep/spfes").index("tail")
         with pytest.raises(SchemeError, match="out of range"):
