@@ -63,13 +63,20 @@ class MonitorSettings:
             raise GeopainError(f"--alert-after must be >= 0 seconds, got {self.alert_after_s}")
 
 
-def default_threshold(task: str, score_range: tuple[float, float]) -> float:
-    """Alert level when none is given: p(pain) 0.5 (binary), level 2 of 0-4 (five), a quarter
-    of the scale (score)."""
+def default_threshold(task: str, score_range: tuple[float, float], scheme: str | None = None) -> float:
+    """Alert level when none is given: p(pain) 0.5 (binary), level 2 of 0-4 (five); for scores,
+    the pain scale's own pain/no-pain threshold from the species adapter (``binary_threshold``),
+    else a quarter of the scale."""
     if task == "binary":
         return 0.5
     if task == "five":
         return 2.0
+    if scheme is not None:
+        from ..species import get_scheme
+
+        scale = get_scheme(scheme).pain_scale
+        if scale is not None:
+            return float(scale.binary_threshold)
     return float(score_range[0] + 0.25 * (score_range[1] - score_range[0]))
 
 
@@ -138,9 +145,11 @@ def run_key(source: str, model_digest: str, settings: MonitorSettings) -> str:
 class _Track:
     """Buffered detections of one face in the current sequence (bounded by the open windows)."""
 
-    __slots__ = ("t_ms", "frame", "coords", "score", "crops")
+    LISTS = ("t_ms", "frame", "coords", "score", "crops")
 
-    def __init__(self) -> None:
+    def __init__(self, scheme: str, label: str) -> None:
+        self.scheme = scheme
+        self.label = label
         self.t_ms: list[int] = []
         self.frame: list[int] = []
         self.coords: list[np.ndarray] = []
@@ -150,7 +159,7 @@ class _Track:
     def trim(self, before_ms: int) -> None:
         k = int(np.searchsorted(np.asarray(self.t_ms, np.int64), before_ms, side="left"))
         if k:
-            for name in self.__slots__:
+            for name in self.LISTS:
                 del getattr(self, name)[:k]
 
 
@@ -187,7 +196,7 @@ class Monitor:
         self.scheme = self.est.scheme_
         self.species = get_scheme(self.scheme).species
         if self.settings.threshold is None:
-            self.settings.threshold = default_threshold(self.est.task, tuple(self.est.score_range_))
+            self.settings.threshold = default_threshold(self.est.task, tuple(self.est.score_range_), self.scheme)
         self.model_version_id = store.model_version(self.model_dir)
         self.progress = progress
         self.on_alert = on_alert or (lambda line: print(line, file=sys.stderr, flush=True))
@@ -198,15 +207,14 @@ class Monitor:
         self._warm_up()
 
     def _warm_up(self) -> None:
-        """Load the detector and run the model once on a random face shape (its output is
+        """Load the detector and run the model once on the scheme's template face (its output is
         discarded), so the first window of a live stream does not stall on imports."""
         from ..landmarks import LandmarkSequence
         from ..species import get_scheme
 
         self.detector.detect(np.zeros((64, 64, 3), np.uint8))
-        n = get_scheme(self.scheme).n_points
-        rng = np.random.default_rng(0)
-        self.est.predict_sequences([LandmarkSequence(coords=rng.normal(size=(2, n, 3)).astype(np.float32) * 50 + 200,
+        face = get_scheme(self.scheme).template * 100 + 200  # the scheme's neutral face, in "pixels"
+        self.est.predict_sequences([LandmarkSequence(coords=np.stack([face, face]).astype(np.float32),
                                                      scheme=self.scheme, subject="warm-up")])
 
     # -- set-up ----------------------------------------------------------------------------
@@ -312,8 +320,9 @@ class Monitor:
                 k_here = frame.t_ms // self.step_ms
                 if k_here not in checkpoints:
                     checkpoints[k_here] = _tracker_state(tracker)
-                size = frame.image.shape[1], frame.image.shape[0]
-                self._process(frame, tracker, tracks, stats)
+                if frame.image is not None:
+                    size = frame.image.shape[1], frame.image.shape[0]
+                self._process(frame, tracker, tracks, stats, seq)
                 processed_t.append(frame.t_ms)
                 last_t = frame.t_ms
                 stats.media_seconds = max(stats.media_seconds, frame.t_ms / 1000)
@@ -334,18 +343,25 @@ class Monitor:
         finally:
             bar.close()
 
-    def _process(self, frame: Frame, tracker, tracks: dict[int, _Track], stats: MonitorStats) -> None:
+    def _process(self, frame: Frame, tracker, tracks: dict[int, _Track], stats: MonitorStats, seq: Sequence) -> None:
         t = time.perf_counter()
-        faces = self.detector.detect(frame.image)
+        if frame.landmarks is not None:  # a landmark table: faces and their ids are given
+            faces = frame.landmarks
+        else:
+            found = self.detector.detect(frame.image)
+            ids = tracker.update(np.array([f.box for f in found]).reshape(-1, 4))
+            faces = [(int(fid), f.coords, f.score, self.detector.scheme, f"{seq.name}#face{int(fid)}",
+                      f.box if self.settings.snapshots else None) for f, fid in zip(found, ids)]
         stats._detect_ms.append((time.perf_counter() - t) * 1000)
-        ids = tracker.update(np.array([f.box for f in faces]).reshape(-1, 4))
-        for f, fid in zip(faces, ids):
-            tr = tracks.setdefault(int(fid), _Track())
+        for fid, coords, score, scheme, label, box in faces:
+            tr = tracks.get(fid)
+            if tr is None:
+                tr = tracks[fid] = _Track(scheme, label)
             tr.t_ms.append(frame.t_ms)
             tr.frame.append(frame.index)
-            tr.coords.append(f.coords)
-            tr.score.append(f.score)
-            tr.crops.append(_crop_jpeg(frame.image, f.box) if self.settings.snapshots else None)
+            tr.coords.append(coords)
+            tr.score.append(score)
+            tr.crops.append(_crop_jpeg(frame.image, box) if box is not None and frame.image is not None else None)
         stats.frames_processed += 1
         stats.frames_with_face += bool(faces)
         stats._lag_ms.append((time.perf_counter() - frame.captured_at) * 1000)
@@ -407,14 +423,14 @@ class Monitor:
         from ..species import convert_sequence
         from ..store import WindowRecord
 
-        label = f"{seq.name}#face{fid}"
+        label = tr.label
         coords = np.stack([tr.coords[i] for i in sel])
         frames = np.asarray(tr.frame, np.int64)[sel]
         t = np.asarray(tr.t_ms, np.int64)[sel]
-        lseq = LandmarkSequence(coords=coords, scheme=self.detector.scheme, frames=frames, timestamps=t / 1000.0,
+        lseq = LandmarkSequence(coords=coords, scheme=tr.scheme, frames=frames, timestamps=t / 1000.0,
                                 fps=seq.fps, frame_confidence=np.asarray(tr.score, np.float32)[sel], subject=label,
-                                sequence=f"{label}@{start}", face_id=fid, dims=self.detector.dims, units="px",
-                                detector=self.detector.name, detector_version=self.detector.version)
+                                sequence=f"{label}@{start}", face_id=fid,
+                                dims=3 if np.isfinite(coords[..., 2]).any() else 2, units="px")
         if lseq.scheme != self.scheme:
             lseq = convert_sequence(lseq, self.scheme)
         mid = int(np.argmin(np.abs(t - (start + end) / 2)))

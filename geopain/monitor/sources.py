@@ -28,13 +28,16 @@ from ..media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, iter_video, media_kind, 
 class Frame:
     """One frame: ``index`` in the source, ``t_ms`` its time, ``image`` RGB uint8 ``(H, W, 3)``,
     ``captured_at`` (``time.perf_counter()`` when it was read) and ``dropped`` (frames of
-    the source replaced before this one could be processed, because processing was behind)."""
+    the source replaced before this one could be processed, because processing was behind).
+    Frames of a landmark table carry no image but ``landmarks``: one
+    ``(face_id, coords (N, 3), score, scheme, label, None)`` per face found."""
 
     index: int
     t_ms: int
-    image: np.ndarray
+    image: np.ndarray | None
     captured_at: float
     dropped: int = 0
+    landmarks: list | None = None
 
 
 class Sequence:
@@ -235,6 +238,71 @@ class ImageSequence(Sequence):
             yield Frame(0, 0, read_image(self.path), time.perf_counter())
 
 
+class TableSequence(Sequence):
+    """The frames of one sequence of a landmark table (every face of it), for scoring a table
+    the way a video is scored: the same windows, the same model call, no detector."""
+
+    kind = "table"
+
+    def __init__(self, name: str, faces: list):
+        self.name = name
+        self.faces = faces  # LandmarkSequence objects sharing this sequence id
+        self.fps = next((float(f.fps) for f in faces if f.fps), None) or 25.0
+        allf = np.unique(np.concatenate([f.frames for f in faces]))
+        self.n_frames = int(len(allf))
+
+    def frames(self, start_ms: int = 0) -> Iterator[Frame]:
+        times = []
+        for f in self.faces:
+            ts = np.where(np.isfinite(f.timestamps), f.timestamps, f.frames / self.fps)
+            times.append(np.round(ts * 1000).astype(np.int64))
+        index = np.unique(np.concatenate([f.frames for f in self.faces]))
+        t_of = {}
+        for f, t in zip(self.faces, times):
+            t_of.update(zip(f.frames.tolist(), t.tolist()))
+        pos = [dict(zip(f.frames.tolist(), range(f.n_frames))) for f in self.faces]
+        found = [f.face_found for f in self.faces]
+        for i in index.tolist():
+            t = int(t_of[i])
+            if t < start_ms:
+                continue
+            faces = []
+            for f, p, ok in zip(self.faces, pos, found):
+                j = p.get(i)
+                if j is not None and ok[j]:
+                    faces.append((int(f.face_id), f.coords[j], float(f.frame_confidence[j]), f.scheme,
+                                  f"{f.subject}#face{int(f.face_id)}" if f.subject else f"{self.name}#face{f.face_id}",
+                                  None))
+            yield Frame(int(i), t, None, time.perf_counter(), landmarks=faces)
+
+
+class TableSource:
+    """Every sequence of a landmark table (``.parquet``/``.csv`` written by ``geopain extract``)."""
+
+    kind = "table"
+
+    def __init__(self, path: str | os.PathLike):
+        from ..io.tables import read_table
+
+        self.path = Path(path)
+        self.description = str(self.path.resolve())
+        try:
+            seqs = read_table(self.path)
+        except InputError:
+            raise
+        except Exception as exc:
+            raise InputError(self.path, f"not a landmark table: {type(exc).__name__}: {exc}") from None
+        groups: dict[str, list] = {}
+        for s in seqs:
+            groups.setdefault(s.sequence, []).append(s)
+        self.groups = groups
+
+    def sequences(self, done: set[str]) -> Iterator[Sequence]:
+        for name, faces in self.groups.items():
+            if name not in done:
+                yield TableSequence(name, faces)
+
+
 class Source:
     """What ``geopain monitor SOURCE`` reads: one or more sequences."""
 
@@ -328,11 +396,14 @@ class _Broken(Sequence):
 def open_source(spec: str, realtime: bool = False, speed: float = 1.0, stride: int = 1, watch: bool = False,
                 poll_s: float = 1.0, idle_exit_s: float | None = None, max_seconds: float | None = None) -> Source:
     """The source named by ``spec``: ``/dev/videoN`` or a device number (camera), a folder,
-    a video file (``realtime``: played as a live stream at ``speed`` x its frame rate) or an image."""
+    a video file (``realtime``: played as a live stream at ``speed`` x its frame rate), an
+    image, or a landmark table (``.parquet``/``.csv``)."""
     text = str(spec)
     if text.startswith("/dev/video") or text.isdigit():
         return SingleSource(CameraSequence(text, max_seconds=max_seconds), text)
     p = Path(text)
+    if p.suffix.lower() in (".parquet", ".csv") and p.is_file():
+        return TableSource(p)
     if p.is_dir():
         return FolderSource(p, watch=watch, poll_s=poll_s, idle_exit_s=idle_exit_s, stride=stride)
     if not p.exists():
