@@ -265,3 +265,39 @@ class TestSchemeNames:
     def test_unknown_species_lists_species(self, photos, tmp_path):
         code, _, err = run_cli("extract", str(photos / "takeo.ppm"), "--species", "dog", "-o", str(tmp_path / "d.parquet"))
         assert code == 2 and "unknown species 'dog'; known: " in err and "human" in err and "sheep" in err
+
+
+class TestDetectorTrainData:
+    def test_paths_relative_to_the_yaml(self, tmp_path, monkeypatch):
+        import yaml
+
+        from geopain.datasets.fixtures import make_fixture
+        from geopain.detectors.yolo import _resolve_data_paths
+
+        root = make_fixture("sheep", tmp_path / "fx" / "sheep")
+        data = root / "data.yaml"
+        monkeypatch.chdir(tmp_path)  # not inside the dataset folder
+        spec = yaml.safe_load(data.read_text())
+        assert spec["path"] == "."
+        resolved = yaml.safe_load(_resolve_data_paths(data, spec, tmp_path / "out").read_text())
+        assert resolved["path"] == str(root.resolve()) and resolved["train"] == spec["train"]
+
+    def test_missing_folder_is_one_line(self, tmp_path):
+        from geopain.datasets.fixtures import make_fixture
+
+        root = make_fixture("sheep", tmp_path / "fx")
+        import shutil
+
+        shutil.rmtree(root / "images" / "val")
+        code, _, err = run_cli("detector", "train", "--data", str(root / "data.yaml"), "--species", "sheep",
+                               "-o", str(tmp_path / "yo"))
+        assert code == 2 and err.count("\n") == 1 and "val:" in err and "not found" in err
+
+    def test_argument_dump_is_dropped(self):
+        import logging
+
+        from geopain.detectors.yolo import _DropArgumentDump
+
+        rec = lambda msg: logging.LogRecord("ultralytics", logging.INFO, "", 0, msg, None, None)  # noqa: E731
+        assert not _DropArgumentDump().filter(rec("\x1b[34mengine/trainer: \x1b[0magnostic_nms=False, amp=False"))
+        assert _DropArgumentDump().filter(rec("      Epoch    GPU_mem"))

@@ -23,6 +23,7 @@ def register(sub) -> None:
     tr.add_argument("--imgsz", type=int, default=640)
     tr.add_argument("--batch", type=int, default=16)
     tr.add_argument("--device", default="cpu")
+    tr.add_argument("--quiet", action="store_true", help="only warnings and errors (no per-epoch lines)")
     tr.add_argument("-o", "--output", required=True, help="output folder (weights in OUT/weights/best.pt)")
     tr.set_defaults(func=run_train)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
@@ -52,7 +53,7 @@ def run_train(args: argparse.Namespace) -> int:
 
         raise GeopainError(f"scheme {scheme} is for {sch.species}, not {args.species}")
     best = train_yolo_pose(args.data, scheme, args.output, weights=args.weights, epochs=args.epochs,
-                           imgsz=args.imgsz, batch=args.batch, device=args.device)
+                           imgsz=args.imgsz, batch=args.batch, device=args.device, quiet=args.quiet)
     print(f"trained {scheme} pose model: {best}")
     print(f"use it with: geopain extract INPUT --species {args.species} --detector yolo-pose --weights {best} -o OUT.parquet")
     return 0

@@ -7,8 +7,11 @@ given weights, and records the scheme beside the weights (``geopain.yaml``).
 """
 from __future__ import annotations
 
+import contextlib
+
 import os
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +50,58 @@ def _yolo():
     except ImportError as exc:
         raise GeopainError(f"the yolo-pose detector needs 'ultralytics' (pip install 'geopain[yolo]'): {exc}") from None
     return ultralytics, YOLO
+
+
+def _resolve_data_paths(data: Path, spec: dict, out: Path) -> Path:
+    """``out/data.yaml``: ``spec`` with ``path`` made absolute relative to ``data``'s folder;
+    an :class:`InputError` naming the split when a listed image folder is missing."""
+    root = Path(str(spec.get("path") or "."))
+    if not root.is_absolute():
+        root = (data.parent / root).resolve()
+    for split in ("train", "val", "test"):
+        entries = spec.get(split)
+        if entries is None:
+            if split != "test":
+                raise InputError(data, f"no '{split}:' entry")
+            continue
+        for entry in entries if isinstance(entries, list) else [entries]:
+            where = Path(str(entry)) if Path(str(entry)).is_absolute() else root / str(entry)
+            if not where.exists():
+                raise InputError(data, f"{split}: {where} not found (paths are relative to {root})")
+    out.mkdir(parents=True, exist_ok=True)
+    resolved = out / "data.yaml"
+    resolved.write_text(yaml.safe_dump({**spec, "path": str(root)}, sort_keys=False))
+    return resolved
+
+
+class _DropArgumentDump:
+    """A logging filter that drops Ultralytics' one-line dump of every training argument."""
+
+    def filter(self, record) -> bool:
+        return "engine/trainer: " not in str(record.getMessage())
+
+
+@contextlib.contextmanager
+def _ultralytics_logging(quiet: bool):
+    """Ultralytics' logger without the argument dump (and at warning level when ``quiet``)."""
+    import logging
+
+    logger = logging.getLogger("ultralytics")
+    level, flt = logger.level, _DropArgumentDump()
+    logger.addFilter(flt)
+    for h in logger.handlers:
+        h.addFilter(flt)
+    if quiet:
+        logger.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():  # Ultralytics' Ray Tune callback asks Ray for a trial outside a tuner
+            warnings.filterwarnings("ignore", message=".*get_trial_id.*")
+            yield
+    finally:
+        logger.removeFilter(flt)
+        for h in logger.handlers:
+            h.removeFilter(flt)
+        logger.setLevel(level)
 
 
 def check_yolo_scheme(scheme: Scheme, kpt_shape: Any, flip_idx: Any = None, where: str = "model") -> None:
@@ -143,11 +198,14 @@ class YoloPoseDetector(Detector):
 
 def train_yolo_pose(data: str | os.PathLike, scheme: str, out_dir: str | os.PathLike, weights: str | os.PathLike | None = None,
                     epochs: int = 50, imgsz: int = 640, batch: int = 16, device: str = "cpu", seed: int = 0,
-                    **train_kw: Any) -> Path:
+                    quiet: bool = False, **train_kw: Any) -> Path:
     """Train a YOLO pose model for ``scheme`` offline; returns the path of the best weights.
 
     From scratch (``yolov8n-pose.yaml``) unless ``weights`` names a ``.pt`` file to start from.
-    The dataset's ``kpt_shape`` and ``flip_idx`` are checked against the scheme first.
+    The dataset's ``kpt_shape`` and ``flip_idx`` are checked against the scheme first. Paths in
+    ``data`` (``path:``, ``train:``, ``val:``) are relative to the YAML's folder, wherever the
+    command runs (a resolved copy is written to ``out_dir/data.yaml``). Ultralytics' argument
+    dump is never shown; ``quiet`` hides its per-epoch lines too.
     """
     sch = get_scheme(scheme)
     data = Path(data)
@@ -162,14 +220,20 @@ def train_yolo_pose(data: str | os.PathLike, scheme: str, out_dir: str | os.Path
     check_yolo_scheme(sch, spec["kpt_shape"], spec.get("flip_idx"), where=str(data))
     if weights is not None and not Path(weights).is_file():
         raise InputError(weights, "no such weights file")
-    _, YOLO = _yolo()
     out = Path(out_dir).resolve()
-    model = YOLO(str(weights) if weights else "yolov8n-pose.yaml", task="pose")
-    kw = dict(data=str(data.resolve()), epochs=int(epochs), imgsz=int(imgsz), batch=int(batch), device=device,
+    resolved = _resolve_data_paths(data, spec, out)
+    _, YOLO = _yolo()
+    kw = dict(data=str(resolved), epochs=int(epochs), imgsz=int(imgsz), batch=int(batch), device=device,
               workers=0, seed=seed, project=str(out.parent), name=out.name, exist_ok=True, plots=False,
               verbose=False, amp=False)
     kw.update(train_kw)
-    model.train(**kw)
+    with _ultralytics_logging(quiet):
+        model = YOLO(str(weights) if weights else "yolov8n-pose.yaml", task="pose")
+        try:
+            model.train(**kw)
+        except (RuntimeError, FileNotFoundError, OSError, ValueError, KeyError) as exc:  # the library's, one line
+            first = next((ln for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+            raise GeopainError(f"YOLO training on {data} failed: {first}") from None
     best = out / "weights" / "best.pt"
     if not best.is_file():
         best = out / "weights" / "last.pt"
