@@ -304,6 +304,9 @@ def _load_by_key(key: str) -> Scheme:
         f = d / species / f"{name}.yaml"
         if f.is_file():
             return _build(f)
+    if species == "unknown":  # geopain.io.dlc.AdHocScheme: a file's own body-part names
+        raise SchemeError(f"scheme {key!r} is a file's own body-part names (converted without --scheme); this needs "
+                          f"a species' scheme: convert again with --scheme, e.g. {', '.join(list_schemes()[:3])}")
     raise SchemeError(f"unknown scheme {key!r}; known: {', '.join(list_schemes())}")
 
 

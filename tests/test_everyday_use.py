@@ -301,3 +301,27 @@ class TestDetectorTrainData:
         rec = lambda msg: logging.LogRecord("ultralytics", logging.INFO, "", 0, msg, None, None)  # noqa: E731
         assert not _DropArgumentDump().filter(rec("\x1b[34mengine/trainer: \x1b[0magnostic_nms=False, amp=False"))
         assert _DropArgumentDump().filter(rec("      Epoch    GPU_mem"))
+
+
+class TestDlcWithoutScheme:
+    def test_convert_and_info_keep_bodypart_names(self, tmp_path):
+        import sys
+        from pathlib import Path
+
+        sys.path.insert(0, str(Path(__file__).parent))
+        from _io_helpers import dlc_frame
+
+        from geopain.io.tables import read_table
+
+        parts = ["snout", "left ear", "right ear", "tail base"]
+        dlc_frame(parts, 5, individuals=["ewe1", "ewe2"]).to_csv(tmp_path / "videoDLC_resnet50.csv")
+        code, out, err = run_cli("convert", str(tmp_path / "videoDLC_resnet50.csv"), "-f", "dlc", "-o",
+                                 str(tmp_path / "o.parquet"))
+        assert code == 0, err
+        seqs = read_table(tmp_path / "o.parquet")
+        assert len(seqs) == 2 and seqs[0].scheme.startswith("unknown/dlc-") and seqs[0].n_points == 4
+        assert seqs[0].meta["landmark_names"] == parts
+        code, out, err = run_cli("info", str(tmp_path / "o.parquet"))
+        assert code == 0 and "(4 points)" in out
+        code, _, err = run_cli("train", str(tmp_path / "o.parquet"), "--model", "logreg", "-o", str(tmp_path / "m"))
+        assert code == 2 and "body-part names" in err and "--scheme" in err and err.count("\n") == 1

@@ -30,7 +30,8 @@ def pts_folder(tmp_path):
 class TestRegistry:
     def test_formats(self):
         assert READERS.names() == ["catflw", "dlc", "openface", "pts", "yolo"]
-        assert READERS.info("dlc")["extensions"] == (".h5", ".csv") and READERS.info("dlc")["needs_scheme"]
+        assert READERS.info("dlc")["extensions"] == (".h5", ".csv") and READERS.info("catflw")["needs_scheme"]
+        assert not READERS.info("dlc").get("needs_scheme")  # the body-part names are an ad-hoc scheme
         assert all(READERS.info(f)["description"] for f in READERS.names())
 
     def test_read_any(self, tmp_path):
@@ -77,8 +78,8 @@ class TestConvertFiles:
         assert not errors and len(seqs) == 1 and "tail" in seqs[0].meta["notes"][0]
 
     def test_batch_mistakes_raise_once(self, tmp_path):
-        with pytest.raises(GeopainError, match="format 'dlc' needs a landmark scheme"):
-            convert_files([tmp_path], "dlc")
+        with pytest.raises(GeopainError, match="format 'catflw' needs a landmark scheme"):
+            convert_files([tmp_path], "catflw")
         with pytest.raises(GeopainError, match="unknown scheme 'sheep/nope'"):
             convert_files([tmp_path], "dlc", scheme="sheep/nope")
         with pytest.raises(GeopainError, match="unknown reader"):
@@ -139,7 +140,7 @@ class TestCliConvert:
         assert "nothing converted (2 input(s) failed)" in cap.err and "Traceback" not in cap.err
 
     @pytest.mark.parametrize("argv,problem", [
-        (["-f", "dlc"], "format 'dlc' needs a landmark scheme"),
+        (["-f", "catflw"], "format 'catflw' needs a landmark scheme"),
         (["-f", "pts", "--coords", "3d"], "--coords does not apply to --format pts"),
         (["-f", "pts", "--scheme", "human/none"], "unknown scheme 'human/none'"),
         (["-f", "pts", "--split", "val"], "--split does not apply"),

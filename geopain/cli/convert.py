@@ -28,7 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="files or folders (searched recursively)")
     p.add_argument("--format", "-f", required=True, choices=formats, help="input format")
     p.add_argument("--scheme", "-s", default=None,
-                   help="landmark scheme key (e.g. sheep/spfes) or adapter YAML path; needed for dlc and catflw")
+                   help="landmark scheme key (e.g. sheep/spfes) or adapter YAML path; needed for catflw; dlc "
+                        "without it keeps the file's body-part names (species unknown: enough for convert "
+                        "and info, analyses need a scheme)")
     p.add_argument("--output", "-o", required=True, help="output table (.parquet or .csv)")
     p.add_argument("--coords", choices=("2d", "3d"), default=None,
                    help="openface: 2D pixel landmarks x_i,y_i (default) or 3D X_i,Y_i,Z_i in mm")

@@ -18,10 +18,12 @@ in the order individuals appear, name in ``meta["individual"]``).
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import os
 import re
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
@@ -37,14 +39,45 @@ from .readers import (check_field_counts, check_file, default_ids, is_hdf5, look
 _LEVELS = ("scorer", "individuals", "bodyparts", "coords")
 
 
-def read_dlc(path: str | os.PathLike, scheme: str | Scheme, pcutoff: float | None = None,
+#: Species part of the key of an ad-hoc scheme (a file's own body-part names, no adapter).
+ADHOC_SPECIES = "unknown"
+
+
+@dataclass(frozen=True)
+class AdHocScheme:
+    """The body parts of a DeepLabCut file, in file order, as a scheme with no adapter: enough
+    to convert, inspect and plot; analyses that need a species' scheme ask for ``--scheme``.
+    Key ``"unknown/dlc-<hash of the names>"``; the names go into each sequence's
+    ``meta["landmark_names"]``."""
+
+    landmarks: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        digest = hashlib.sha1("\n".join(self.landmarks).encode()).hexdigest()[:8]
+        return f"{ADHOC_SPECIES}/dlc-{digest}"
+
+    @property
+    def n_points(self) -> int:
+        return len(self.landmarks)
+
+    def index(self, name: str) -> int:
+        try:
+            return self.landmarks.index(name)
+        except ValueError:
+            raise InputError(None, f"no body part named {name!r} in {self.key}") from None
+
+
+def read_dlc(path: str | os.PathLike, scheme: str | Scheme | None = None, pcutoff: float | None = None,
              bodypart_map: Mapping[str, str] | None = None, subject: str | None = None,
              sequence: str | None = None) -> list[LandmarkSequence]:
     """Read a DeepLabCut CSV or H5 file into one sequence per individual.
 
     Args:
         path: ``.csv`` or ``.h5`` (analyze_videos output or CollectedData hand labels).
-        scheme: landmark scheme whose names the bodyparts are matched to (key, path or Scheme).
+        scheme: landmark scheme whose names the bodyparts are matched to (key, path or Scheme);
+            ``None`` keeps the file's own body-part names as an :class:`AdHocScheme` (species
+            unknown): convert and info work, analyses ask for a scheme.
         pcutoff: points with likelihood below it become NaN (default: keep all).
         bodypart_map: explicit ``{bodypart: landmark name}`` renames, tried before name matching.
         subject, sequence: ids; default the file's stem (for CollectedData files, the video folder).
@@ -53,7 +86,7 @@ def read_dlc(path: str | os.PathLike, scheme: str | Scheme, pcutoff: float | Non
         sequences with ``coords (T, N, 3)`` pixels, ``dims=2``.
     """
     p = check_file(path)
-    sch = resolve_scheme(scheme)
+    sch = resolve_scheme(scheme) if scheme is not None else None
     if p.suffix.lower() in (".h5", ".hdf5", ".hdf"):
         if not is_hdf5(p):
             raise InputError(p, "is not an HDF5 file (a DeepLabCut .h5 was expected)")
@@ -167,8 +200,10 @@ def _norm(name: str) -> str:
     return re.sub(r"[\s\-]+", "_", name.strip().lower())
 
 
-def _to_sequences(p: Path, sch: Scheme, cols, values: np.ndarray, index: list[str], pcutoff, bodypart_map,
-                  subject, sequence) -> list[LandmarkSequence]:
+def _to_sequences(p: Path, sch: Scheme | AdHocScheme | None, cols, values: np.ndarray, index: list[str], pcutoff,
+                  bodypart_map, subject, sequence) -> list[LandmarkSequence]:
+    if sch is None:
+        sch = AdHocScheme(tuple(dict.fromkeys(c[2] for c in cols)))
     lookup = {_norm(n): i for i, n in enumerate(sch.landmarks)}
     explicit = {k: sch.index(v) for k, v in (bodypart_map or {}).items()}
     bodyparts = list(dict.fromkeys(c[2] for c in cols))
@@ -214,6 +249,8 @@ def _to_sequences(p: Path, sch: Scheme, cols, values: np.ndarray, index: list[st
             cnt = have.sum(1)
             frame_conf[cnt > 0] = np.where(have, conf, 0).sum(1)[cnt > 0] / cnt[cnt > 0]
         meta = {"format": "dlc", "scorer": scorer, "unmatched_bodyparts": unmatched, "missing_landmarks": missing}
+        if isinstance(sch, AdHocScheme):
+            meta["landmark_names"] = list(sch.landmarks)
         if ind:
             meta["individual"] = ind
         if images is not None:

@@ -169,14 +169,13 @@ def _pts(path, **kw) -> list[LandmarkSequence]:
 
 
 @READERS.register("dlc", extensions=(".h5", ".csv"),
-                  options=("scheme", "pcutoff", "bodypart_map", "subject", "sequence"), needs_scheme=True,
+                  options=("scheme", "pcutoff", "bodypart_map", "subject", "sequence"),
                   description="DeepLabCut analyze_videos output (CSV or H5, single or multi-animal) "
-                              "or CollectedData hand labels")
+                              "or CollectedData hand labels; without a scheme the body-part names "
+                              "are kept (species unknown)")
 def _dlc(path, scheme=None, **kw) -> list[LandmarkSequence]:
     from .dlc import read_dlc
 
-    if scheme is None:
-        raise GeopainError("DeepLabCut files need a landmark scheme (--scheme), e.g. sheep/spfes")
     return read_dlc(path, scheme, **kw)
 
 
