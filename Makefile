@@ -36,6 +36,16 @@ system-deps:
 	    (apt-get install -y -q libusb-1.0-0 >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q libusb-1.0-0 >/dev/null)); \
 	  else echo "warning: libusb-1.0 missing and not root; open3d features will be unavailable"; fi; \
 	fi
+	@# Debian's chromium (the dashboard's browser test) and postgresql (the store's PostgreSQL test)
+	@missing=""; command -v chromium >/dev/null || missing="$$missing chromium"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+	    echo "installing$$missing (browser and database tests)"; \
+	    (DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null 2>&1 || \
+	     (apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null)); \
+	  else echo "warning:$$missing missing and not root; the browser/PostgreSQL tests will be skipped"; fi; \
+	fi
 
 $(STAMP): pyproject.toml constraints.txt | system-deps
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
