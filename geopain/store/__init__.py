@@ -412,6 +412,7 @@ class Store:
         from sqlalchemy import select
 
         with self.engine.connect() as conn:
+            run_id = int(run_id)
             row = conn.execute(select(S.runs).where(S.runs.c.id == run_id)).first()
             if row is None:
                 return None
@@ -431,7 +432,7 @@ class Store:
         from sqlalchemy import select
 
         with self.engine.connect() as conn:
-            row = conn.execute(select(S.subjects).where(S.subjects.c.id == subject_id)).first()
+            row = conn.execute(select(S.subjects).where(S.subjects.c.id == int(subject_id))).first()
             return None if row is None else dict(row._mapping)
 
     def timeline(self, subject_id: int, model_version_id: int) -> dict[str, np.ndarray]:
@@ -441,8 +442,8 @@ class Store:
 
         w, s = S.windows, S.scores
         q = (select(w.c.id, w.c.start_ms, w.c.end_ms, s.c.value, s.c.status)
-             .select_from(w.outerjoin(s, (s.c.window_id == w.c.id) & (s.c.model_version_id == model_version_id)))
-             .where(w.c.subject_id == subject_id).order_by(w.c.start_ms))
+             .select_from(w.outerjoin(s, (s.c.window_id == w.c.id) & (s.c.model_version_id == int(model_version_id))))
+             .where(w.c.subject_id == int(subject_id)).order_by(w.c.start_ms))
         with self.engine.connect() as conn:
             rows = conn.execute(q).all()
         n = len(rows)
@@ -457,9 +458,9 @@ class Store:
 
         q = select(S.alerts).order_by(S.alerts.c.subject_id, S.alerts.c.start_ms)
         if run_id is not None:
-            q = q.where(S.alerts.c.run_id == run_id)
+            q = q.where(S.alerts.c.run_id == int(run_id))
         if subject_id is not None:
-            q = q.where(S.alerts.c.subject_id == subject_id)
+            q = q.where(S.alerts.c.subject_id == int(subject_id))
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
 
@@ -468,6 +469,7 @@ class Store:
         from sqlalchemy import select
 
         with self.engine.connect() as conn:
+            window_id = int(window_id)
             row = conn.execute(select(S.windows).where(S.windows.c.id == window_id)).first()
             if row is None:
                 return None
@@ -491,7 +493,7 @@ class Store:
         from sqlalchemy import select
 
         with self.engine.connect() as conn:
-            return conn.execute(select(S.snapshots.c.jpeg).where(S.snapshots.c.window_id == window_id)).scalar()
+            return conn.execute(select(S.snapshots.c.jpeg).where(S.snapshots.c.window_id == int(window_id))).scalar()
 
     def models(self) -> list[dict]:
         from sqlalchemy import select
