@@ -47,11 +47,17 @@ def sequence_targets(frames: pd.DataFrame, task: str, keys: Sequence[str] = SEQU
 def readable_columns(df: pd.DataFrame, task: str) -> pd.DataFrame:
     """``df`` with ``p_0..p_{K-1}`` renamed ``p_<class name>`` and class predictions and
     targets as (nullable) integers, for tables users open; a new frame."""
-    k = 0
-    while f"p_{k}" in df.columns:
-        k += 1
-    names = class_names(task, k)
-    out = df.rename(columns={f"p_{i}": f"p_{n}" for i, n in enumerate(names)})
+    import re
+
+    pattern = re.compile(r"^(|.*_)p_(\d+)$")  # p_1, and prefixed variants such as calibrated_p_1
+    ks = [int(m.group(2)) for c in df.columns if (m := pattern.match(str(c)))]
+    names = class_names(task, max(ks) + 1 if ks else 0)
+    rename = {}
+    for c in df.columns:
+        m = pattern.match(str(c))
+        if m and int(m.group(2)) < len(names):
+            rename[c] = f"{m.group(1)}p_{names[int(m.group(2))]}"
+    out = df.rename(columns=rename)
     if task != "score":
         for col in ("prediction", "target"):
             if col in out.columns:

@@ -94,14 +94,14 @@ class TestTable:
         ref = frames.loc[lonely, "reference"].iloc[0]
         assert ref.startswith("none (fallback: ") and "'lonely'" in ref
         assert frames["subject"].tolist()[-1] == "lonely"  # input order kept
-        assert np.isfinite(frames["p_1"]).all()
+        assert np.isfinite(frames["p_pain"]).all()
         seqs = pd.read_csv(tmp_path / "p" / "sequences.csv")
         assert seqs.set_index("subject").loc["lonely", "reference"] == ref
         # the fallback's score is the reference-free model's own, not a constant
         from geopain.models import PainEstimator
 
         alone = PainEstimator.load(plain).predict_frames([_one_frame(seqs_of(table, "lonely"), "lonely")])
-        assert frames.loc[lonely, "p_1"].iloc[0] == pytest.approx(alone["p_1"].iloc[0], rel=1e-5)
+        assert frames.loc[lonely, "p_pain"].iloc[0] == pytest.approx(alone["p_1"].iloc[0], rel=1e-5)
 
     def test_subject_column(self, models, table, tmp_path, capsys):
         """``--subject-from column --subject-column NAME``: the lonely frame belongs to S01 after all."""
@@ -144,7 +144,7 @@ class TestPhotos:
         assert rows == [("astronaut.ppm", 0, "astronaut"), ("bus.jpg", 0, "bus"), ("bus.jpg", 1, "bus"),
                         ("zidane.jpg", 0, "zidane")]
         assert frames["face_found"].all() and (frames["reference"] == "none").all()
-        assert frames["p_1"].between(0, 1).all()
+        assert frames["p_pain"].between(0, 1).all()
         rc = main(["predict", str(plain), str(photos), "--subject-from", "face-track", "--quiet", "-o", str(tmp_path / "t.csv")])
         assert rc == 0
         assert sorted(pd.read_csv(tmp_path / "t.csv")["subject"]) == ["astronaut#face0", "bus#face0", "bus#face1",
@@ -177,7 +177,7 @@ class TestPhotos:
         assert rc == 0, capsys.readouterr().err
         frames = pd.read_csv(tmp_path / "v.csv")
         assert len(frames) == 10 and set(frames["subject"]) == {"clip"}
-        assert (frames["reference"] == "subject-median").all() and frames["p_1"].notna().all()
+        assert (frames["reference"] == "subject-median").all() and frames["p_pain"].notna().all()
 
 
 class _Fake:

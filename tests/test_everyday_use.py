@@ -325,3 +325,62 @@ class TestDlcWithoutScheme:
         assert code == 0 and "(4 points)" in out
         code, _, err = run_cli("train", str(tmp_path / "o.parquet"), "--model", "logreg", "-o", str(tmp_path / "m"))
         assert code == 2 and "body-part names" in err and "--scheme" in err and err.count("\n") == 1
+
+
+class TestReadablePredictions:
+    def test_predict_names_classes_and_integer_levels(self, cohort, five_model, tmp_path):
+        import pandas as pd
+
+        from geopain.io.tables import write_table
+
+        write_table(cohort, tmp_path / "t.parquet")
+        five_model.save(tmp_path / "m5")
+        code, out, err = run_cli("predict", str(tmp_path / "m5"), str(tmp_path / "t.parquet"), "-o", str(tmp_path / "p"))
+        assert code == 0, err
+        seq = pd.read_csv(tmp_path / "p" / "sequences.csv")
+        assert [f"p_level_{k}" for k in range(5)] == [c for c in seq.columns if c.startswith("p_")]
+        assert seq["prediction"].dtype.kind == "i" and seq["target"].dtype.kind == "i"
+        assert "p_0" not in pd.read_csv(tmp_path / "p" / "frames.csv").columns
+        assert len(cohort) == 8 and "more sequence" not in out  # 8 <= 10 rows: all shown
+
+    def test_binary_and_ellipsis(self, tmp_path):
+        import pandas as pd
+
+        from geopain.io.tables import write_table
+        from geopain.models import PainEstimator
+        from geopain.synth import simulate
+
+        seqs = simulate("human", n_subjects=6, sequences_per_subject=4, frames=4, seed=5)
+        write_table(seqs, tmp_path / "t.parquet")
+        PainEstimator("logreg", "binary", verbose=False).fit(seqs).save(tmp_path / "m")
+        code, out, err = run_cli("predict", str(tmp_path / "m"), str(tmp_path / "t.parquet"), "-o", str(tmp_path / "p.csv"))
+        assert code == 0, err
+        frames = pd.read_csv(tmp_path / "p.csv")
+        assert {"p_no_pain", "p_pain"} <= set(frames.columns) and frames["prediction"].dtype.kind == "i"
+        assert "pain probability" in out and "... 14 more sequence(s) in" in out
+
+    def test_readable_columns_leaves_scores(self):
+        import pandas as pd
+
+        from geopain.tasks import readable_columns
+
+        df = pd.DataFrame({"prediction": [1.5], "p_0": [0.2]})
+        assert list(readable_columns(df, "score").columns) == ["prediction", "p_0"]
+        df = pd.DataFrame({"prediction": [1.0, np.nan], "p_0": [0.2, np.nan], "p_1": [0.8, np.nan],
+                           "calibrated_p_1": [0.7, np.nan]})
+        r = readable_columns(df, "binary")
+        assert list(r.columns) == ["prediction", "p_no_pain", "p_pain", "calibrated_p_pain"]
+        assert r["prediction"].tolist()[0] == 1 and r["prediction"].isna().tolist() == [False, True]
+
+
+class TestHeldOutPredictionsInOneFile:
+    def test_one_table_every_model_and_fold(self, cohort, tmp_path):
+        import pandas as pd
+
+        from geopain.evaluation import run_protocol
+
+        run_protocol(cohort, ["logreg", "gboost"], "binary", "kfold:2", out_dir=tmp_path, progress=False)
+        table = pd.read_parquet(tmp_path / "heldout_predictions.parquet")
+        assert set(table["model"]) == {"logreg", "gboost"} and table["fold"].nunique() == 2
+        assert {"p_no_pain", "p_pain"} <= set(table.columns)
+        assert len(table) == 2 * sum(s.n_frames for s in cohort)

@@ -43,5 +43,6 @@ def run(args: argparse.Namespace) -> int:
     results = run_protocol(seqs, models, args.task, args.protocol, temporal=temporal, out_dir=args.output,
                            meta=meta, seed=seed, progress=not args.quiet, **params)
     print(markdown_table(results), end="")
-    print(f"results written to {args.output}/results.json, results.md, results.csv and plots")
+    print(f"results written to {args.output}/results.json, results.md, results.csv, plots and every held-out "
+          f"prediction in {args.output}/heldout_predictions.parquet")
     return 0

@@ -22,6 +22,8 @@ import tempfile
 from pathlib import Path
 
 TABLE_EXT = {".parquet", ".csv"}
+#: Sequences printed after a prediction (the rest are in the written table).
+SHOWN_ROWS = 10
 #: What to do when the model's reference cannot be computed.
 FALLBACK_HINT = "train a model with --reference none, or pass --fallback MODEL_DIR"
 
@@ -200,6 +202,10 @@ def run(args: argparse.Namespace) -> int:
                       args.subject_column, progress=not args.quiet)
     frames, sequences = predict_with_reference(est, seqs, args.model, fallback, args.fallback,
                                                warn=lambda line: print(line, file=sys.stderr))
+    from ..tasks import class_names, readable_columns
+
+    task = est.task
+    frames, sequences = readable_columns(frames, task), readable_columns(sequences, task)  # p_pain, integer levels
     out = Path(args.output)
     if out.suffix.lower() in TABLE_EXT:
         fmt = out.suffix.lower()[1:]
@@ -213,14 +219,17 @@ def run(args: argparse.Namespace) -> int:
             df.to_parquet(path, index=False)
         else:
             df.to_csv(path, index=False)
-    task = est.task
     what = "score" if task == "score" else ("pain probability" if task == "binary" else "level")
     print(f"{len(frames)} frames, {len(sequences)} sequences of {sequences['subject'].nunique()} subject(s) "
           f"({int(frames['face_found'].sum())} frames with a face)")
-    col = "prediction" if task != "binary" else "p_1"
-    for _, r in sequences.head(10).iterrows():
+    col = "prediction" if task != "binary" else f"p_{class_names(task, 2)[1]}"
+    for _, r in sequences.head(SHOWN_ROWS).iterrows():
         ref = r.get("reference")
         note = f" [{ref.split(' (', 1)[0]} reference of the fallback model]" if isinstance(ref, str) and "(fallback" in ref else ""
-        print(f"  {r['subject']}/{r['sequence']} face {r['face_id']}: {what} {r[col]:.3f}{note}")
+        value = r[col]
+        shown = "no face" if value is None or value != value else f"{value}" if task == "five" else f"{value:.3f}"
+        print(f"  {r['subject']}/{r['sequence']} face {r['face_id']}: {what} {shown}{note}")
+    if len(sequences) > SHOWN_ROWS:
+        print(f"  ... {len(sequences) - SHOWN_ROWS} more sequence(s) in {seq_path}")
     print(f"wrote {frame_path} and {seq_path}")
     return 0

@@ -8,7 +8,8 @@ Several models in one run (e.g. ``["wgnn", "wgnn-uniform", "logreg"]``) share th
 folds, so the value of the facial graph's edge weights and the gap to the measurement
 baselines are measured, not assumed.
 
-With ``out_dir`` every fold's predictions are stored under ``predictions/``; running the
+With ``out_dir`` every fold's predictions are stored under ``predictions/`` (and all of them,
+every model, in one table ``heldout_predictions.parquet``); running the
 same call again reuses finished folds (interrupt and resume), and :mod:`.report` writes
 ``results.json``, ``results.md``, ``results.csv`` and plots.
 """
@@ -189,9 +190,29 @@ def run_protocol(sequences: Iterable[LandmarkSequence], model: str | Sequence[st
     if out is not None:
         from .report import write_report
 
+        write_heldout_predictions(predictions, task, out / HELDOUT_FILE)
+
         write_report(results, out, predictions)
     results["predictions"] = predictions
     return results
+
+
+#: The one file holding every model's held-out predictions of a results folder.
+HELDOUT_FILE = "heldout_predictions.parquet"
+
+
+def write_heldout_predictions(predictions: Mapping[str, pd.DataFrame], task: str, path: Path) -> Path:
+    """Every model's held-out frame predictions in one table (a ``model`` column, the fold that
+    tested each frame, class-named probabilities ``p_no_pain``/``p_pain`` or ``p_level_k``)."""
+    from ..tasks import readable_columns
+
+    parts = [readable_columns(df, task).assign(model=name) for name, df in predictions.items()]
+    table = pd.concat(parts, ignore_index=True)
+    table = table[["model"] + [c for c in table.columns if c != "model"]]
+    tmp = path.with_name(path.name + ".tmp")
+    table.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+    return path
 
 
 def compare(results: Mapping[str, Any]) -> list[str]:
