@@ -126,43 +126,50 @@ def feature_landmarks(est, scheme, n_cols: int) -> np.ndarray:
 REFERENCES = ("auto", "template", "calmest")
 
 
-def _reference_frames(frames, calm_rows: np.ndarray | None = None):
-    """The reference of every frame of ``frames``: the template, or (``calm_rows (F,)``, -1 for the
-    template) another frame of the same sequence; a frame's missing points stay missing."""
+def _reference_frames(frames, calm: dict[int, np.ndarray] | None = None):
+    """The reference of every frame of ``frames``: the template, or (``calm``: sequence index ->
+    ``(N, 3)`` calm face of that sequence) the sequence's calm face; a frame's missing points stay
+    missing, points missing in the calm face come from the template."""
     template = np.asarray(frames.scheme.template, dtype=np.float32)
     coords = np.broadcast_to(template[None], frames.coords.shape).copy()
-    if calm_rows is not None:
-        use = calm_rows >= 0
-        calm = frames.coords[calm_rows[use]]
-        coords[use] = np.where(np.isfinite(calm), calm, coords[use])
+    for q, face in (calm or {}).items():
+        members = frames.seq_index == q
+        coords[members] = np.where(np.isfinite(face), face, template)[None]
     missing = ~np.isfinite(frames.coords).all(-1)
     coords[missing] = np.nan
     return replace(frames, coords=coords, confidence=np.where(missing, 0.0, 1.0).astype(np.float32))
 
 
-def _calmest_rows(est, seqs, frames, reference: str) -> tuple[np.ndarray, np.ndarray]:
-    """``(calm_rows (F,), names (F,))``: per frame the row of its sequence's lowest-output frame
-    (``-1``: the template) and the reference's name."""
+#: Share of a sequence's frames (lowest explained output) whose median face is its calm reference.
+CALM_SHARE = 0.25
+
+
+def _calm_faces(est, seqs, frames, reference: str) -> tuple[dict[int, np.ndarray], np.ndarray]:
+    """``(calm, names (F,))``: per sequence index its calm face, the landmark-wise median of its
+    ``CALM_SHARE`` lowest-output frames with a face (at least one; a median, so that one frame's
+    detector noise does not become the reference), and per frame the reference's name."""
+    import warnings
+
     from .faithfulness import explained_values
 
-    F = len(frames)
-    rows = np.full(F, -1, dtype=np.int64)
-    names = np.full(F, "template", dtype=object)
+    names = np.full(len(frames), "template", dtype=object)
+    calm: dict[int, np.ndarray] = {}
     if reference == "template":
-        return rows, names
+        return calm, names
     values = explained_values(est, seqs)
     ok = frames.found & np.isfinite(values)
     for q in np.unique(frames.seq_index):
         members = np.flatnonzero(frames.seq_index == q)
         cand = members[ok[members]]
-        if len(cand) < 2 and reference == "auto":
+        if not len(cand) or (len(cand) < 2 and reference == "auto"):
             continue
-        if not len(cand):
-            continue
-        calm = int(cand[np.argmin(values[cand])])
-        rows[members] = calm
-        names[members] = f"calmest frame ({int(calm - members[0])})"
-    return rows, names
+        n = max(1, int(round(CALM_SHARE * len(cand))))
+        pick = cand[np.argsort(values[cand], kind="stable")[:n]]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            calm[int(q)] = np.nanmedian(frames.coords[pick].astype(np.float64), 0).astype(np.float32)
+        names[members] = f"calm face of the sequence (median of its {n} lowest-output frames)"
+    return calm, names
 
 
 def _check_frame_model(est) -> None:
@@ -183,8 +190,8 @@ def explain(est, sequences: Sequence[LandmarkSequence] | LandmarkSequence, n_ste
         n_samples: Shapley permutations (baselines).
         seed: seed of the Shapley permutations.
         reference: what each frame is compared with: ``"template"`` (the species' neutral face),
-            ``"calmest"`` (the frame of the same sequence with the lowest output: what changed in
-            this person's face), ``"auto"`` (calmest for sequences of several frames with a face,
+            ``"calmest"`` (the calm face of the same sequence: the landmark-wise median of its 25%
+            lowest-output frames; what changed in this person's face), ``"auto"`` (calmest for sequences of several frames with a face,
             the template for single photos).
     """
     from ..models.estimator import _as_list
@@ -195,7 +202,7 @@ def explain(est, sequences: Sequence[LandmarkSequence] | LandmarkSequence, n_ste
     seqs = est._in_scheme(_as_list(sequences))
     scheme = est.scheme_obj_
     frames = est._frames(seqs, scheme)
-    calm, names = _calmest_rows(est, seqs, frames, reference)
+    calm, names = _calm_faces(est, seqs, frames, reference)
     ref_frames = _reference_frames(frames, calm)
     featurizer = est._featurizer(scheme)
     ids = _frame_ids(seqs)
@@ -363,7 +370,7 @@ def baseline_target(est):
         X = feats.detach().double().numpy()
         if task == "score":
             return torch.as_tensor(model.predict(X), dtype=torch.float64)
-        p = np.clip(model.predict_proba(X), 1e-12, 1.0)
+        p = np.clip(model.predict_proba(X), 1e-300, 1.0)
         logp = torch.as_tensor(np.log(p))
         return _target_from_log_probs(_calibrated_log_probs(est, logp), task)
     return fn

@@ -28,7 +28,7 @@ def explained_values(est, seqs: Sequence[LandmarkSequence]) -> np.ndarray:
     out, ok, _ = est._raw_outputs(est._in_scheme(list(seqs)))
     if est.task == "score":
         return out[:, 0]
-    p = np.clip(out, 1e-12, 1.0)
+    p = np.clip(out, 1e-300, 1.0)
     if est.task == "binary":
         return np.log(p[:, 1]) - np.log(p[:, 0])
     return (out * np.arange(out.shape[1])).sum(1)
