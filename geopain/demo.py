@@ -55,13 +55,13 @@ class DemoConfig:
 
 def run_demo(output: str | Path = "demo-output", config: DemoConfig | None = None, progress: bool = True) -> dict:
     """Run the whole demo and return the metrics dictionary written to ``metrics.json``."""
-    from tqdm.auto import tqdm
+    from .progress import progress_bar
 
     cfg = config or DemoConfig()
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     steps = ["real photo", *[f"{s} cohort" for s in cfg.species], "score the photo", "report"]
-    bar = tqdm(total=len(steps), desc="geopain demo", unit="step", disable=not progress)
+    bar = progress_bar(total=len(steps), desc="geopain demo", unit="step", enabled=progress)
     started = time.perf_counter()
     results: dict[str, Any] = {
         "simulated": True,

@@ -652,10 +652,10 @@ def extract(inputs: Iterable[str | os.PathLike], species: str = "human", detecto
     todo = [it for it in items if it.key not in parts.done]
     n_resumed = len(items) - len(todo)
 
-    from tqdm.auto import tqdm
+    from .progress import progress_bar
 
     total = sum(_estimate_frames(it, stride) for it in todo)
-    bar = tqdm(total=total, unit="frame", desc=f"extract ({name})", disable=not progress, smoothing=0.1)
+    bar = progress_bar(total=total, unit="frame", desc=f"extract ({name})", enabled=progress, smoothing=0.1)
     try:
         if ray_address is not None and todo:
             _run_ray(todo, settings, parts, bar, ray_address, ray_num_cpus)

@@ -204,12 +204,9 @@ def fit_network(model: nn.Module, inputs: dict[str, Any], index: np.ndarray, y: 
         start_out = torch.as_tensor(predict_network(model, inputs, index[va], 4096, device))
         best_loss = float(_loss(start_out, y_t[va], None if w_t is None else w_t[va], task))
         best_state = copy.deepcopy(model.state_dict())
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover
-        tqdm = None
-    bar = tqdm(range(epochs), desc=f"train {type(model).__name__}", disable=not verbose or tqdm is None, leave=False) \
-        if tqdm else range(epochs)
+    from .progress import progress_bar
+
+    bar = progress_bar(range(epochs), desc=f"train {type(model).__name__}", enabled=verbose, leave=False)
     tr_t = torch.as_tensor(tr, dtype=torch.long)
     for epoch in bar:
         start = time.perf_counter()

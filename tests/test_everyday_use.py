@@ -384,3 +384,29 @@ class TestHeldOutPredictionsInOneFile:
         assert set(table["model"]) == {"logreg", "gboost"} and table["fold"].nunique() == 2
         assert {"p_no_pain", "p_pain"} <= set(table.columns)
         assert len(table) == 2 * sum(s.n_frames for s in cohort)
+
+
+class TestQuiet:
+    def test_progress_bar_off_in_log_files(self, tmp_path, monkeypatch):
+        from geopain.progress import progress_bar
+
+        monkeypatch.delenv("GEOPAIN_PROGRESS", raising=False)
+        with open(tmp_path / "log.txt", "w") as fh:
+            for _ in progress_bar(range(50), file=fh):
+                pass
+            monkeypatch.setenv("GEOPAIN_PROGRESS", "1")
+            for _ in progress_bar(range(3), file=fh, enabled=False):
+                pass
+        assert (tmp_path / "log.txt").read_text() == ""
+
+    def test_mediapipe_start_up_lines_never_reach_stderr(self, tmp_path):
+        import subprocess
+        import sys
+
+        code = ("import numpy as np\nfrom skimage.data import astronaut\n"
+                "from geopain.detectors.mediapipe import MediaPipeDetector\n"
+                "d = MediaPipeDetector()\nd.detect(np.zeros((80, 80, 3), np.uint8))\n"
+                "print(len(d.detect(astronaut())))\n")
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0 and r.stdout.strip() == "1"
+        assert r.stderr == "", r.stderr

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -65,13 +64,9 @@ class ErrorLog:
 
 def progress(iterable: Iterable, desc: str, total: int | None = None, enabled: bool = True):
     """tqdm progress on stderr (a plain iterator when tqdm is absent or disabled)."""
-    if not enabled:
-        return iterable
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover
-        return iterable
-    return tqdm(iterable, desc=desc, total=total, unit="subject", file=sys.stderr, leave=False)
+    from ..progress import progress_bar
+
+    return progress_bar(iterable, desc=desc, total=total, unit="subject", leave=False, enabled=enabled)
 
 
 class PartStore:

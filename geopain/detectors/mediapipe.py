@@ -7,10 +7,37 @@ x, y are pixels of the source image; FaceMesh's relative z is scaled to pixels l
 """
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import warnings
+
 import numpy as np
 
 from ..errors import GeopainError
 from .base import Detector, FaceDetection, box_of
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """File descriptor 2 to /dev/null for a moment: MediaPipe's TFLite/absl start-up lines
+    ("Created TensorFlow Lite XNNPACK delegate", "Feedback manager requires a model ...") are
+    written by C++ threads straight to the descriptor, past ``GLOG_minloglevel`` and
+    ``sys.stderr``. Python exceptions still propagate; nothing else writes in between."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no real descriptor 2 (embedded interpreters)
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _import_mediapipe():
@@ -64,9 +91,11 @@ class MediaPipeDetector(Detector):
         self.min_score = float(min_score)
         self.crop_margin = float(crop_margin)
         self.full_range = bool(full_range)
-        self._face = fd.FaceDetection(model_selection=1, min_detection_confidence=self.min_score) if full_range else None
-        self._mesh = fm.FaceMesh(static_image_mode=True, max_num_faces=1 if full_range else self.max_faces,
-                                 refine_landmarks=refine, min_detection_confidence=0.3)
+        with _native_stderr_silenced():
+            self._face = fd.FaceDetection(model_selection=1, min_detection_confidence=self.min_score) if full_range else None
+            self._mesh = fm.FaceMesh(static_image_mode=True, max_num_faces=1 if full_range else self.max_faces,
+                                     refine_landmarks=refine, min_detection_confidence=0.3)
+        self._started = False  # the graphs print their start-up lines on the first image
 
     @property
     def version(self) -> str:
@@ -88,6 +117,19 @@ class MediaPipeDetector(Detector):
         return [_landmarks_array(lm)[:468] for lm in res.multi_face_landmarks or []]
 
     def _detect(self, image: np.ndarray) -> list[FaceDetection]:
+        with warnings.catch_warnings():  # protobuf's deprecation of a call MediaPipe makes on every image
+            warnings.filterwarnings("ignore", message=".*SymbolDatabase.GetPrototype.*")
+            if self._started:
+                return self._detect_faces(image)
+            with _native_stderr_silenced():
+                faces = self._detect_faces(image)
+                # the mesh graph starts on its first face crop: start it here if this image had none
+                if self.full_range and not faces:
+                    self._mesh.process(np.zeros((64, 64, 3), np.uint8))
+            self._started = True
+            return faces
+
+    def _detect_faces(self, image: np.ndarray) -> list[FaceDetection]:
         h, w = image.shape[:2]
         if not self.full_range:
             return [self._face_from(p, 0, 0, w, h, float("nan")) for p in self._mesh_points(image)]

@@ -120,13 +120,11 @@ def run_protocol(sequences: Iterable[LandmarkSequence], model: str | Sequence[st
                   for f in folds],
         "models": {},
     }
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover
-        tqdm = None
+    from ..progress import progress_bar
+
     predictions: dict[str, pd.DataFrame] = {}
     jobs = [(n, f) for n in names for f in folds]
-    bar = tqdm(total=len(jobs), desc=f"{task} {protocol}", disable=not progress) if tqdm else None
+    bar = progress_bar(total=len(jobs), desc=f"{task} {protocol}", enabled=progress)
     for name in names:
         cfg = {"model": name, "task": task, "temporal": temporal, "seed": seed, "params": params,
                "protocol": protocol, "folds": [f.test_subjects for f in folds], "n_sequences": len(seqs)}

@@ -275,9 +275,9 @@ def convert_files(inputs: Iterable[str | os.PathLike] | str | os.PathLike, fmt: 
     per_file: list[tuple[Path, list[LandmarkSequence]]] = []
     iterator: Iterable[Path] = files
     if progress and len(files) > 1:
-        from tqdm import tqdm
+        from ..progress import progress_bar
 
-        iterator = tqdm(files, desc=f"reading {fmt}", unit="file")
+        iterator = progress_bar(files, desc=f"reading {fmt}", unit="file")
     for f in iterator:
         try:
             with warnings.catch_warnings(record=True) as caught:
