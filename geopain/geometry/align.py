@@ -3,9 +3,11 @@
 Every frame ``f`` of ``source (F, N, 3)`` is fitted to one ``target (N, 3)`` by a
 similarity transform ``aligned = s_f * R_f @ x + t_f`` that minimises
 ``sum_n w_fn |s R x_fn + t - y_n|^2`` (Umeyama 1991, weighted). All frames are solved at
-once: weighted centroids, one ``(F, 3, 3)`` cross-covariance by a batched matmul, one
-batched SVD. The fit is reflection-safe (``det R = +1``: the sign of the smallest singular
-direction is flipped when the best orthogonal fit would be a mirror image).
+once by a fused Numba kernel (:mod:`geopain.geometry.kernels`): weighted moments in one
+pass per frame, the rotation in closed form by Horn's quaternion method (the largest
+eigenvector of a 4x4 key matrix, found by Newton on its characteristic polynomial), the
+aligned frame in a second pass while the frame is in cache. The fit is reflection-safe
+(``det R = +1``, the same solution as Umeyama's SVD with the mirror correction).
 
 Missing points (NaN in any coordinate) get weight 0; a frame with fewer than three
 weighted points has an all-NaN transform.
@@ -26,13 +28,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ShapeError, check_shape
-
-#: Points (frames x landmarks) per block on the hot path: temporaries of ~2 MB stay in cache.
-BLOCK_POINTS = 2048 * 68
-
-
-def _block(n_points: int) -> int:
-    return max(64, BLOCK_POINTS // max(n_points, 1))
 
 __all__ = ["SimilarityTransform", "similarity_align", "align_frames", "pose_angles", "rotation_from_angles"]
 
@@ -106,82 +101,38 @@ def align_frames(
 ) -> tuple[SimilarityTransform, np.ndarray]:
     """:func:`similarity_align` and the aligned ``(F, N, 3)`` float32 frames in one pass.
 
-    The aligned frames reuse the centred coordinates of the fit (``s R (x - mu_x) + mu_y``),
-    which saves passes over the data on the hot path of normalisation. Long inputs are
-    processed in blocks of about :data:`BLOCK_POINTS` points so the temporaries stay in cache.
+    Runs :func:`geopain.geometry.kernels.align_kernel`: per frame, one pass over the points
+    for the weighted moments (float64 accumulators), Horn's closed-form quaternion fit,
+    and one pass writing ``s R (x - mu_x) + mu_y``; frames in parallel threads.
     """
-    src = np.asarray(source)
-    B = _block(src.shape[1]) if src.ndim == 3 else 0
-    if src.ndim != 3 or src.shape[0] <= B:
-        return _align(source, target, weights, scale)
-    w = None if weights is None else np.asarray(weights)
-    parts = [_align(src[i:i + B], target, None if w is None else w[i:i + B], scale)
-             for i in range(0, src.shape[0], B)]
-    tf = SimilarityTransform(*(np.concatenate([getattr(p[0], k) for p in parts])
-                               for k in ("rotation", "scale", "translation", "rmsd")))
-    return tf, np.concatenate([p[1] for p in parts])
-
-
-def _align(source, target, weights, scale):
-    """One block of :func:`align_frames` (arguments and result as :func:`similarity_align`)."""
     src = np.asarray(source)
     if src.ndim == 2:
         src = src[None]
-    tgt = np.asarray(target, dtype=np.float64)
+    tgt = np.ascontiguousarray(target, dtype=np.float64)
     check_shape("source", src, (None, "N", 3))
     check_shape("target", tgt, (src.shape[1], 3))
     if not np.isfinite(tgt).all():
         raise ShapeError("target: must be finite")
     F, N, _ = src.shape
-    # Large (F, N, 3) work in float32 with contiguous batched matmuls; 3x3 algebra in float64.
-    src = src.astype(np.float32, copy=False)
-    fin = np.isfinite(src)
-    valid = fin[..., 0] & fin[..., 1] & fin[..., 2]
+    src = np.ascontiguousarray(src, dtype=np.float32)
     if weights is None:
-        w = valid.astype(np.float32)
+        w, use_w = np.empty((1, 1), dtype=np.float32), False
     else:
         w = np.asarray(weights, dtype=np.float32)
         if w.ndim == 1:
             w = w[None]
         check_shape("weights", w, (F, N))
-        w = np.where(np.isnan(w), np.float32(1.0), w)
-        if (w < 0).any():
-            raise ShapeError("weights: must be non-negative")
-        w = np.where(valid, w, np.float32(0.0))
-    x = np.where(valid[..., None], src, np.float32(0.0)) if not valid.all() else src
-    wsum = w.sum(1, dtype=np.float64)  # (F,)
-    ok = ((w > 0).sum(1) >= 3) & (wsum > 0)
-    wn = (w / np.where(ok, wsum, 1.0)[:, None].astype(np.float32))  # rows sum to 1
-    mu_x = (wn[:, None, :] @ x)[:, 0].astype(np.float64)  # (F, 3)
-    mu_y = wn.astype(np.float64) @ tgt  # (F, 3)
-    xc = x - mu_x[:, None, :].astype(np.float32)
-    wxc = wn[..., None] * xc
-    # cross-covariance sum_n w (y_n - mu_y)(x_n - mu_x)^T = Y^T (w * xc)   (sum w xc = 0)
-    cov = np.matmul(tgt.T.astype(np.float32)[None], wxc).astype(np.float64)  # (F, 3, 3)
-    var_x = (wxc * xc).sum((1, 2), dtype=np.float64)
-    U, S, Vt = np.linalg.svd(cov)
-    d = np.sign(np.linalg.det(U) * np.linalg.det(Vt))
-    d = np.where(d == 0, 1.0, d)
-    U[:, :, 2] *= d[:, None]  # U @ diag(1, 1, d): reflection-safe
-    R = U @ Vt
-    tr = S[:, 0] + S[:, 1] + d * S[:, 2]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        s = tr / np.where(var_x > 0, var_x, np.nan) if scale else np.ones(F)
-    t = mu_y - s[:, None] * (R @ mu_x[:, :, None])[:, :, 0]
-    # residual: sum w |s R xc - yc|^2 = s^2 var_x - 2 s tr(SD) + var_y  (closed form)
-    var_y = wn.astype(np.float64) @ (tgt * tgt).sum(-1) - (mu_y * mu_y).sum(-1)
-    rmsd = np.sqrt(np.clip(s * s * var_x - 2 * s * tr + var_y, 0, None))
-    bad = ~ok | ~np.isfinite(s) | ~(s > 0)
-    if bad.any():
-        R[bad] = np.nan
-        s = np.where(bad, np.nan, s)
-        t[bad] = np.nan
-        rmsd = np.where(bad, np.nan, rmsd)
-    A = (s[:, None, None] * R).astype(np.float32)  # (F, 3, 3)
-    aligned = xc @ np.swapaxes(A, 1, 2)
-    aligned += mu_y[:, None, :].astype(np.float32)
-    if not valid.all():
-        aligned[~valid] = np.nan
+        w, use_w = np.ascontiguousarray(w), True
+    from .kernels import align_kernel
+
+    aligned = np.empty((F, N, 3), dtype=np.float32)
+    R = np.empty((F, 3, 3))
+    s, rmsd = np.empty(F), np.empty(F)
+    t = np.empty((F, 3))
+    flags = np.empty(F, dtype=np.int8)
+    align_kernel(src, w, use_w, tgt, bool(scale), aligned, R, s, t, rmsd, flags)
+    if flags.any():
+        raise ShapeError("weights: must be non-negative")
     return SimilarityTransform(R, s, t, rmsd), aligned
 
 

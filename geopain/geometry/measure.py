@@ -20,8 +20,9 @@ be computed before or after normalisation. 2D detections must be normalised firs
 The scheme is compiled once into gather indices and averaging matrices
 (:class:`MeasurementPlan`): every pair distance, point-line distance and angle any
 measurement needs is computed once for all frames, and the measurements are matrix
-products of those, so cost grows with frames x (distinct primitives), with no Python loop
-over frames or measurements.
+sparse combinations of those, so cost grows with frames x (distinct primitives). A fused
+Numba kernel (:func:`geopain.geometry.kernels.measure_kernel`) does both per frame while the
+frame is in cache, frames in parallel threads.
 """
 from __future__ import annotations
 
@@ -152,86 +153,59 @@ def compile_measurements(scheme: Scheme | str) -> MeasurementPlan:
     return plan
 
 
-def _angle(u: tuple, v: tuple) -> np.ndarray:
-    """Degrees between vectors given as component arrays ``(ux, uy, uz)``, ``(vx, vy, vz)``
-    (atan2 form, accurate near 0 and 180)."""
-    ux, uy, uz = u
-    vx, vy, vz = v
-    cx, cy, cz = uy * vz - uz * vy, uz * vx - ux * vz, ux * vy - uy * vx
-    cross = np.sqrt(cx * cx + cy * cy + cz * cz)
-    return np.degrees(np.arctan2(cross, ux * vx + uy * vy + uz * vz))
+def _csr(plan: MeasurementPlan) -> tuple[np.ndarray, ...]:
+    """The plan as sparse rows over one primitive vector ``[pairs, pl, tri, quad]`` (cached):
+    ``ptr, idx, coef`` (numerators), ``dptr, didx, dcoef`` (ratio denominators), ``by_ref``."""
+    cached = _CSR.get(id(plan))
+    if cached is not None and cached[0] is plan:
+        return cached[1]
+    P, Q, A = len(plan.pairs), len(plan.pl), len(plan.tri)
+    mats = {"distance": (plan.dist_avg, 0), "ratio": (plan.ratio_num, 0), "point_line_distance": (plan.pl_avg, P),
+            "angle": (plan.tri_avg, P + Q), "line_angle": (plan.quad_avg, P + Q + A)}
+    kinds = list(MEASUREMENT_KINDS)
+    num, den = [[], [], []], [[], [], []]
+    ptr, dptr, by_ref = [0], [0], []
+    for j, k in enumerate(plan.kinds):
+        kind = kinds[int(k)]
+        mat, off = mats[kind]
+        rows = np.flatnonzero(mat[:, j])
+        num[0].extend(rows + off)
+        num[1].extend(mat[rows, j].astype(np.float64))
+        ptr.append(ptr[-1] + len(rows))
+        if kind == "ratio":
+            drows = np.flatnonzero(plan.ratio_den[:, j])
+            den[0].extend(drows)
+            den[1].extend(plan.ratio_den[drows, j].astype(np.float64))
+        dptr.append(len(den[0]))
+        by_ref.append(kind in ("distance", "point_line_distance"))
+    arrays = (np.asarray(ptr, np.int64), np.asarray(num[0], np.int64), np.asarray(num[1], np.float64),
+              np.asarray(dptr, np.int64), np.asarray(den[0], np.int64), np.asarray(den[1], np.float64),
+              np.asarray(by_ref, np.bool_))
+    _CSR[id(plan)] = (plan, arrays)
+    return arrays
 
 
-def _combine(prim: np.ndarray, mat: np.ndarray) -> np.ndarray:
-    """``prim (F, P) @ mat (P, M)``, NaN in a column when any primitive it uses is NaN."""
-    bad = np.isnan(prim)
-    if not bad.any():
-        return prim @ mat
-    vals = np.where(bad, np.float32(0), prim) @ mat
-    anybad = (bad.astype(np.float32) @ (mat != 0).astype(np.float32)) > 0
-    return np.where(anybad, np.float32(np.nan), vals)
-
-
-#: Points (frames x landmarks) per block: temporaries stay in cache.
-BLOCK_POINTS = 4096 * 68
+_CSR: dict[int, tuple[MeasurementPlan, tuple]] = {}
 
 
 def measure_array(coords: np.ndarray, scheme: Scheme | str) -> np.ndarray:
-    """``(F, M)`` float32 measurements of ``(F, N, 3)`` coordinates (see module doc)."""
+    """``(F, M)`` float32 measurements of ``(F, N, 3)`` coordinates (see module doc).
+
+    One fused kernel (:func:`geopain.geometry.kernels.measure_kernel`): per frame, every
+    primitive once, then the sparse combinations; frames in parallel threads.
+    """
+    from .kernels import measure_kernel
+
     plan = compile_measurements(scheme)
     c = np.asarray(coords)
     if c.ndim == 2:
         c = c[None]
     check_shape("coords", c, (None, plan.n_points, 3))
-    B = max(64, BLOCK_POINTS // max(c.shape[1], 1))
-    if c.shape[0] > B:
-        return np.concatenate([_measure_block(c[i:i + B], plan) for i in range(0, c.shape[0], B)])
-    return _measure_block(c, plan)
-
-
-def _measure_block(c: np.ndarray, plan: MeasurementPlan) -> np.ndarray:
-    if c.dtype != np.float32:
-        c = c.astype(np.float32)
-    F = c.shape[0]
-    M = len(plan.names)
-    out = np.zeros((F, M), dtype=np.float32)
-    if M == 0:
+    c = np.ascontiguousarray(c, dtype=np.float32)
+    out = np.zeros((c.shape[0], len(plan.names)), dtype=np.float32)
+    if len(plan.names) == 0 or c.shape[0] == 0:
         return out
-    # coordinate-major layout: x, y, z rows of (F, N); gathers along the last axis are fast and
-    # every vector formula below works on contiguous (F, K) component arrays
-    ct = np.ascontiguousarray(c.transpose(0, 2, 1))
-    X, Y, Z = ct[:, 0], ct[:, 1], ct[:, 2]
-
-    def diff(i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return (np.take(X, j, axis=1) - np.take(X, i, axis=1), np.take(Y, j, axis=1) - np.take(Y, i, axis=1),
-                np.take(Z, j, axis=1) - np.take(Z, i, axis=1))
-
-    dx, dy, dz = diff(plan.pairs[:, 0], plan.pairs[:, 1])
-    dist = np.sqrt(dx * dx + dy * dy + dz * dz)  # (F, P)
-    ref = dist[:, 0]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ref = np.where(ref > 0, ref, np.nan)[:, None]
-        if plan.dist_avg.any():
-            cols = plan.dist_avg.any(0)
-            out[:, cols] = (_combine(dist, plan.dist_avg) / ref)[:, cols]
-        if plan.ratio_num.any():
-            cols = plan.ratio_num.any(0)
-            out[:, cols] = (_combine(dist, plan.ratio_num)[:, cols] / _combine(dist, plan.ratio_den)[:, cols])
-        if len(plan.pl):
-            ux, uy, uz = diff(plan.pl[:, 1], plan.pl[:, 0])  # a -> p
-            vx, vy, vz = diff(plan.pl[:, 1], plan.pl[:, 2])  # a -> b
-            cx, cy, cz = uy * vz - uz * vy, uz * vx - ux * vz, ux * vy - uy * vx
-            dl = np.sqrt((cx * cx + cy * cy + cz * cz) / (vx * vx + vy * vy + vz * vz))
-            cols = plan.pl_avg.any(0)
-            out[:, cols] = (_combine(dl, plan.pl_avg) / ref)[:, cols]
-        if len(plan.tri):
-            ang = _angle(diff(plan.tri[:, 1], plan.tri[:, 0]), diff(plan.tri[:, 1], plan.tri[:, 2]))
-            cols = plan.tri_avg.any(0)
-            out[:, cols] = _combine(ang, plan.tri_avg)[:, cols]
-        if len(plan.quad):
-            ang = _angle(diff(plan.quad[:, 0], plan.quad[:, 1]), diff(plan.quad[:, 2], plan.quad[:, 3]))
-            cols = plan.quad_avg.any(0)
-            out[:, cols] = _combine(ang, plan.quad_avg)[:, cols]
+    measure_kernel(c, plan.pairs, plan.pl, plan.tri, plan.quad, *_csr(plan), out)
     return out
 
 

@@ -27,6 +27,7 @@ from torch_geometric.transforms import BaseTransform
 
 from ..errors import GeopainError, ShapeError
 from ..species import REGIONS, Scheme, get_scheme
+from .arrays import edge_geometry, edge_weights, fill_missing, node_features, vertex_normals_np
 from .temporal import comovement
 from .weights import WEIGHTINGS, comovement_factor
 
@@ -135,15 +136,7 @@ class FillMissing(BaseTransform):
         if pos.shape[-2:] != (self.scheme.n_points, 3):
             raise ShapeError(f"pos: expected (..., {self.scheme.n_points}, 3) for {self.scheme.key}, got {tuple(pos.shape)}")
         ref = getattr(data, "reference", None)
-        ref = self.template if ref is None else _np(ref, np.float32)
-        if ref.shape[-2:] != pos.shape[-2:]:
-            raise ShapeError(f"reference: expected (..., {self.scheme.n_points}, 3), got {tuple(ref.shape)}")
-        if not np.isfinite(ref).all():
-            ref = np.where(np.isfinite(ref), ref, self.template)
-        fin = np.isfinite(pos)
-        mask = fin[..., 0] & fin[..., 1] & fin[..., 2]
-        if not mask.all():
-            pos = np.where(mask[..., None], pos, ref).astype(np.float32)
+        pos, ref, mask = fill_missing(pos, self.template, None if ref is None else _np(ref, np.float32))
         data.reference = torch.from_numpy(np.ascontiguousarray(ref))
         data.mask = torch.from_numpy(mask)
         data.pos = torch.from_numpy(np.ascontiguousarray(pos))
@@ -156,7 +149,8 @@ class FillMissing(BaseTransform):
 class EdgeGeometry(BaseTransform):
     """Sets ``length`` (scale-free: / the reference's reference-pair distance), ``strain``
     (``(l - l0) / l0`` against the reference), ``edge_mask`` (both ends observed) and
-    ``edge_attr (..., 2E, 5)`` = length, strain, unit direction (x, y, z) of the edge.
+    ``edge_attr (..., 2E, 5)`` = length, strain, unit direction (x, y, z) of the edge
+    (:func:`geopain.graphs.arrays.edge_geometry`, a fused kernel).
     Edges touching a missing point have strain 0 and the reference's length and direction.
     ``edge_attr`` is a transposed view of a contiguous ``(..., 5, 2E)`` buffer."""
 
@@ -166,30 +160,7 @@ class EdgeGeometry(BaseTransform):
     def forward(self, data):
         src, dst, E = _half(data)
         pos, ref, mask = _np(data.pos, np.float32), _np(data.reference, np.float32), _np(data.mask)
-        lead = pos.shape[:-2]
-        a, b = self.scheme.reference_pair
-        ref_len = np.linalg.norm(ref[..., b, :] - ref[..., a, :], axis=-1)[..., None]  # (..., 1)
-        # coordinate-major layout (..., 3, N): gathers and per-edge maths on contiguous rows
-        pt = np.ascontiguousarray(np.swapaxes(pos, -1, -2))
-        vec = np.take(pt, dst, axis=-1)
-        vec -= np.take(pt, src, axis=-1)  # (..., 3, E)
-        rt = np.swapaxes(ref, -1, -2)
-        vec0 = np.take(rt, dst, axis=-1) - np.take(rt, src, axis=-1)
-        l = np.sqrt(np.einsum("...ce,...ce->...e", vec, vec))  # (..., E)
-        l0 = np.maximum(np.sqrt(np.einsum("...ce,...ce->...e", vec0, vec0)), 1e-9)
-        ok = np.take(mask, src, axis=-1) & np.take(mask, dst, axis=-1)
-        if ok.all():
-            strain = (l - l0) / l0
-        else:
-            strain = np.where(ok, (l - l0) / l0, np.float32(0))
-            l = np.where(ok, l, l0)
-            vec = np.where(ok[..., None, :], vec, vec0)
-        attr = np.empty(lead + (5, 2 * E), dtype=np.float32)
-        np.divide(l, ref_len, out=attr[..., 0, :E])
-        attr[..., 1, :E] = strain
-        np.multiply(vec, (1.0 / np.maximum(l, 1e-9))[..., None, :], out=attr[..., 2:, :E])
-        attr[..., :2, E:] = attr[..., :2, :E]
-        np.negative(attr[..., 2:, :E], out=attr[..., 2:, E:])
+        attr, ok = edge_geometry(pos, ref, mask, np.stack([src, dst], 1), self.scheme.reference_pair)
         buf = torch.from_numpy(attr)
         data.edge_attr = buf.transpose(-1, -2)  # (..., 2E, 5)
         data.length = buf[..., 0, :]
@@ -210,10 +181,9 @@ class EdgeWeight(BaseTransform):
         self.weighting, self.kwargs = weighting, kwargs
 
     def forward(self, data):
-        w = np.asarray(self.fn(_np(data.length), _np(data.strain), **self.kwargs), dtype=np.float32)
-        mask = _np(data.edge_mask)
-        if not mask.all():
-            w = np.where(mask, w, np.float32(0))
+        E = data.length.shape[-1] // 2
+        ok = _np(data.edge_mask)[..., :E]
+        w = edge_weights(_np(data.length), _np(data.strain), ok, self.weighting, **self.kwargs)
         data.edge_weight = torch.from_numpy(np.ascontiguousarray(w))
         return data
 
@@ -269,32 +239,10 @@ class NodeFeatures(BaseTransform):
 
     def forward(self, data):
         pos, ref, mask = _np(data.pos, np.float32), _np(data.reference, np.float32), _np(data.mask)
-        lead = pos.shape[:-2]
-        N = pos.shape[-2]
-        x = np.empty(lead + (N, self.num_features), dtype=np.float32)
-        col = 0
-        for f in self.features:
-            width = NODE_FEATURES[f]
-            out = x[..., col:col + width]
-            if f == "pos":
-                np.multiply(pos, np.float32(1.0 / self.ref_len), out=out)
-            elif f == "disp":
-                np.subtract(pos, ref, out=out)
-                out *= np.float32(1.0 / self.ref_len)
-                if not mask.all():
-                    out[~mask] = 0.0
-            elif f == "region":
-                out[...] = self.onehot
-            elif f == "conf":
-                conf = getattr(data, "confidence", None)
-                if conf is None:
-                    out[..., 0] = mask
-                else:
-                    c = _np(conf, np.float32)
-                    out[..., 0] = np.where(np.isnan(c), np.float32(1), c) * mask
-            elif f == "normal":
-                out[...] = vertex_normals(torch.from_numpy(pos), self.triangles).numpy()
-            col += width
+        conf = getattr(data, "confidence", None)
+        x = node_features(pos, ref, mask, self.features, self.onehot, self.ref_len,
+                          None if conf is None else _np(conf, np.float32),
+                          None if self.triangles is None else _np(self.triangles))
         data.x = torch.from_numpy(x)
         return data
 
@@ -304,9 +252,4 @@ class NodeFeatures(BaseTransform):
 
 def vertex_normals(pos: torch.Tensor, triangles: torch.Tensor) -> torch.Tensor:
     """``(..., N, 3)`` unit vertex normals: area-weighted sums of the incident triangles' normals."""
-    a, b, c = (pos[..., triangles[:, k], :] for k in range(3))
-    fn = torch.linalg.cross(b - a, c - a)  # (..., K, 3), length = 2 * area
-    out = torch.zeros_like(pos)
-    for k in range(3):
-        out.index_add_(-2, triangles[:, k], fn)
-    return out / torch.linalg.vector_norm(out, dim=-1, keepdim=True).clamp_min(1e-12)
+    return torch.from_numpy(vertex_normals_np(_np(pos), _np(triangles)))

@@ -28,10 +28,14 @@ offered for comparison: it encodes face shape (identity), not expression.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 
 from ..registry import Registry
+
+if TYPE_CHECKING:  # torch is imported by comovement_factor only: the weightings run without it
+    import torch
 
 __all__ = ["WEIGHTINGS", "strain_weight", "distance_weight", "comovement_factor", "uniform_weight"]
 
@@ -60,7 +64,9 @@ def uniform_weight(length: np.ndarray, strain: np.ndarray) -> np.ndarray:
     return np.ones_like(length)
 
 
-def comovement_factor(comovement: torch.Tensor, mix: float = 0.5) -> torch.Tensor:
+def comovement_factor(comovement: "torch.Tensor", mix: float = 0.5) -> "torch.Tensor":
     """Multiplier ``(1 - mix) + mix * (1 + c) / 2`` for co-movement ``c`` in [-1, 1] (NaN -> 1)."""
+    import torch
+
     c = torch.nan_to_num(comovement, nan=1.0)
     return (1.0 - mix) + mix * (1.0 + c) / 2.0
