@@ -410,3 +410,41 @@ class TestQuiet:
         r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
         assert r.returncode == 0 and r.stdout.strip() == "1"
         assert r.stderr == "", r.stderr
+
+
+class TestFastHelp:
+    def test_help_imports_no_heavy_library(self):
+        import subprocess
+        import sys
+
+        code = ("import sys, contextlib, io\nfrom geopain.cli import main\n"
+                "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+                "    try:\n        main(['--help'])\n    except SystemExit:\n        pass\n"
+                "assert 'predict' in out.getvalue() and 'info' in out.getvalue()\n"
+                "print(sorted(m for m in ('torch', 'pandas', 'numpy', 'sklearn', 'cv2', 'mediapipe') if m in sys.modules))\n")
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip() == "[]"
+
+    def test_info_imports_no_torch(self, cohort, tmp_path):
+        import subprocess
+        import sys
+
+        from geopain.io.tables import write_table
+
+        write_table(cohort, tmp_path / "t.parquet")
+        code = (f"import sys\nfrom geopain.cli import main\nassert main(['info', {str(tmp_path / 't.parquet')!r}]) == 0\n"
+                "print('torch' in sys.modules, 'sklearn' in sys.modules)\n")
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip().splitlines()[-1] == "False False"
+
+    def test_every_command_still_has_its_full_parser(self):
+        from geopain.cli import COMMANDS, build_parser
+
+        parser = build_parser()
+        sub = next(a for a in parser._actions if a.dest == "command")
+        import importlib.util
+
+        assert {c for c in COMMANDS if importlib.util.find_spec(f"geopain.cli.{c}")} <= set(sub.choices)
+        assert "--model" in sub.choices["train"].format_help()

@@ -10,16 +10,19 @@ import argparse
 import sys
 
 from ..errors import GeopainError
-from ..io.readers import READERS, convert_files
-from ..io.tables import write_table
+
+#: One line for ``geopain --help`` (read without importing what the command needs).
+HELP = "convert OpenFace, .pts, DeepLabCut, YOLO or CatFLW landmarks into a landmark table"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from ..io.readers import READERS
+
     formats = READERS.names()
     lines = "\n".join(f"  {f:<9} {', '.join(READERS.info(f)['extensions'])}: {READERS.info(f)['description']}"
                       for f in formats)
     p = sub.add_parser(
-        "convert", help="convert OpenFace, .pts, DeepLabCut, YOLO or CatFLW landmarks into a landmark table",
+        "convert", help=HELP,
         description="Read landmark files in the formats users already have and write one geopain landmark\n"
                     "table (Parquet, or CSV when OUT ends in .csv). Folders are searched recursively.\n"
                     "Bad files are listed on stderr, one line each; the rest is written.\n"
@@ -44,6 +47,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..io.readers import READERS, convert_files
+    from ..io.tables import write_table
+
     kw = {"coords": args.coords, "split": args.split, "pcutoff": args.pcutoff,
           "zero_based": args.zero_based or None, "scheme": args.scheme}
     allowed = READERS.info(args.format)["options"]

@@ -4,12 +4,15 @@ from __future__ import annotations
 import argparse
 import sys
 
+#: One line for ``geopain --help`` (read without importing what the command needs).
+HELP = "prepare a pain dataset (UNBC-McMaster, BioVid, sheep SPFES) as a labelled landmark table"
+
 NAMES = ("unbc", "biovid", "sheep")
 
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "dataset", help="prepare a pain dataset (UNBC-McMaster, BioVid, sheep SPFES) as a labelled landmark table",
+        "dataset", help=HELP,
         description="Read a pain dataset folder as distributed and write one labelled landmark table whose "
                     "metadata names the dataset's evaluation protocols (for 'geopain evaluate'). "
                     "See datasets/*.md for layouts, licences and published numbers.")

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import argparse
 
+#: One line for ``geopain --help`` (read without importing what the command needs).
+HELP = "run geopain end to end on embedded defaults (offline)"
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "demo", help="run geopain end to end on embedded defaults (offline)",
+        "demo", help=HELP,
         description="Detect, normalise and graph a real photo; simulate human and sheep cohorts; train and "
                     "evaluate baselines, PointNet and WGNN subject-independently; score the photo; write "
                     "report.html and metrics.json. The cohorts are simulated, not clinical data.")

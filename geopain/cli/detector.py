@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import argparse
 
+#: One line for ``geopain --help`` (read without importing what the command needs).
+HELP = "list landmark detectors or train a YOLO pose model"
+
 
 def register(sub) -> None:
-    p = sub.add_parser("detector", help="list landmark detectors or train a YOLO pose model",
+    p = sub.add_parser("detector", help=HELP,
                        description="Landmark detectors: list their capabilities, or train a YOLO pose model for a "
                                    "species' scheme offline.")
     s = p.add_subparsers(dest="detector_command", metavar="ACTION")

@@ -5,9 +5,12 @@ import argparse
 
 from .train import add_training_options, estimator_params
 
+#: One line for ``geopain --help`` (read without importing what the command needs).
+HELP = "subject-independent evaluation of one or more models"
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("evaluate", help="subject-independent evaluation of one or more models",
+    p = sub.add_parser("evaluate", help=HELP,
                        description="Train and test models under a subject-independent protocol (leave-one-subject-"
                                    "out, grouped k-fold, a held-out subject list, or a protocol named in the table's "
                                    "metadata) and write results.json, results.md/.csv (a paper-ready table) and "

@@ -5,10 +5,13 @@ import argparse
 import shlex
 import sys
 
+#: One line for ``geopain --help`` (read without importing what the command needs).
+HELP = "detect landmarks in images, folders and videos into a landmark table"
+
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "extract", help="detect landmarks in images, folders and videos into a landmark table",
+        "extract", help=HELP,
         description="Detect facial landmarks in images, folders (recursive) and videos and write one landmark "
                     "table (pixels of the source images). Resumable: run the same command again after an "
                     "interruption. Bad files are listed in OUT.errors.txt (e.g. out/x.parquet.errors.txt); "

@@ -3,20 +3,23 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
-from ..io.tables import read_frame, sequences_from_frame
-from ..landmarks import LABEL_COLUMNS
+#: One line for ``geopain --help`` (read without importing what the command needs).
+HELP = "print what a landmark table holds"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("info", help="print what a landmark table holds",
+    p = sub.add_parser("info", help=HELP,
                        description="Print rows, subjects, sequences, scheme, detector, units and labels of a table.")
     p.add_argument("file", help="a landmark table (.parquet or .csv)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ..io.tables import read_frame, sequences_from_frame
+    from ..landmarks import LABEL_COLUMNS
+
     frame, meta = read_frame(args.file)
     seqs = sequences_from_frame(frame, meta, source=args.file)
     n = seqs[0].n_points

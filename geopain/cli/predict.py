@@ -21,6 +21,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+#: One line for ``geopain --help`` (read without importing what the command needs).
+HELP = "score landmark tables, images, videos or folders with a trained model"
+
 TABLE_EXT = {".parquet", ".csv"}
 #: Sequences printed after a prediction (the rest are in the written table).
 SHOWN_ROWS = 10
@@ -29,7 +32,7 @@ FALLBACK_HINT = "train a model with --reference none, or pass --fallback MODEL_D
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("predict", help="score landmark tables, images, videos or folders with a trained model",
+    p = sub.add_parser("predict", help=HELP,
                        description="Predict pain per frame and per sequence with a model saved by 'geopain train'. "
                                    "INPUT is a landmark table, an image, a video or a folder of images and videos "
                                    "(faces found by the default detector of the model's species, or --detector). "

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import argparse
 
+#: One line for ``geopain --help`` (read without importing what the command needs).
+HELP = "pretrain a model on a large simulated cohort (thousands of identities)"
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("pretrain", help="pretrain a model on a large simulated cohort (thousands of identities)",
+    p = sub.add_parser("pretrain", help=HELP,
                        description="Simulate a large cohort of one species (randomised generator, every confounder) "
                                    "and train a reference-free model on it; writes a model directory plus "
                                    "pretrain.json, the settings that reproduce it exactly. Start training from it "

@@ -6,9 +6,10 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
-
 from ..errors import GeopainError
+
+#: One line for ``geopain --help`` (read without importing what the command needs).
+HELP = "write a simulated labelled landmark table (simulation, not clinical data)"
 
 _DESCRIPTION = """\
 Simulate labelled face-landmark sequences and write them as a landmark table (.parquet or .csv).
@@ -21,7 +22,7 @@ formula. Use it for demos, tests and benchmarks; never report results on it as c
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("synth", help="write a simulated labelled landmark table (simulation, not clinical data)",
+    p = sub.add_parser("synth", help=HELP,
                        description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--species", default="human", help="species with a species/<name>/synth.yaml (human, sheep)")
     p.add_argument("--subjects", type=int, default=10, help="number of simulated subjects (default 10)")
@@ -79,6 +80,8 @@ def _config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from ..io.tables import write_table
     from ..landmarks import summarize
     from ..species import get_scheme

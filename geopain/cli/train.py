@@ -6,6 +6,9 @@ import sys
 import time
 from pathlib import Path
 
+#: One line for ``geopain --help`` (read without importing what the command needs).
+HELP = "train a pain model on a landmark table and save it"
+
 
 def add_training_options(p: argparse.ArgumentParser) -> None:
     """Options shared by ``train`` and ``evaluate``."""
@@ -96,7 +99,7 @@ def estimator_params(args: argparse.Namespace) -> dict:
 def register(sub: argparse._SubParsersAction) -> None:
     from ..models import names
 
-    p = sub.add_parser("train", help="train a pain model on a landmark table and save it",
+    p = sub.add_parser("train", help=HELP,
                        description="Train a pain model (normalise -> facial graphs or measurements -> model) on a "
                                    "labelled landmark table and save it as config.json + model.safetensors, with "
                                    "training curves.")
