@@ -703,13 +703,23 @@ def convert_coords(coords: np.ndarray, source: str, target: str) -> np.ndarray:
     W = get_scheme(source).conversion_to(target) if source != target else None
     if W is None:
         return np.asarray(coords)
-    return np.einsum("tn,...nc->...tc", W, np.asarray(coords, dtype=np.float64)).astype(np.asarray(coords).dtype)
+    return _apply_conversion(W, coords).astype(np.asarray(coords).dtype)
+
+
+def _apply_conversion(W: np.ndarray, coords: np.ndarray) -> np.ndarray:
+    """``(N_t, N) @ (..., N, C)`` where a missing (NaN) source coordinate makes only the target
+    coordinates that use it NaN (a plain product would spread it to every target point: 0 * NaN)."""
+    x = np.asarray(coords, dtype=np.float64)
+    nan = np.isnan(x)
+    out = np.einsum("tn,...nc->...tc", W, np.where(nan, 0.0, x))
+    out[np.einsum("tn,...nc->...tc", (W != 0).astype(np.float64), nan.astype(np.float64)) > 0] = np.nan
+    return out
 
 
 def convert_sequence(seq, target: str):
     """A :class:`~geopain.landmarks.LandmarkSequence` in another scheme of its species."""
     W = get_scheme(seq.scheme).conversion_to(target)
-    coords = np.einsum("tn,fnc->ftc", W, seq.coords.astype(np.float64)).astype(np.float32)
+    coords = _apply_conversion(W, seq.coords).astype(np.float32)
     # confidence of a combined point: the least confident of its sources
     conf = np.where(W[None] > 0, seq.confidence[:, None, :], np.inf).min(-1)
     conf = np.where(np.isinf(conf), np.nan, conf).astype(np.float32)
