@@ -107,6 +107,24 @@ class Homology:
                 out[:, k] = np.fmax(out[:, k], s * v)
         return out
 
+    def own_units(self, shared: np.ndarray, scale: PainScale) -> dict[str, np.ndarray]:
+        """The inverse of :meth:`unit_targets`: own unit intensities (scale units) from shared-unit
+        intensities ``(S, K)``: ``u = min + (max - min) * clip(mean_k t_k / s(u, k), 0, 1)``."""
+        names = list(SHARED_UNITS)
+        out = {}
+        for own, targets in self.units.items():
+            unit = scale.units[own]
+            v = np.mean([shared[:, names.index(k)] / s for k, s in targets.items()], axis=0)
+            out[own] = unit.min + (unit.max - unit.min) * np.clip(v, 0.0, 1.0)
+        return out
+
+    def score_from_shared(self, shared: np.ndarray, scale: PainScale) -> np.ndarray:
+        """``(S,)`` the species' own total score (e.g. SPFES 0-10) of shared-unit intensities, through
+        :meth:`own_units` and the scale's formula; units the homology does not declare count as 0."""
+        units = self.own_units(shared, scale)
+        zero = np.zeros(len(shared))
+        return scale.total_score({u: units.get(u, zero) for u in scale.units})
+
 
 def unit_correspondence(a: Homology, b: Homology) -> dict[str, dict[str, float]]:
     """``{unit of a: {unit of b: strength}}`` through the shared units (``max_k s_a s_b``; > 0 only)."""
