@@ -70,13 +70,13 @@ def fit_abstention(est, seqs, index: np.ndarray | None = None) -> dict[str, Any]
 
     config: dict[str, Any] = dict(DEFAULTS)
     est.ood_ = {}
-    if est.temporal:
+    if est._rnn is not None:  # windows (temporal, or a window model): no per-frame embedding reference
         config["ood_quantile"] = None
         est.abstention_ = config
         return config
     Z, _ = embeddings(est, seqs, None if index is None else np.unique(np.asarray(index).reshape(-1)))
     Z = Z[np.isfinite(Z).all(1)]
-    if len(Z) > Z.shape[1] + 2:
+    if len(Z) >= 10:  # Ledoit-Wolf shrinkage keeps the covariance invertible with fewer frames than dimensions
         lw = LedoitWolf().fit(Z)
         mean, precision = lw.location_, lw.precision_
         d = _mahalanobis(Z, mean, precision)
@@ -146,7 +146,7 @@ def frame_status(est, seqs, found: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
             reasons[f].append(f"{key} {arr[f]:.0f}° beyond {limit:.0f}°")
     dist = np.full(F, np.nan)
     ood = getattr(est, "ood_", None) or {}
-    if ood and cfg.get("ood_threshold") is not None and not est.temporal:
+    if ood and cfg.get("ood_threshold") is not None and est._rnn is None:
         Z, idx = embeddings(est, seqs, np.flatnonzero(found))
         dist[idx] = _mahalanobis(Z, ood["mean"], ood["precision"])
         thr = float(cfg["ood_threshold"])

@@ -33,11 +33,12 @@ def apply_temperature(proba: np.ndarray, temperature: float) -> np.ndarray:
     t = float(temperature)
     if t == 1.0 or proba.size == 0:
         return proba
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.log(np.clip(proba, 1e-300, 1.0)) / t
-        z = z - np.nanmax(z, 1, keepdims=True)
-        e = np.exp(z)
-        return e / e.sum(1, keepdims=True)
+    out = np.full(proba.shape, np.nan)
+    ok = np.isfinite(proba).all(1)
+    z = np.log(np.clip(proba[ok], 1e-300, 1.0)) / t
+    e = np.exp(z - z.max(1, keepdims=True))
+    out[ok] = e / e.sum(1, keepdims=True)
+    return out
 
 
 def fit_temperature(proba: np.ndarray, y: np.ndarray) -> float:
