@@ -63,13 +63,17 @@ class Adjacency:
             self.shared = True
             self.dense = inv[:, None] * dense * inv[None, :]  # (N, N)
         else:
-            B = weight.shape[0]
-            deg = torch.ones(B, n_nodes, device=weight.device, dtype=weight.dtype).index_add_(1, dst, weight)
+            # degrees as a product with the (E, N) target incidence rather than index_add_: the same
+            # sums, and an ONNX export of it is right (the TorchScript exporter writes index_add_
+            # as a scatter that keeps one of several edges into the same node, not their sum)
+            inc = torch.zeros(dst.shape[0], n_nodes, device=weight.device, dtype=weight.dtype)
+            inc[torch.arange(dst.shape[0], device=dst.device), dst] = 1.0
+            deg = 1.0 + weight @ inc  # (B, N)
             inv = deg.rsqrt()
             norm = weight * inv[:, src] * inv[:, dst]  # (B, E)
-            dense = torch.zeros(B, n_nodes * n_nodes, device=weight.device, dtype=weight.dtype)
+            dense = torch.zeros(weight.shape[0], n_nodes * n_nodes, device=weight.device, dtype=weight.dtype)
             self.shared = False
-            self.dense = dense.index_add_(1, flat, norm).view(B, n_nodes, n_nodes)
+            self.dense = dense.index_add_(1, flat, norm).view(weight.shape[0], n_nodes, n_nodes)
 
     def propagate(self, h: Tensor, add: Tensor | None = None) -> Tensor:
         """``(B, N, C)`` -> ``(B, N, C)``: ``add + sum_j A_ij h_j`` (``add`` is overwritten)."""
