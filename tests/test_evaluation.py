@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import sklearn.metrics as skm
 from scipy.stats import pearsonr
@@ -183,6 +184,8 @@ class TestRunProtocol:
             assert (tmp_path / name).is_file(), name
         data = json.loads((tmp_path / "results.json").read_text())
         assert data["species"] == "human" and len(data["folds"]) == 2
+        heldout = pd.read_parquet(tmp_path / "heldout_predictions.parquet")  # every model's, in one file
+        assert set(heldout["model"]) == {"logreg", "wgnn", "wgnn-uniform"} and "p_pain" in heldout
         assert "± " in (tmp_path / "results.md").read_text() or "n/a" in (tmp_path / "results.md").read_text()
         # resume: the same call reuses every fold's predictions
         import geopain.models.estimator as est_mod

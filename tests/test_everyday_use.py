@@ -374,17 +374,16 @@ class TestReadablePredictions:
 
 
 class TestHeldOutPredictionsInOneFile:
-    def test_one_table_every_model_and_fold(self, cohort, tmp_path):
+    def test_one_table_every_model(self, cohort, five_model, tmp_path):
         import pandas as pd
 
-        from geopain.evaluation import run_protocol
+        from geopain.evaluation.protocol import write_heldout_predictions
 
-        run_protocol(cohort, ["logreg", "gboost"], "binary", "kfold:2", out_dir=tmp_path, progress=False)
-        table = pd.read_parquet(tmp_path / "heldout_predictions.parquet")
-        assert set(table["model"]) == {"logreg", "gboost"} and table["fold"].nunique() == 2
-        assert {"p_no_pain", "p_pain"} <= set(table.columns)
-        assert len(table) == 2 * sum(s.n_frames for s in cohort)
-
+        frames = five_model.predict_frames(cohort).assign(fold="fold-1")
+        write_heldout_predictions({"a": frames, "b": frames}, "five", tmp_path / "h.parquet")
+        table = pd.read_parquet(tmp_path / "h.parquet")
+        assert table.columns[0] == "model" and table["model"].tolist() == ["a"] * len(frames) + ["b"] * len(frames)
+        assert "p_level_4" in table and table["prediction"].dtype.kind == "i"
 
 class TestQuiet:
     def test_progress_bar_off_in_log_files(self, tmp_path, monkeypatch):
@@ -412,39 +411,74 @@ class TestQuiet:
         assert r.stderr == "", r.stderr
 
 
-class TestFastHelp:
-    def test_help_imports_no_heavy_library(self):
-        import subprocess
-        import sys
-
-        code = ("import sys, contextlib, io\nfrom geopain.cli import main\n"
-                "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
-                "    try:\n        main(['--help'])\n    except SystemExit:\n        pass\n"
-                "assert 'predict' in out.getvalue() and 'info' in out.getvalue()\n"
-                "print(sorted(m for m in ('torch', 'pandas', 'numpy', 'sklearn', 'cv2', 'mediapipe') if m in sys.modules))\n")
-        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-        assert r.returncode == 0, r.stderr
-        assert r.stdout.strip() == "[]"
-
-    def test_info_imports_no_torch(self, cohort, tmp_path):
+class TestFastStart:
+    def test_help_info_and_import_stay_light(self, cohort, tmp_path):
+        """One fresh interpreter, in order: ``import geopain`` (nothing heavy), ``geopain --help``
+        (no numpy, pandas, torch), ``geopain info`` (no torch), then the graphs without
+        torch.jit's FutureWarning."""
         import subprocess
         import sys
 
         from geopain.io.tables import write_table
 
         write_table(cohort, tmp_path / "t.parquet")
-        code = (f"import sys\nfrom geopain.cli import main\nassert main(['info', {str(tmp_path / 't.parquet')!r}]) == 0\n"
-                "print('torch' in sys.modules, 'sklearn' in sys.modules)\n")
-        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-        assert r.returncode == 0, r.stderr
-        assert r.stdout.strip().splitlines()[-1] == "False False"
+        heavy = "('torch', 'pandas', 'numpy', 'sklearn', 'cv2', 'mediapipe')"
+        code = (
+            "import sys, contextlib, io, warnings\n"
+            "import geopain\n"
+            f"print(sorted(m for m in {heavy} if m in sys.modules))\n"
+            "from geopain.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+            "    try:\n        main(['--help'])\n    except SystemExit:\n        pass\n"
+            "assert 'predict' in out.getvalue() and 'info' in out.getvalue()\n"
+            f"print(sorted(m for m in {heavy} if m in sys.modules))\n"
+            "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+            f"    assert main(['info', {str(tmp_path / 't.parquet')!r}]) == 0\n"
+            "assert 'units:      cm' in out.getvalue()\n"
+            "print('torch' in sys.modules)\n"
+            "warnings.simplefilter('error', FutureWarning)\n"
+            "import geopain.graphs.builder\n"
+            "print('graphs ok')\n")
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr[-800:]
+        assert r.stdout.strip().splitlines() == ["[]", "[]", "False", "graphs ok"]
 
     def test_every_command_still_has_its_full_parser(self):
+        import importlib.util
+
         from geopain.cli import COMMANDS, build_parser
 
         parser = build_parser()
         sub = next(a for a in parser._actions if a.dest == "command")
-        import importlib.util
-
         assert {c for c in COMMANDS if importlib.util.find_spec(f"geopain.cli.{c}")} <= set(sub.choices)
         assert "--model" in sub.choices["train"].format_help()
+
+class TestTopLevelApi:
+    def test_names_resolve(self):
+        import geopain
+
+        assert len(geopain.__all__) >= 19 and all(getattr(geopain, n) is not None for n in geopain.__all__)
+        assert "PainEstimator" in dir(geopain)
+
+    def test_unknown_name_is_attribute_error(self):
+        import geopain
+
+        with pytest.raises(AttributeError, match="no attribute 'nope'"):
+            geopain.nope  # noqa: B018
+
+    def test_paths_and_dataframes(self, cohort, tmp_path):
+        import geopain
+        from geopain.io.tables import sequences_to_frame
+
+        geopain.write_table(cohort, tmp_path / "t.parquet")
+        est = geopain.PainEstimator("logreg", "binary", verbose=False).fit(str(tmp_path / "t.parquet"))
+        frame, _ = sequences_to_frame(cohort)
+        by_df = est.predict_frames(frame)
+        by_seq = est.predict_frames(cohort)
+        np.testing.assert_allclose(by_df["p_1"], by_seq["p_1"], rtol=1e-6)
+        res = geopain.run_protocol(tmp_path / "t.parquet", "logreg", "binary", "kfold:2")
+        assert res["n_sequences"] == len(cohort)
+        m = geopain.measure(tmp_path / "t.parquet")
+        assert len(m) == sum(s.n_frames for s in cohort)
+        with pytest.raises(geopain.errors.GeopainError, match="got int"):
+            est.predict_frames(3)

@@ -72,14 +72,16 @@ def _config_hash(obj: Any) -> str:
     return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
-def run_protocol(sequences: Iterable[LandmarkSequence], model: str | Sequence[str], task: str, protocol: str,
+def run_protocol(sequences: Iterable[LandmarkSequence] | str | os.PathLike | pd.DataFrame,
+                 model: str | Sequence[str], task: str, protocol: str,
                  temporal: bool | str = False, out_dir: str | os.PathLike | None = None, *,
                  meta: Mapping[str, Any] | None = None, seed: int = 0, progress: bool = True,
                  **params: Any) -> dict[str, Any]:
     """Evaluate ``model`` (a name or a list of names) on ``task`` under ``protocol``.
 
     Args:
-        sequences: labelled landmark sequences of one scheme (any species).
+        sequences: labelled landmark sequences of one scheme (any species), or a landmark table's
+            path or DataFrame (its named protocols are used unless ``meta`` is given).
         model: registered model name(s), e.g. ``"wgnn"`` or ``["wgnn", "wgnn-uniform", "logreg"]``.
         task: ``"binary"``, ``"five"`` or ``"score"``.
         protocol: ``"loso"``, ``"kfold:K"``, ``"holdout:FILE"`` or a name in ``meta["protocols"]``.
@@ -93,9 +95,11 @@ def run_protocol(sequences: Iterable[LandmarkSequence], model: str | Sequence[st
         {name: {"frame": {"folds": [...], "summary": {metric: {mean, std, ...}}, "pooled": {...}},
         "sequence": {...}, "train_seconds": [...]}}, "comparisons": [...]}``.
     """
+    from ..io.tables import load_sequences
     from ..models import MODELS, PainEstimator
 
-    seqs = list(sequences)
+    seqs, table_meta = load_sequences(sequences)  # sequences, a table path or a DataFrame
+    meta = table_meta if meta is None else meta
     if not seqs:
         raise GeopainError("no sequences to evaluate")
     names = [model] if isinstance(model, str) else list(model)

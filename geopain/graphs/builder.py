@@ -24,11 +24,9 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
-from torch_geometric.data import Batch, Data
-from torch_geometric.transforms import Compose
-
 from ..errors import ShapeError
 from ..species import Scheme, get_scheme
+from ._pyg import Batch, Compose, Data
 from .transforms import CoMovement, EdgeGeometry, EdgeWeight, FillMissing, NodeFeatures, TemplateTopology
 
 __all__ = ["GraphTensors", "FacialGraphBuilder", "graphs_from_sequences"]

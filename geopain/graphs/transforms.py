@@ -23,10 +23,10 @@ from typing import Sequence
 import numpy as np
 import torch
 from scipy.spatial import Delaunay, cKDTree
-from torch_geometric.transforms import BaseTransform
 
 from ..errors import GeopainError, ShapeError
 from ..species import REGIONS, Scheme, get_scheme
+from ._pyg import BaseTransform
 from .arrays import edge_geometry, edge_weights, fill_missing, node_features, vertex_normals_np
 from .temporal import comovement
 from .weights import WEIGHTINGS, comovement_factor

@@ -238,6 +238,33 @@ def read_meta(path: str | os.PathLike) -> dict[str, Any]:
     return json.loads(raw) if raw else {}
 
 
+def load_sequences(data: Any) -> tuple[list[LandmarkSequence], dict[str, Any]]:
+    """``(sequences, table metadata)`` from what users pass: a list of
+    :class:`~geopain.landmarks.LandmarkSequence` (or one), a path to a landmark table
+    (``.parquet``/``.csv``), or a DataFrame in the table layout (metadata, if any, in
+    ``df.attrs["geopain"]``). Anything else is a one-line :class:`GeopainError`."""
+    if isinstance(data, LandmarkSequence):
+        return [data], {}
+    if isinstance(data, (str, os.PathLike)):
+        frame, meta = read_frame(data)
+        return sequences_from_frame(frame, meta, source=str(data)), meta
+    if isinstance(data, pd.DataFrame):
+        meta = dict(data.attrs.get("geopain") or {})
+        return sequences_from_frame(data, meta, source="DataFrame"), meta
+    if isinstance(data, (bytes, dict)) or not hasattr(data, "__iter__"):
+        raise GeopainError(f"expected landmark sequences, a table path or a DataFrame, got {type(data).__name__}")
+    seqs = list(data)
+    bad = next((s for s in seqs if not isinstance(s, LandmarkSequence)), None)
+    if bad is not None:
+        raise GeopainError(f"expected LandmarkSequence items, got {type(bad).__name__}")
+    return seqs, {}
+
+
+def as_sequences(data: Any) -> list[LandmarkSequence]:
+    """The sequences of :func:`load_sequences` (without the metadata)."""
+    return load_sequences(data)[0]
+
+
 def read_table(path: str | os.PathLike) -> list[LandmarkSequence]:
     """Read a landmark table into sequences."""
     frame, meta = read_frame(path)

@@ -50,7 +50,10 @@ TEMPORAL = (False, True, "gru", "lstm", "cloud")
 
 
 def _as_list(sequences: Iterable[LandmarkSequence] | LandmarkSequence) -> list[LandmarkSequence]:
-    seqs = [sequences] if isinstance(sequences, LandmarkSequence) else list(sequences)
+    """Sequences from sequences, one sequence, a table path or a DataFrame (:func:`geopain.io.tables.as_sequences`)."""
+    from ..io.tables import as_sequences
+
+    seqs = as_sequences(sequences)
     if not seqs:
         raise GeopainError("no landmark sequences given")
     schemes = {s.scheme for s in seqs}
