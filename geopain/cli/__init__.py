@@ -17,7 +17,7 @@ from typing import Sequence
 from ..errors import GeopainError
 
 #: Sub-command modules, in the order ``--help`` lists them.
-COMMANDS = ("demo", "extract", "convert", "info", "synth", "pretrain", "train", "evaluate", "predict", "explain", "detector", "dataset", "monitor", "serve", "transfer")
+COMMANDS = ("demo", "extract", "convert", "info", "synth", "pretrain", "train", "evaluate", "predict", "export", "explain", "detector", "dataset", "monitor", "serve", "transfer")
 
 
 def build_parser(command: str | None = None, *, full: bool = True) -> argparse.ArgumentParser:

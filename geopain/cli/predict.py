@@ -39,7 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "A model trained with a per-person reference (--reference first-frames, "
                                    "subject-median, neutral-labelled) needs enough frames of each subject; when the "
                                    "input has too few, predict stops with the reason, or scores with --fallback.")
-    p.add_argument("model", help="model directory written by 'geopain train'")
+    p.add_argument("model", help="model directory written by 'geopain train', or a .onnx file from 'geopain export' "
+                                 "(then only numpy, onnxruntime and the detector are needed)")
     p.add_argument("input", help="landmark table (.parquet/.csv), image, video, or a folder of images and videos")
     p.add_argument("-o", "--output", required=True, help="output folder, or a .csv/.parquet file for the frames")
     p.add_argument("--format", choices=["csv", "parquet"], default="csv", help="table format in a folder (default csv)")
@@ -197,10 +198,18 @@ def predict_with_reference(est, seqs: list, model_name: str, fallback=None, fall
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..models import PainEstimator
+    from ..lite import OnnxPainModel, is_onnx
 
-    est = PainEstimator.load(args.model)
-    fallback = PainEstimator.load(args.fallback) if args.fallback else None
+    def load(path: str):
+        """A model directory (torch) or an exported .onnx file (numpy + onnxruntime only)."""
+        if is_onnx(path):
+            return OnnxPainModel(path)
+        from ..models import PainEstimator
+
+        return PainEstimator.load(path)
+
+    est = load(args.model)
+    fallback = load(args.fallback) if args.fallback else None
     seqs = load_input(Path(args.input), est.scheme_, args.detector, args.stride, args.subject_from,
                       args.subject_column, progress=not args.quiet)
     frames, sequences = predict_with_reference(est, seqs, args.model, fallback, args.fallback,
