@@ -404,8 +404,8 @@ class TestQuiet:
 
         code = ("import numpy as np\nfrom skimage.data import astronaut\n"
                 "from geopain.detectors.mediapipe import MediaPipeDetector\n"
-                "d = MediaPipeDetector()\nd.detect(np.zeros((80, 80, 3), np.uint8))\n"
-                "print(len(d.detect(astronaut())))\n")
+                "import time\nd = MediaPipeDetector()\ntime.sleep(1.5)\n"  # the graphs' threads would print now
+                "print(len(d.detect(astronaut())))\nd.detect(np.zeros((80, 80, 3), np.uint8))\nd.close()\n")
         r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
         assert r.returncode == 0 and r.stdout.strip() == "1"
         assert r.stderr == "", r.stderr
@@ -482,3 +482,41 @@ class TestTopLevelApi:
         assert len(m) == sum(s.n_frames for s in cohort)
         with pytest.raises(geopain.errors.GeopainError, match="got int"):
             est.predict_frames(3)
+
+
+class TestDetectionQuality:
+    def test_summary_overlays_and_min_confidence(self, photos, tmp_path):
+        import json
+
+        from geopain.io.tables import read_frame
+
+        out = tmp_path / "q.parquet"
+        code, stdout, err = run_cli("extract", str(photos / "photos"), "-o", str(out), "--overlays",
+                                    str(tmp_path / "ov"), "--min-confidence", "0.99")
+        assert code == 0, err
+        summary = json.loads((tmp_path / "q.parquet.quality.json").read_text())
+        assert summary["frames"] == 2 and summary["faces"] + summary["dropped"] == 2
+        assert sum(summary["confidence_histogram"]["counts"]) + summary["confidence_histogram"]["unknown"] == summary["faces"]
+        assert "quality: 2 frames" in stdout and "below --min-confidence 0.99" in stdout
+        frame, meta = read_frame(out)
+        assert len(frame) == 2 and int(frame["x_0"].isna().sum()) == summary["dropped"] > 0
+        pngs = sorted(p.name for p in (tmp_path / "ov").iterdir())
+        assert pngs == ["a.jpg.png", "b.png.png"]
+        from PIL import Image
+
+        with Image.open(tmp_path / "ov" / "a.jpg.png") as im:
+            assert im.size[0] == 300 and im.size[1] > 300  # the photo plus its caption strip
+
+    def test_drop_low_confidence_keeps_rows(self, cohort):
+        from geopain.quality import drop_low_confidence, quality_summary
+
+        s = cohort[0]
+        conf = np.linspace(0.1, 0.9, s.n_frames).astype(np.float32)
+        import dataclasses
+
+        s = dataclasses.replace(s, frame_confidence=conf)
+        (low,), n = drop_low_confidence([s], 0.5)
+        assert n == int((conf < 0.5).sum()) and low.n_frames == s.n_frames
+        assert not low.face_found[conf < 0.5].any() and low.face_found[conf >= 0.5].all()
+        q = quality_summary([low], n, 0.5)
+        assert q["frames"] == s.n_frames and q["frames_without_face"] == n and q["dropped"] == n

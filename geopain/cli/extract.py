@@ -35,7 +35,13 @@ def register(sub) -> None:
                         "different people); 'face-track': each tracked face of each file is its own subject "
                         "(<file>#face<id>); 'column' is for landmark tables only (see 'geopain predict'). Models "
                         "that compare a face with the same subject's other frames depend on this")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--min-confidence", type=float, default=None, metavar="C",
+                   help="faces whose confidence is below C (0-1) become 'no face' (rows kept); the summary "
+                        "says how many")
+    p.add_argument("--overlays", default=None, metavar="DIR",
+                   help="draw the landmarks on each image (and on sampled video frames) into PNGs in DIR, to "
+                        "see what the detector found")
+    p.add_argument("--quiet", action="store_true", help="no progress bar, no quality summary")
     p.add_argument("-o", "--output", required=True, help="output table (.parquet or .csv)")
     p.set_defaults(func=run)
 
@@ -54,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         raise SettingsChangedError(f"{exc}; the exact command: {rerun_command(args, '--no-resume')}") from None
     for line in res.errors:
         print(f"skipped: {line}", file=sys.stderr)
+    report_quality(res.path, args.min_confidence, args.overlays, quiet=args.quiet)
     resumed = f", {res.n_resumed} item(s) resumed" if res.n_resumed else ""
     print(f"wrote {res.path}: {res.n_rows} rows from {res.n_frames} frames of {res.n_items} item(s){resumed} "
           f"in {res.seconds:.1f} s; {len(res.errors)} error(s)" + (f", see {res.error_log}" if res.error_log else ""))
@@ -65,3 +72,42 @@ def rerun_command(args: argparse.Namespace, *extra: str) -> str:
     flags added, quoted for a shell."""
     argv = list(getattr(args, "argv", None) or sys.argv[1:])
     return shlex.join(["geopain", *argv, *[e for e in extra if e not in argv]])
+
+
+def report_quality(path, min_confidence: float | None, overlays: str | None, quiet: bool = False) -> dict:
+    """Apply ``--min-confidence`` to the written table, write ``OUT.quality.json`` (and
+    ``--overlays``), print the summary unless ``quiet``; returns the summary."""
+    from pathlib import Path
+
+    from ..errors import GeopainError
+    from ..io.tables import read_frame, sequences_from_frame, write_table
+    from ..jsonio import write_json
+    from ..quality import draw_overlays, drop_low_confidence, format_summary, quality_summary
+
+    if min_confidence is not None and not 0 <= min_confidence <= 1:
+        raise GeopainError(f"--min-confidence must be between 0 and 1, got {min_confidence}")
+    path = Path(path)
+    frame, meta = read_frame(path)
+    seqs = sequences_from_frame(frame, meta, source=str(path))
+    dropped = 0
+    if min_confidence is not None and "confidence" in frame:
+        import numpy as np
+
+        xyz = [c for c in frame.columns if c[:2] in ("x_", "y_", "z_", "c_") and c[2:].isdigit()]
+        found = np.isfinite(frame[[c for c in xyz if c.startswith("x_")]].to_numpy(float)).any(1)
+        low = found & (frame["confidence"].to_numpy(float) < min_confidence)
+        dropped = int(low.sum())
+        if dropped:
+            frame.loc[low, xyz] = np.nan
+            write_table(frame, path, meta={**meta, "min_confidence": min_confidence})
+            seqs, _ = drop_low_confidence(seqs, min_confidence)
+    summary = quality_summary(seqs, dropped, min_confidence)
+    write_json(path.with_name(path.name + ".quality.json"), summary)
+    if not quiet:
+        for line in format_summary(summary):
+            print(line)
+    if overlays:
+        files = draw_overlays(seqs, overlays)
+        if not quiet:
+            print(f"overlays: {len(files)} image(s) in {overlays}")
+    return summary

@@ -91,11 +91,16 @@ class MediaPipeDetector(Detector):
         self.min_score = float(min_score)
         self.crop_margin = float(crop_margin)
         self.full_range = bool(full_range)
-        with _native_stderr_silenced():
+        with _native_stderr_silenced(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*SymbolDatabase.GetPrototype.*")
             self._face = fd.FaceDetection(model_selection=1, min_detection_confidence=self.min_score) if full_range else None
             self._mesh = fm.FaceMesh(static_image_mode=True, max_num_faces=1 if full_range else self.max_faces,
                                      refine_landmarks=refine, min_detection_confidence=0.3)
-        self._started = False  # the graphs print their start-up lines on the first image
+            # the graphs' threads print their start-up lines when they first run: run them here, silenced
+            blank = np.zeros((64, 64, 3), np.uint8)
+            for graph in (self._face, self._mesh):
+                if graph is not None:
+                    graph.process(blank)
 
     @property
     def version(self) -> str:
@@ -119,15 +124,7 @@ class MediaPipeDetector(Detector):
     def _detect(self, image: np.ndarray) -> list[FaceDetection]:
         with warnings.catch_warnings():  # protobuf's deprecation of a call MediaPipe makes on every image
             warnings.filterwarnings("ignore", message=".*SymbolDatabase.GetPrototype.*")
-            if self._started:
-                return self._detect_faces(image)
-            with _native_stderr_silenced():
-                faces = self._detect_faces(image)
-                # the mesh graph starts on its first face crop: start it here if this image had none
-                if self.full_range and not faces:
-                    self._mesh.process(np.zeros((64, 64, 3), np.uint8))
-            self._started = True
-            return faces
+            return self._detect_faces(image)
 
     def _detect_faces(self, image: np.ndarray) -> list[FaceDetection]:
         h, w = image.shape[:2]
