@@ -119,6 +119,10 @@ def export_onnx(model_dir: str | os.PathLike, output: str | os.PathLike, int8: b
     if out.suffix.lower() != ".onnx":
         raise GeopainError(f"-o {out}: the output file must end in .onnx")
     out.parent.mkdir(parents=True, exist_ok=True)
+    ei = np.asarray(est.edge_index_)
+    if len(np.unique(ei[1] * max(int(ei.max()) + 1, 1) + ei[0])) != ei.shape[1]:
+        # the exported dense adjacency is a scatter that keeps one of repeated (dst, src) pairs
+        raise GeopainError("the model's edge list repeats an edge; export needs each directed edge once")
     inputs = _example_inputs(est, check_frames)
     names = [k for k in INPUTS if k in inputs]
     net = est.model_.eval()

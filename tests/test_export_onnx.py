@@ -33,9 +33,9 @@ def cohort():
 
 @pytest.fixture(scope="module")
 def fitted(tmp_path_factory, cohort):
-    """``{model: (estimator, model_dir)}`` for the graph model and the hybrid (measurements input)."""
+    """``{model: (estimator, model_dir)}``: weighted and uniform graph models, the hybrid (measurements input)."""
     out = {}
-    for name in ("wgnn", "hybrid"):
+    for name in ("wgnn", "wgnn-uniform", "hybrid"):
         est = PainEstimator(model=name, **FIT).fit(cohort)
         d = tmp_path_factory.mktemp(name) / "model"
         est.save(d)
@@ -50,7 +50,7 @@ class TestExportOnnx:
         assert (tmp_path / "m.onnx").is_file() and s["bytes"] > 1000
         assert s["max_abs_diff"] <= 1e-4 and "x" in s["inputs"]
 
-    @pytest.mark.parametrize("name", ["wgnn", "hybrid"])
+    @pytest.mark.parametrize("name", ["wgnn", "wgnn-uniform", "hybrid"])
     def test_parity_with_torch(self, fitted, cohort, tmp_path, name):
         est, d = fitted[name]
         export_onnx(d, tmp_path / "m.onnx")

@@ -56,9 +56,13 @@ class Adjacency:
         src, dst = edge_index[0], edge_index[1]
         flat = dst * n_nodes + src
         if weight is None:
-            ones = torch.ones(flat.shape[0], device=edge_index.device)
-            dense = torch.zeros(n_nodes * n_nodes, device=edge_index.device).index_add_(0, flat, ones)
-            dense = dense.view(n_nodes, n_nodes)
+            # edge counts dst x src as a product of incidences (an ONNX export of index_add_ is wrong)
+            ar = torch.arange(flat.shape[0], device=edge_index.device)
+            inc_dst = torch.zeros(flat.shape[0], n_nodes, device=edge_index.device)
+            inc_dst[ar, dst] = 1.0
+            inc_src = torch.zeros(flat.shape[0], n_nodes, device=edge_index.device)
+            inc_src[ar, src] = 1.0
+            dense = inc_dst.t() @ inc_src  # (N, N)
             inv = (1.0 + dense.sum(1)).rsqrt()
             self.shared = True
             self.dense = inv[:, None] * dense * inv[None, :]  # (N, N)
