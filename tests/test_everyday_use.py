@@ -520,3 +520,20 @@ class TestDetectionQuality:
         assert not low.face_found[conf < 0.5].any() and low.face_found[conf >= 0.5].all()
         q = quality_summary([low], n, 0.5)
         assert q["frames"] == s.n_frames and q["frames_without_face"] == n and q["dropped"] == n
+
+
+class TestEstimatorState:
+    def test_state_round_trip_without_files(self, cohort, five_model):
+        from geopain.models import PainEstimator
+
+        config, tensors = five_model.get_state()
+        again = PainEstimator(**PainEstimator.params_from_config(config)).set_state(config, tensors)
+        np.testing.assert_allclose(again.predict_proba(cohort), five_model.predict_proba(cohort), rtol=1e-6)
+
+    def test_serialization_only_handles_files(self):
+        import inspect
+
+        from geopain.models import serialization
+
+        src = inspect.getsource(serialization)
+        assert "estimator._" not in src and ".model_" not in src and "scaler_" not in src

@@ -659,15 +659,102 @@ class PainEstimator:
         return res
 
     # -- persistence ------------------------------------------------------------------------
+    def get_state(self) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+        """Everything a fitted estimator learned, as ``(config, tensors)``: a JSON-ready dict
+        (parameters as given, scheme, classes, score range, feature count, model kwargs, a
+        baseline's config, calibration, abstention) and named CPU tensors (``model.*`` state
+        dict or ``baseline.*`` arrays, ``scaler.*``, ``edge_index``, ``ood.*``). Files are
+        :mod:`geopain.models.serialization`'s business; this is the estimator's."""
+        from ..jsonio import to_jsonable
+
+        self._check_fitted()
+        tensors: dict[str, torch.Tensor] = {}
+
+        def put(prefix: str, arrays: dict[str, Any]) -> None:
+            for k, v in arrays.items():
+                tensors[f"{prefix}{k}"] = torch.as_tensor(np.ascontiguousarray(v))
+
+        if self._kind == "sklearn":
+            put("baseline.", self.model_.arrays_)
+            baseline_config = self.model_.config()
+        else:
+            for k, v in self.model_.state_dict().items():
+                tensors[f"model.{k}"] = v.detach().cpu().contiguous()
+            tensors["edge_index"] = torch.as_tensor(np.ascontiguousarray(self.edge_index_))
+            baseline_config = None
+        put("scaler.", self.scaler_)
+        put("ood.", getattr(self, "ood_", None) or {})  # abstention: training embedding statistics
+        config = {
+            "estimator": type(self).__name__,
+            "params": to_jsonable(self.get_params()),
+            "kind": self._kind,
+            "scheme": self.scheme_,
+            "n_classes": self.n_classes_,
+            "score_range": list(self.score_range_),
+            "n_features": self.n_features_,
+            "model_kwargs": to_jsonable(self.model_kwargs_),
+            "baseline": to_jsonable(baseline_config),
+            # temperature fitted on held-out subjects; abstention thresholds (edit to change them)
+            "calibration": to_jsonable(getattr(self, "calibration_", None)),
+            "abstention": to_jsonable(getattr(self, "abstention_", None)),
+        }
+        return config, tensors
+
+    @staticmethod
+    def params_from_config(config: dict[str, Any]) -> dict[str, Any]:
+        """Constructor parameters of a saved config, older spellings mapped to today's."""
+        params = dict(config["params"])
+        if params.get("baseline") is not None and "reference" not in params:  # written before 'reference'
+            params["reference"] = {"first": "first-frames"}.get(params["baseline"], params["baseline"])
+        params.pop("subject_norm", None)
+        params["baseline"] = None
+        return params
+
+    def set_state(self, config: dict[str, Any], tensors: dict[str, torch.Tensor],
+                  where: str | os.PathLike | None = None) -> "PainEstimator":
+        """Restore what :meth:`get_state` returned (``where`` names the source in errors); returns self."""
+        from ..errors import InputError
+        from .baselines import MeasurementBaseline
+
+        def part(prefix: str) -> dict[str, torch.Tensor]:
+            return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+        self.scheme_ = config["scheme"]
+        self.scheme_obj_ = get_scheme(self.scheme_)
+        self.n_classes_ = int(config["n_classes"])
+        self.score_range_ = tuple(config["score_range"])
+        self.n_features_ = int(config["n_features"])
+        self.model_kwargs_ = dict(config["model_kwargs"])
+        self.scaler_ = {k: v.numpy() for k, v in part("scaler.").items()}
+        self.history_ = None
+        self.calibration_ = config.get("calibration") or {"method": "none", "temperature": 1.0}
+        self.temperature_ = float(self.calibration_.get("temperature", 1.0))
+        self.abstention_ = config.get("abstention")
+        self.ood_ = {k: v.double().numpy() for k, v in part("ood.").items()}
+        if config["kind"] == "sklearn":
+            self.model_ = MeasurementBaseline.from_arrays({k: v.numpy() for k, v in part("baseline.").items()},
+                                                          config["baseline"])
+        else:
+            self.edge_index_ = tensors["edge_index"].numpy()
+            self.model_ = self._build_model(self.n_features_, dict(self.model_kwargs_))
+            try:
+                self.model_.load_state_dict(part("model."))
+            except RuntimeError as exc:
+                raise InputError(where, f"weights do not fit the configured model ({str(exc).splitlines()[0]})") from None
+            self.model_.eval()
+        return self
+
     def save(self, directory: str | os.PathLike) -> Path:
         """Write ``config.json`` + ``model.safetensors`` (no pickle) to ``directory``."""
-        from .serialization import save
+        from .serialization import write_model_dir
 
-        return save(self, directory)
+        config, tensors = self.get_state()
+        return write_model_dir(directory, config, tensors, self.history_)
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> "PainEstimator":
         """Load a model saved by :meth:`save` (never unpickles)."""
-        from .serialization import load
+        from .serialization import WEIGHTS, read_model_dir
 
-        return load(directory)
+        config, tensors = read_model_dir(directory)
+        return cls(**cls.params_from_config(config)).set_state(config, tensors, where=Path(directory) / WEIGHTS)

@@ -97,8 +97,6 @@ def load_init(init: str | os.PathLike, estimator) -> InitSource:
 
     Checks that it was trained on the same scheme, model family and graph settings.
     """
-    from .serialization import load
-
     if str(init) == "pretrained":
         directory = pretrained_dir(estimator.scheme_, _source_model(estimator))
         if not (directory / "config.json").is_file():
@@ -109,7 +107,7 @@ def load_init(init: str | os.PathLike, estimator) -> InitSource:
                 f"and pass init=DIR (--init DIR)")
     else:
         directory = Path(init)
-    source = load(directory)
+    source = type(estimator).load(directory)
     if source.scheme_ != estimator.scheme_:
         raise GeopainError(f"{directory}: trained on scheme {source.scheme_}, not {estimator.scheme_}")
     if source._kind != "torch":
