@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import GeopainError, InputError
 from ..landmarks import LandmarkSequence
-from ..io.readers import is_number
+from ..io.parsing import is_number
 from ..species import get_scheme, get_species_scale
 from ._common import ErrorLog, PartStore, PrepareResult, finish, read_number, run_parts
 

@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import InputError
 from ..landmarks import LandmarkSequence
 from ..species import Scheme
-from .readers import default_ids, read_text, resolve_scheme
+from .parsing import default_ids, read_text, resolve_scheme
 
 N_POINTS = 48
 

@@ -33,7 +33,7 @@ import pandas as pd
 from ..errors import InputError
 from ..landmarks import LandmarkSequence
 from ..species import Scheme
-from .readers import (check_field_counts, check_file, default_ids, is_hdf5, looks_like_json, read_text,
+from .parsing import (check_field_counts, check_file, default_ids, is_hdf5, looks_like_json, read_text,
                       resolve_scheme)
 
 _LEVELS = ("scorer", "individuals", "bodyparts", "coords")

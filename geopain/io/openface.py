@@ -32,7 +32,7 @@ import pandas as pd
 
 from ..errors import GeopainError, InputError
 from ..landmarks import LandmarkSequence
-from .readers import (check_field_counts, default_ids, is_number, looks_like_json, non_numeric_cell, read_text,
+from .parsing import (check_field_counts, default_ids, is_number, looks_like_json, non_numeric_cell, read_text,
                       resolve_scheme)
 
 #: Default scheme by number of 2D landmarks in the file.

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import InputError, ShapeError
 from ..landmarks import LandmarkSequence
-from .readers import default_ids, looks_like_json, read_text, resolve_scheme
+from .parsing import default_ids, looks_like_json, read_text, resolve_scheme
 
 #: Default scheme by point count; other counts need ``scheme=``.
 SCHEME_BY_COUNT = {68: "human/ibug68", 66: "human/ibug66"}
