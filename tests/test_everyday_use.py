@@ -537,3 +537,18 @@ class TestEstimatorState:
 
         src = inspect.getsource(serialization)
         assert "estimator._" not in src and ".model_" not in src and "scaler_" not in src
+
+
+class TestNoReaderCycle:
+    def test_readers_import_helpers_not_the_registry(self):
+        import ast
+        from pathlib import Path
+
+        import geopain.io
+
+        for f in Path(geopain.io.__file__).parent.glob("*.py"):
+            if f.name in ("readers.py", "__init__.py"):
+                continue
+            for node in ast.walk(ast.parse(f.read_text())):
+                if isinstance(node, ast.ImportFrom):
+                    assert node.module != "readers" and not (node.module or "").endswith("io.readers"), f.name
