@@ -87,6 +87,38 @@ def _stpointnet(in_channels: int, out_channels: int, **kw: Any) -> SpatioTempora
     return SpatioTemporalPointNet(in_channels, out_channels, **kw)
 
 
+# Window models (``window_model``): take windows ``x (B, T, N, F)`` themselves; the estimator gives
+# them windows of ``window`` frames whatever ``temporal`` says (geopain.models.windows).
+_WINDOW = dict(kind="torch", window_model=True, layered=True, landmarks=True, heads=("softmax",))
+
+
+@MODELS.register("transformer", graph=False, **_WINDOW,
+                 description="spatio-temporal transformer over landmark (region) tokens, factorised space/time "
+                             "attention, window and frame outputs")
+def _transformer(in_channels: int, out_channels: int, **kw: Any):
+    from .transformer import LandmarkTransformer
+
+    return LandmarkTransformer(in_channels, out_channels, **kw)
+
+
+@MODELS.register("dct", graph=False, **_WINDOW,
+                 description="low-frequency DCT coefficients of sliding sub-windows of the normalised landmark "
+                             "trajectories, aggregated to the window")
+def _dct(in_channels: int, out_channels: int, **kw: Any):
+    from .dct import DCTWindowModel
+
+    return DCTWindowModel(in_channels, out_channels, **kw)
+
+
+@MODELS.register("dynamic", graph=True, edge_features=True, **_WINDOW,
+                 description="hierarchical approximate rank pooling of sub-windows into dynamic shapes, each "
+                             "scored by a WGNN")
+def _dynamic(in_channels: int, out_channels: int, **kw: Any):
+    from .dynamic import DynamicSummaryModel
+
+    return DynamicSummaryModel(in_channels, out_channels, **kw)
+
+
 @MODELS.register("logreg", kind="sklearn", reference_model=True,
                  description="logistic regression (ridge for scores) on pain-unit measurements")
 def _logreg(task: str = "binary", n_classes: int = 2, seed: int = 0, **kw: Any) -> MeasurementBaseline:

@@ -124,7 +124,8 @@ class PainEstimator:
             one, else softmax), ``"softmax"`` or ``"ordinal"``.
         augment: identity augmentation while training neural models
             (:class:`~geopain.models.steps.IdentityAugment`): ``"auto"`` (on when
-            ``reference="none"``), ``True``, ``False``, or a dict of its options.
+            ``reference="none"`` and the model sees single frames; off for windows, whose
+            frames would each get another identity), ``True``, ``False``, or a dict of its options.
         init: ``"auto"`` (the encoder shipped with geopain for this scheme and model when there
             is one of this size, see ``geopain pretrain``; else random), ``None`` (random),
             ``"pretrained"`` (the shipped encoder, an error without one) or a model directory.
@@ -258,6 +259,8 @@ class PainEstimator:
             return False
         if isinstance(self.augment, dict):
             return True
+        if self.augment == "auto" and self._rnn is not None:
+            return False  # identities are swapped per frame: inside a window that would be motion
         return self._reference == "none" if self.augment == "auto" else bool(self.augment)
 
     # -- pipeline steps -------------------------------------------------------------------

@@ -163,6 +163,7 @@ class SynthConfig:
         label_level: ``"frame"`` (each frame's labels from its own intensities) or ``"sequence"``
             (every frame carries its sequence's labels: ``pain``/``level``/``score`` of the peak,
             as BioVid's labels per 5.5 s sample).
+        noise_scale: multiplies the detector noise sd (``noise_*`` or the species' default).
     """
 
     fps: float = 25.0
@@ -190,6 +191,7 @@ class SynthConfig:
     mimic_rate: float = 0.0
     mimic_rhythm_hz: dict[str, tuple[float, float]] | None = None
     label_level: str = "frame"
+    noise_scale: float = 1.0
 
     def validate(self) -> "SynthConfig":
         """Raise :class:`~geopain.errors.GeopainError` for values out of range; return self."""
@@ -201,7 +203,8 @@ class SynthConfig:
         for name in ("pain_prevalence", "drop_rate", "frame_drop_rate", "occlusion_rate"):
             if not 0.0 <= float(getattr(self, name)) <= 1.0:
                 bad(name, "must be in [0, 1]")
-        for name in ("confounder_rate", "identity_scale", "pose_scale", "translation_scale", "noise_cm", "noise_px"):
+        for name in ("confounder_rate", "identity_scale", "pose_scale", "translation_scale", "noise_cm", "noise_px",
+                     "noise_scale"):
             if getattr(self, name) is not None and not float(getattr(self, name)) >= 0.0:
                 bad(name, "must be >= 0")
         if not 0.0 <= float(self.noise_correlation) < 1.0:
@@ -271,7 +274,8 @@ PRESETS: dict[str, dict[str, Any]] = {
              "drop_rate": 0.02, "frame_drop_rate": 0.02, "occlusion_rate": 0.3, "level_weights": (3.0, 2.0, 1.0, 1.0)},
     "pretrain": {"variability": 1.0, "confounder_rate": 1.2, "identity_scale": 1.5, "pose_scale": 1.2,
                  "noise_correlation": 0.5, "occlusion_rate": 0.1, "frame_drop_rate": 0.02},
-    "dynamics": {"pain_rhythm_hz": (0.25, 0.5), "mimic_rate": 1.0, "label_level": "sequence"},
+    "dynamics": {"pain_rhythm_hz": (0.25, 0.5), "mimic_rate": 1.0, "label_level": "sequence", "noise_scale": 0.25,
+                 "level_weights": (1.0, 1.0, 2.0, 2.0)},
 }
 
 #: Default mimic dynamics (``SynthConfig.mimic_rhythm_hz``): talking is fast and rhythmic, a
@@ -601,6 +605,8 @@ class Simulator:
             self.noise = spec.detector.get("noise_px", 1.0) if cfg.noise_px is None else cfg.noise_px
         else:
             self.noise = spec.detector.get("noise_cm", 0.04) if cfg.noise_cm is None else cfg.noise_cm
+        if cfg.noise_scale != 1.0:
+            self.noise = self.noise * float(cfg.noise_scale)
         self.variability = float(cfg.variability)
         if self.variability > 0:
             self.landmark_noise = _landmark_noise(spec, W)  # (N_out,) relative detector noise sd
