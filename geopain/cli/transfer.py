@@ -31,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=30, help="training epochs of source and target-only models (default 30)")
     p.add_argument("--finetune-epochs", type=int, default=30, help="epochs of fine-tuning / DANN (default 30)")
     p.add_argument("--hidden", type=int, default=32, help="hidden width (default 32)")
+    p.add_argument("--batch-size", type=int, default=128, help="frames per batch and domain (default 128)")
     p.add_argument("--layers", type=int, default=3, help="message-passing layers (default 3)")
     p.add_argument("--adversarial", type=float, default=0.3, help="DANN domain-loss weight (default 0.3)")
     p.add_argument("--source-replay", type=float, default=0.5, help="weight of the source while fine-tuning (default 0.5)")
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     # the same species: map the target's points to the source's scheme (another detector / dataset)
     target = prepare_domain(tgt_seqs, name=_name(args.target), reference=reference,
                             scheme=source.key if tgt_species == source.scheme.species else None)
-    settings = TransferSettings(hidden=args.hidden, layers=args.layers, epochs=args.epochs,
+    settings = TransferSettings(hidden=args.hidden, layers=args.layers, epochs=args.epochs, batch_size=args.batch_size,
                                 finetune_epochs=args.finetune_epochs, adversarial=args.adversarial,
                                 source_replay=args.source_replay, device=args.device, seed=args.seed)
     result = few_shot(source, target, args.method, counts, folds=args.folds, repeats=args.repeats,
