@@ -174,24 +174,34 @@ def speed(est, seqs) -> dict:
     one = replace(seqs[0], coords=seqs[0].coords[:1], confidence=seqs[0].confidence[:1],
                   frame_confidence=seqs[0].frame_confidence[:1], frames=seqs[0].frames[:1],
                   timestamps=seqs[0].timestamps[:1], labels={})
-    explain(est, one)
-    t1 = []
-    for _ in range(10):
-        t = time.perf_counter()
-        explain(est, one)
-        t1.append(time.perf_counter() - t)
+    import os
+
+    import torch
+
     reps = int(np.ceil(240 / seqs[0].n_frames))
     cat = lambda a: np.concatenate([a] * reps)[:240]  # noqa: E731
     s0 = seqs[0]
     long = replace(s0, coords=cat(s0.coords), confidence=cat(s0.confidence), frame_confidence=cat(s0.frame_confidence),
                    frames=np.arange(240), timestamps=np.arange(240) / 25.0, labels={})
-    t240 = []
-    for _ in range(3):
-        t = time.perf_counter()
-        explain(est, long)
-        t240.append(time.perf_counter() - t)
-    return {"one_frame_s": float(np.median(t1)), "frames_240_s": float(np.median(t240)),
-            "n_points": int(s0.coords.shape[1])}
+    out = {"n_points": int(s0.coords.shape[1]), "load_average_1min": os.getloadavg()[0], "cpu_cores": os.cpu_count()}
+    default = torch.get_num_threads()
+    for threads in sorted({default, 1}):
+        torch.set_num_threads(threads)
+        explain(est, one)
+        t1 = []
+        for _ in range(10):
+            t = time.perf_counter()
+            explain(est, one)
+            t1.append(time.perf_counter() - t)
+        t240 = []
+        for _ in range(3):
+            t = time.perf_counter()
+            explain(est, long)
+            t240.append(time.perf_counter() - t)
+        out[f"threads_{threads}"] = {"one_frame_s": float(np.median(t1)), "frames_240_s": float(np.median(t240))}
+    torch.set_num_threads(default)
+    out.update(out[f"threads_{default}"])
+    return out
 
 
 def _reliability_png(curves: dict, path: Path, title: str) -> None:
@@ -262,8 +272,10 @@ def summary(results: dict) -> str:
                          f"{r['balanced_accuracy_clean']:.3f} |")
     sp = results.get("human", {}).get("speed")
     if sp:
-        lines += ["", f"Speed (WGNN, {sp['n_points']} points, this machine): one frame {1000 * sp['one_frame_s']:.0f} ms, "
-                      f"240 frames {sp['frames_240_s']:.2f} s."]
+        parts = [f"{k.split('_')[1]} torch thread(s): one frame {1000 * v['one_frame_s']:.0f} ms, 240 frames "
+                 f"{v['frames_240_s']:.2f} s" for k, v in sp.items() if k.startswith("threads_")]
+        lines += ["", f"Speed (WGNN, {sp['n_points']} points, {sp['cpu_cores']} shared cores, load average "
+                      f"{sp['load_average_1min']:.1f} while measuring): " + "; ".join(parts) + "."]
     return "\n".join(lines) + "\n"
 
 

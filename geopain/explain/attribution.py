@@ -154,8 +154,9 @@ def _calm_faces(est, seqs, frames, reference: str) -> tuple[dict[int, np.ndarray
 
     names = np.full(len(frames), "template", dtype=object)
     calm: dict[int, np.ndarray] = {}
-    if reference == "template":
-        return calm, names
+    counts = np.bincount(frames.seq_index[frames.found], minlength=len(seqs))
+    if reference == "template" or (reference == "auto" and counts.max(initial=0) < 2):
+        return calm, names  # single photos: nothing of the person to compare with
     values = explained_values(est, seqs)
     ok = frames.found & np.isfinite(values)
     for q in np.unique(frames.seq_index):

@@ -63,22 +63,39 @@ def embeddings(est, seqs, index: np.ndarray | None = None) -> tuple[np.ndarray, 
     return (np.concatenate(out) if out else np.zeros((0, D))), index
 
 
-def fit_abstention(est, seqs, index: np.ndarray | None = None) -> dict[str, Any]:
-    """Fit the OOD reference (mean, precision, threshold) on the training frames; sets
-    ``est.abstention_`` (thresholds) and ``est.ood_`` (arrays); returns the thresholds."""
+def fit_abstention(est, seqs, index: np.ndarray | None = None, held_out: np.ndarray | None = None) -> dict[str, Any]:
+    """Fit the OOD reference (mean, precision, threshold); sets ``est.abstention_`` (thresholds)
+    and ``est.ood_`` (arrays); returns the thresholds.
+
+    ``index``: the training frames; ``held_out``: frames of subjects the model was not fitted on
+    (a neural model's early-stopping subjects). The mean and covariance come from the frames the
+    model was fitted on, the threshold is the ``ood_quantile`` quantile of the *held-out*
+    subjects' distances when there are any (a network's embedding sits closer to its own training
+    subjects than to any new person), else of the training frames'.
+    """
     from sklearn.covariance import LedoitWolf
 
     config: dict[str, Any] = dict(DEFAULTS)
     est.ood_ = {}
-    if est._rnn is not None:  # windows (temporal, or a window model): no per-frame embedding reference
+    if est.temporal:
         config["ood_quantile"] = None
         est.abstention_ = config
         return config
-    Z, _ = embeddings(est, seqs, None if index is None else np.unique(np.asarray(index).reshape(-1)))
+    frames = None if index is None else np.unique(np.asarray(index).reshape(-1))
+    held = None if held_out is None or not len(held_out) else np.unique(np.asarray(held_out).reshape(-1))
+    fit_rows = frames if held is None or frames is None else np.setdiff1d(frames, held)
+    Z, _ = embeddings(est, seqs, fit_rows)
     Z = Z[np.isfinite(Z).all(1)]
     if len(Z) >= 10:  # Ledoit-Wolf shrinkage keeps the covariance invertible with fewer frames than dimensions
         lw = LedoitWolf().fit(Z)
         mean, precision = lw.location_, lw.precision_
+        if held is not None:
+            Zh, _ = embeddings(est, seqs, held)
+            Zh = Zh[np.isfinite(Zh).all(1)]
+            Z = Zh if len(Zh) >= 10 else Z
+            config["ood_threshold_from"] = "held-out subjects" if len(Zh) >= 10 else "training frames"
+        else:
+            config["ood_threshold_from"] = "training frames"
         d = _mahalanobis(Z, mean, precision)
         config["ood_threshold"] = float(np.quantile(d, config["ood_quantile"]))
         est.ood_ = {"mean": mean.astype(np.float64), "precision": precision.astype(np.float64)}

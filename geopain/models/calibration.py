@@ -136,8 +136,14 @@ def fit_calibration(est, seqs, index: np.ndarray | None = None, groups: np.ndarr
 
 def after_fit(est, seqs, index: np.ndarray, groups: np.ndarray, y: np.ndarray, strata: np.ndarray) -> None:
     """What :meth:`PainEstimator.fit` does after training: the temperature (held-out subjects)
-    and the abstention thresholds (:func:`geopain.models.abstention.fit_abstention`)."""
+    and the abstention thresholds (:func:`geopain.models.abstention.fit_abstention`; for neural
+    models the out-of-distribution threshold comes from the early-stopping subjects too)."""
+    from ..training import subject_validation_split
     from .abstention import fit_abstention
 
     fit_calibration(est, seqs, index, groups, y, strata)
-    fit_abstention(est, seqs, index)
+    held = None
+    if est._kind != "sklearn" and np.ndim(index) == 1:
+        _, va = subject_validation_split(groups, est.val_fraction, est.seed, strata if est.task != "score" else None)
+        held = np.asarray(index)[va]
+    fit_abstention(est, seqs, index, held)
