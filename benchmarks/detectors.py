@@ -81,7 +81,7 @@ def generated_fan_weights() -> None:
 def tiny_yolo(work: Path) -> str:
     """A YOLOv8n-pose trained 1 epoch on rendered sheep faces (timing only)."""
     from geopain.detectors.yolo import train_yolo_pose
-    from geopain.detectors.yolo_data import write_dataset
+    from geopain.synth.render import write_dataset
 
     data = write_dataset(work / "sheep", n=16, size=128)
     return str(train_yolo_pose(data, "sheep/spfes", work / "yolo", epochs=1, imgsz=128, batch=8))

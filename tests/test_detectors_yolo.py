@@ -11,14 +11,14 @@ from geopain.species import get_scheme
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    from geopain.detectors.yolo_data import write_dataset
+    from geopain.synth.render import write_dataset
 
     return write_dataset(tmp_path_factory.mktemp("sheep") / "ds", n=16, size=128, seed=0)
 
 
 class TestRenderedDataset:
     def test_layout_and_images(self, dataset):
-        from geopain.detectors.yolo_data import render_faces
+        from geopain.synth.render import render_faces
 
         spec = yaml.safe_load(dataset.read_text())
         sch = get_scheme("sheep/spfes")

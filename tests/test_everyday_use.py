@@ -552,3 +552,20 @@ class TestNoReaderCycle:
             for node in ast.walk(ast.parse(f.read_text())):
                 if isinstance(node, ast.ImportFrom):
                     assert node.module != "readers" and not (node.module or "").endswith("io.readers"), f.name
+
+
+class TestRendererWithTheSimulator:
+    def test_what_to_draw_is_species_data(self):
+        from geopain.errors import SchemeError
+        from geopain.synth.render import render_spec
+
+        sch, draw = render_spec("sheep")
+        assert sch.key == "sheep/spfes" and len(draw["flaps"]) == 2 and len(draw["dark_hulls"]) == 4
+        assert sch.index("ear_tip_r") not in draw["head"]
+        with pytest.raises(SchemeError, match="no 'render:' section"):
+            render_spec("human")
+
+    def test_no_renderer_left_in_detectors(self):
+        import importlib.util
+
+        assert importlib.util.find_spec("geopain.detectors.yolo_data") is None
