@@ -7,13 +7,12 @@ import pytest
 from geopain.datasets import prepare, sheep
 from geopain.evaluation.splits import protocol_folds
 from geopain.datasets._common import ErrorLog
+import geopain.io.dlc  # noqa: F401  (geopain's own readers: an import error fails, never skips)
+import geopain.io.yolo  # noqa: F401
 from geopain.datasets.fixtures import SPFES_UNITS, make_sheep
 from geopain.errors import GeopainError, InputError
 from geopain.io.tables import read_frame
 from geopain.species import get_species_scale
-
-pytest.importorskip("geopain.io.yolo")
-pytest.importorskip("geopain.io.dlc")
 
 
 @pytest.fixture(scope="module")

@@ -202,7 +202,7 @@ class TestRedetect:
             unbc.read_subject(r, "042-ll042", detector="mediapipe")
 
     def test_mediapipe_on_images(self, tmp_path):
-        pytest.importorskip("geopain.extract")
+        import geopain.extract  # noqa: F401  (geopain itself: never skipped)
         pytest.importorskip("mediapipe")
         r = make_unbc(tmp_path / "U", subjects=("042-ll042",), sequences=1, frames=3, images=True)
         res = prepare("unbc", r, tmp_path / "u.parquet", detector="mediapipe", progress=False)

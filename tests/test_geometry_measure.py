@@ -140,7 +140,7 @@ class TestWithSimulator:
         pytest.param(sp, u, marks=pytest.mark.xfail(reason=_KNOWN[(sp, u)], strict=True)) if (sp, u) in _KNOWN
         else (sp, u) for sp, u in _UNITS])
     def test_one_unit_at_a_time(self, species, unit):
-        synth = pytest.importorskip("geopain.synth")
+        import geopain.synth as synth
         from geopain.species import default_scheme
 
         sch = get_scheme(default_scheme(species))

@@ -172,7 +172,7 @@ class TestNormalizeEdgeCases:
 
     def test_simulated_perspective_camera(self):
         """2D pixels from the simulator's pinhole camera: pose within a few degrees of the truth."""
-        synth = pytest.importorskip("geopain.synth")
+        import geopain.synth as synth
         cfg = synth.SynthConfig(project=True, identity_scale=0.0, confounder_rate=0.0, occlusion_rate=0.0)
         seqs = synth.simulate("human", n_subjects=2, sequences_per_subject=2, frames=8, seed=1, config=cfg)
         for s in seqs:

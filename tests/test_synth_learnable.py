@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import geopain.geometry.measure as measure_mod
 from geopain.synth import SynthConfig, simulate
 
 sklearn = pytest.importorskip("sklearn")
-measure_mod = pytest.importorskip("geopain.geometry.measure")
 
 
 def _scores(species: str, config: SynthConfig, n_subjects: int = 12, seed: int = 11) -> dict[str, float]:
