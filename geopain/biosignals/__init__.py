@@ -1,0 +1,14 @@
+"""Biosignals next to the face: GSR, ECG and EMG features (SciPy), simulated signals with a set
+coupling to pain, and sequence-level fusion with the face models' graph embedding.
+
+    biosignal_features(table) -> one row of features per (subject, sequence), with what is missing
+    simulate_biosignals(sequences, coupling=1.0) -> a per-frame side table like BioVid's
+    FusionModel("early" | "late" | "attention" | "bio" | "face").fit(face, bio, labels=...).predict(face, bio)
+    face_sequence_table(estimator, sequences) -> per-sequence face probability and graph embedding
+"""
+from .features import FEATURE_NAMES, FEATURES, SIGNALS, biosignal_features, ecg_features, emg_features, gsr_features, r_peaks
+from .fusion import FUSIONS, FusionModel, face_sequence_table
+from .simulate import simulate_biosignals
+
+__all__ = ["biosignal_features", "gsr_features", "ecg_features", "emg_features", "r_peaks", "FEATURE_NAMES", "FEATURES",
+           "SIGNALS", "simulate_biosignals", "FusionModel", "FUSIONS", "face_sequence_table"]

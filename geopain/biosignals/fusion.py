@@ -1,0 +1,239 @@
+"""Face + biosignal fusion at sequence level: early, late and modality-aware attention.
+
+The face modality is a fitted :class:`~geopain.models.PainEstimator` (e.g. ``"wgnn"``): per
+sequence its mean per-frame pain probability and its mean **graph embedding** (the network's
+readout, :func:`geopain.models.abstention.embeddings`). The biosignal modality is
+:func:`~geopain.biosignals.features.biosignal_features`. :class:`FusionModel` fits, on the
+training sequences, one of:
+
+- ``"bio"``: the biosignal-only reference (logistic regression on the standardised features
+  of the signals present, with missing-signal indicators);
+- ``"face"``: the face model's own sequence probability (the face-only reference);
+- ``"early"``: logistic regression on ``[face embedding (PCA, ``n_components``), biosignal
+  features, missing indicators]``;
+- ``"late"``: the face logit and the biosignal model's logit combined by a logistic
+  regression fitted on out-of-fold (subject-grouped) biosignal logits; a missing biosignal
+  modality contributes 0 (its logit is not invented);
+- ``"attention"``: modality-aware attention (torch): one token per modality present (face
+  embedding, GSR, ECG, EMG features, each its own linear map plus a learned modality vector),
+  a learned query attends over the tokens that are present (absent modalities are masked out),
+  a linear head scores the pooled vector.
+
+``predict`` returns one row per sequence: ``p_1`` (pain probability), ``prediction`` and
+``missing`` (the absent signals: a sample without ECG still scores and says so).
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from ..errors import GeopainError
+from .features import FEATURE_NAMES, FEATURES, KEYS, SIGNALS
+
+FUSIONS = ("face", "bio", "early", "late", "attention")
+
+
+def face_sequence_table(estimator, sequences: Sequence) -> pd.DataFrame:
+    """One row per sequence: ``subject, sequence, p_face`` and ``emb_0..emb_{D-1}`` (mean graph
+    embedding of the frames with a face) of a fitted binary :class:`PainEstimator`."""
+    from ..models.abstention import embeddings
+
+    seqs = list(sequences)
+    frames = estimator.predict_frames(seqs)
+    p = frames[frames["face_found"]].groupby(["subject", "sequence"], sort=False)["p_1"].mean()
+    Z, index = embeddings(estimator, seqs)
+    subj = np.concatenate([[s.subject] * s.n_frames for s in seqs])[index]
+    name = np.concatenate([[s.sequence] * s.n_frames for s in seqs])[index]
+    emb = pd.DataFrame(Z, columns=[f"emb_{i}" for i in range(Z.shape[1])])
+    emb["subject"], emb["sequence"] = subj.astype(str), name.astype(str)
+    emb = emb.groupby(KEYS, sort=False).mean()
+    out = emb.join(p.rename("p_face").rename_axis(KEYS), how="outer").reset_index()
+    return out
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-4, 1 - 1e-4)
+    return np.log(p / (1 - p))
+
+
+class _Standardiser:
+    def fit(self, X: np.ndarray) -> "_Standardiser":
+        self.mean_ = np.nanmean(X, 0) if len(X) else np.zeros(X.shape[1])
+        self.mean_ = np.where(np.isfinite(self.mean_), self.mean_, 0.0)
+        sd = np.nanstd(X, 0) if len(X) else np.ones(X.shape[1])
+        self.sd_ = np.where(np.isfinite(sd) & (sd > 1e-9), sd, 1.0)
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        return np.nan_to_num((X - self.mean_) / self.sd_)  # missing -> the mean
+
+
+class _Attention(nn.Module):
+    """Tokens per modality -> masked attention pooling with a learned query -> logit."""
+
+    def __init__(self, dims: Sequence[int], hidden: int = 16):
+        super().__init__()
+        self.proj = nn.ModuleList(nn.Linear(d, hidden) for d in dims)
+        self.kind = nn.Parameter(torch.randn(len(dims), hidden) * 0.1)
+        self.query = nn.Parameter(torch.randn(hidden) * 0.1)
+        self.head = nn.Linear(hidden, 1)
+
+    def forward(self, parts: list[torch.Tensor], present: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        tokens = torch.stack([torch.tanh(p(x)) for p, x in zip(self.proj, parts)], 1) + self.kind  # (S, M, H)
+        score = (tokens * self.query).sum(-1) / np.sqrt(tokens.shape[-1])
+        score = score.masked_fill(~present, float("-inf"))
+        w = torch.nan_to_num(torch.softmax(score, 1))
+        return self.head((w.unsqueeze(-1) * tokens).sum(1))[:, 0], w
+
+
+class FusionModel:
+    """Sequence-level fusion of a face table (:func:`face_sequence_table`) and biosignal
+    features (:func:`~geopain.biosignals.features.biosignal_features`); see the module docstring.
+
+    Args:
+        fusion: one of :data:`FUSIONS`. n_components: PCA size of the face embedding (early fusion,
+        attention). C: inverse regularisation of the logistic regressions. epochs, lr: attention
+        training (full batch, Adam). seed: seeds PCA, folds and torch.
+    """
+
+    def __init__(self, fusion: str = "attention", n_components: int = 8, C: float = 1.0, epochs: int = 300,
+                 lr: float = 0.02, seed: int = 0):
+        if fusion not in FUSIONS:
+            raise GeopainError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
+        self.fusion, self.n_components, self.C, self.epochs, self.lr, self.seed = fusion, n_components, C, epochs, lr, seed
+
+    # -- inputs ----------------------------------------------------------------------------
+    @staticmethod
+    def _join(face: pd.DataFrame, bio: pd.DataFrame) -> pd.DataFrame:
+        f, b = face.copy(), bio.copy()
+        for d in (f, b):
+            d["subject"], d["sequence"] = d["subject"].astype(str), d["sequence"].astype(str)
+        return f.merge(b, on=KEYS, how="left")
+
+    @staticmethod
+    def _presence(table: pd.DataFrame) -> np.ndarray:
+        """``(S, 3)`` bool: GSR, ECG, EMG present."""
+        return np.stack([table.get(f"has_{g}", pd.Series(False, index=table.index)).fillna(False).to_numpy(bool)
+                         for g in SIGNALS], 1)
+
+    def _bio_matrix(self, table: pd.DataFrame) -> np.ndarray:
+        X = table.reindex(columns=list(FEATURE_NAMES)).to_numpy(float)
+        return np.concatenate([self.bio_scaler_.transform(X), self._presence(table).astype(float)], 1)
+
+    def _face_matrix(self, table: pd.DataFrame) -> np.ndarray:
+        E = table[self.emb_cols_].to_numpy(float)
+        return self.pca_.transform(self.emb_scaler_.transform(E))
+
+    # -- fit / predict -----------------------------------------------------------------------
+    def fit(self, face: pd.DataFrame, bio: pd.DataFrame, y: np.ndarray | pd.Series | None = None,
+            labels: pd.DataFrame | None = None) -> "FusionModel":
+        """``labels``: ``subject, sequence, target`` (0/1) of the training sequences."""
+        from sklearn.decomposition import PCA
+        from sklearn.linear_model import LogisticRegression
+
+        if labels is None:
+            raise GeopainError("FusionModel.fit needs labels: a table of subject, sequence, target")
+        lab = labels.assign(subject=labels["subject"].astype(str), sequence=labels["sequence"].astype(str))
+        table = self._join(face, bio).merge(lab[KEYS + ["target"]], on=KEYS, how="inner")
+        table = table[np.isfinite(table["target"].to_numpy(float))]
+        if table["target"].nunique() < 2:
+            raise GeopainError("fusion training needs both classes among the training sequences")
+        y = table["target"].to_numpy(int)
+        self.emb_cols_ = [c for c in face.columns if c.startswith("emb_")]
+        X_bio_raw = table.reindex(columns=list(FEATURE_NAMES)).to_numpy(float)
+        self.bio_scaler_ = _Standardiser().fit(X_bio_raw)
+        self.emb_scaler_ = _Standardiser().fit(table[self.emb_cols_].to_numpy(float))
+        k = int(max(1, min(self.n_components, len(table) - 1, len(self.emb_cols_))))
+        self.pca_ = PCA(k, random_state=self.seed).fit(self.emb_scaler_.transform(table[self.emb_cols_].to_numpy(float)))
+        Xb = self._bio_matrix(table)
+        self.bio_ = LogisticRegression(C=self.C, class_weight="balanced", max_iter=3000).fit(Xb, y)
+        if self.fusion == "early":
+            self.early_ = LogisticRegression(C=self.C, class_weight="balanced", max_iter=3000).fit(
+                np.concatenate([self._face_matrix(table), Xb], 1), y)
+        elif self.fusion == "late":
+            oof = self._out_of_fold_bio(Xb, y, table["subject"].to_numpy())
+            has_bio = self._presence(table).any(1)
+            Z = np.stack([_logit(table["p_face"].to_numpy(float)), np.where(has_bio, oof, 0.0)], 1)
+            self.late_ = LogisticRegression(C=self.C, class_weight="balanced", max_iter=3000).fit(Z, y)
+        elif self.fusion == "attention":
+            self._fit_attention(table, y)
+        return self
+
+    def _out_of_fold_bio(self, Xb: np.ndarray, y: np.ndarray, groups: np.ndarray) -> np.ndarray:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.model_selection import GroupKFold
+
+        out = np.zeros(len(y))
+        k = min(4, len(np.unique(groups)))
+        if k < 2:
+            return _logit(self.bio_.predict_proba(Xb)[:, 1])
+        for tr, te in GroupKFold(k).split(Xb, y, groups):
+            if len(np.unique(y[tr])) < 2:
+                out[te] = 0.0
+                continue
+            m = LogisticRegression(C=self.C, class_weight="balanced", max_iter=3000).fit(Xb[tr], y[tr])
+            out[te] = m.decision_function(Xb[te])
+        return out
+
+    def _attention_inputs(self, table: pd.DataFrame) -> tuple[list[torch.Tensor], torch.Tensor]:
+        face = torch.as_tensor(self._face_matrix(table), dtype=torch.float32)
+        Xb = self.bio_scaler_.transform(table.reindex(columns=list(FEATURE_NAMES)).to_numpy(float))
+        parts, start = [face], 0
+        for g in SIGNALS:
+            n = len(FEATURES[g])
+            parts.append(torch.as_tensor(Xb[:, start:start + n], dtype=torch.float32))
+            start += n
+        has_face = np.isfinite(table[self.emb_cols_].to_numpy(float)).all(1)
+        present = torch.as_tensor(np.concatenate([has_face[:, None], self._presence(table)], 1))
+        return parts, present
+
+    def _fit_attention(self, table: pd.DataFrame, y: np.ndarray) -> None:
+        torch.manual_seed(self.seed)
+        parts, present = self._attention_inputs(table)
+        self.attention_ = _Attention([p.shape[1] for p in parts])
+        opt = torch.optim.Adam(self.attention_.parameters(), lr=self.lr, weight_decay=1e-3)
+        yt = torch.as_tensor(y, dtype=torch.float32)
+        pos = float(yt.mean())
+        w = torch.where(yt > 0, 0.5 / max(pos, 1e-6), 0.5 / max(1 - pos, 1e-6))
+        for _ in range(self.epochs):
+            logit, _ = self.attention_(parts, present)
+            loss = (nn.functional.binary_cross_entropy_with_logits(logit, yt, reduction="none") * w).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        self.attention_.eval()
+
+    def predict(self, face: pd.DataFrame, bio: pd.DataFrame) -> pd.DataFrame:
+        """One row per face sequence: ``subject, sequence, p_1, prediction, missing`` (and, for
+        attention, the weight ``w_<modality>`` each modality got)."""
+        if not hasattr(self, "bio_"):
+            raise GeopainError("this FusionModel is not fitted yet")
+        table = self._join(face, bio).reset_index(drop=True)
+        present = self._presence(table)
+        missing = [",".join(g for g, ok in zip(SIGNALS, row) if not ok) for row in present]
+        out = table[KEYS].copy()
+        if self.fusion == "face":
+            p = table["p_face"].to_numpy(float)
+        elif self.fusion == "bio":
+            p = self.bio_.predict_proba(self._bio_matrix(table))[:, 1]
+            p = np.where(present.any(1), p, np.nan)  # no biosignal at all: no score, says so
+        elif self.fusion == "early":
+            p = self.early_.predict_proba(np.concatenate([self._face_matrix(table), self._bio_matrix(table)], 1))[:, 1]
+        elif self.fusion == "late":
+            bio = np.where(present.any(1), self.bio_.decision_function(self._bio_matrix(table)), 0.0)
+            p = self.late_.predict_proba(np.stack([_logit(table["p_face"].to_numpy(float)), bio], 1))[:, 1]
+        else:
+            parts, pres = self._attention_inputs(table)
+            with torch.no_grad():
+                logit, w = self.attention_(parts, pres)
+            p = torch.sigmoid(logit).numpy()
+            for i, name in enumerate(("face", *SIGNALS)):
+                out[f"w_{name}"] = w[:, i].numpy()
+        out["p_1"] = p
+        out["prediction"] = np.where(np.isfinite(p), (p >= 0.5).astype(float), np.nan)
+        out["missing"] = missing
+        return out

@@ -1,0 +1,117 @@
+"""Simulated GSR, ECG and EMG for simulated faces, with a user-set coupling to pain (SIMULATION).
+
+:func:`simulate_biosignals` writes, for sequences from :func:`geopain.synth.simulate`, the same
+per-frame side table as BioVid's (``subject, sequence, frame, timestamp, gsr, ecg,
+emg_trapezius``): the raw signals are drawn at ``fs_raw`` Hz and averaged over each frame's
+interval by :func:`geopain.datasets.biovid.align_biosignals` (the one implementation).
+
+Per subject: a resting heart rate (N(72, 8) bpm), a tonic skin conductance (log-normal around
+4 µS), an EMG amplitude (log-normal) and a spontaneous SCR rate. Per sequence, with ``s`` the
+sequence's pain intensity (its peak score over the scale's maximum, 0 without pain) and
+``c = coupling``:
+
+- heart rate ``+ 12 c s`` bpm (and RR variability down by ``40 c s`` %);
+- skin conductance responses at ``0.15 + 0.6 c s`` per second, tonic level ``+ 0.8 c s`` µS;
+- EMG amplitude ``x (1 + 1.2 c s)``.
+
+With ``coupling = 0`` nothing in the signals depends on pain, so a fusion model has nothing
+to gain from them; ``drop`` removes a signal from a fraction of sequences (NaN), as a missing
+electrode does.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from ..errors import GeopainError
+from ..landmarks import LandmarkSequence
+
+
+def _pain_intensity(seq: LandmarkSequence, top: float) -> float:
+    score = seq.sequence_labels.get("score")
+    if score is None:
+        score = float(np.nanmax(seq.labels["score"])) if "score" in seq.labels else 0.0
+    return float(np.clip(score / max(top, 1e-9), 0.0, 1.0))
+
+
+def _ecg(t: np.ndarray, hr: float, hrv: float, rng: np.random.Generator) -> np.ndarray:
+    """A train of QRS-like Gaussian spikes (R 1 mV, 25 ms wide) and T waves at RR ~ 60/hr s."""
+    beats, now = [], rng.uniform(0, 60.0 / hr)
+    while now < t[-1] + 1:
+        beats.append(now)
+        now += max(0.3, 60.0 / hr * (1 + hrv * rng.standard_normal()))
+    b = np.asarray(beats)[None]
+    x = np.exp(-0.5 * ((t[:, None] - b) / 0.012) ** 2).sum(1)
+    x += 0.25 * np.exp(-0.5 * ((t[:, None] - b - 0.25) / 0.04) ** 2).sum(1)
+    return x + 0.02 * rng.standard_normal(len(t))
+
+
+def _gsr(t: np.ndarray, level: float, rate: float, rng: np.random.Generator) -> np.ndarray:
+    """Tonic level with slow drift plus SCRs (rise 1 s, decay 3 s, 0.05-0.3 µS) at Poisson times."""
+    x = level + 0.02 * np.cumsum(rng.standard_normal(len(t))) / np.sqrt(len(t))
+    n = int(rng.poisson(rate * (t[-1] - t[0] + 1e-9)))
+    for onset in rng.uniform(t[0] - 2.0, t[-1], n):
+        dt = np.clip(t - onset, 0, None)
+        x += rng.uniform(0.05, 0.3) * (1 - np.exp(-dt / 1.0)) * np.exp(-dt / 3.0) * (t >= onset)
+    return x + 0.003 * rng.standard_normal(len(t))
+
+
+def simulate_biosignals(sequences: Iterable[LandmarkSequence], coupling: float = 1.0, seed: int = 0,
+                        fs_raw: float = 256.0, drop: dict[str, float] | None = None,
+                        score_max: float | None = None) -> pd.DataFrame:
+    """Per-frame side table of simulated ``gsr`` (µS), ``ecg`` (mV), ``emg_trapezius`` (µV).
+
+    Args:
+        sequences: simulated landmark sequences (labels ``score``; subjects keep their physiology).
+        coupling: how strongly pain drives the signals (0: not at all; 1: the effects above).
+        seed: random seed; fs_raw: the raw signals' sampling rate before frame averaging.
+        drop: ``{"ecg": 0.2, ...}`` fraction of sequences whose signal is missing (all NaN).
+        score_max: the pain scale's top score (default: the sequences' scheme's scale).
+    """
+    from ..datasets.biovid import align_biosignals
+    from ..species import get_scheme
+
+    seqs = list(sequences)
+    if not seqs:
+        raise GeopainError("no sequences to simulate biosignals for")
+    if not np.isfinite(coupling) or coupling < 0:
+        raise GeopainError(f"coupling must be >= 0, got {coupling!r}")
+    drop = dict(drop or {})
+    unknown = set(drop) - {"gsr", "ecg", "emg"}
+    if unknown:
+        raise GeopainError(f"drop: unknown signals {sorted(unknown)}; use gsr, ecg, emg")
+    if score_max is None:
+        scale = get_scheme(seqs[0].scheme).pain_scale
+        score_max = float(scale.range[1]) if scale is not None else 1.0
+    subjects: dict[str, tuple[float, float, float, float]] = {}
+    parts = []
+    for i, s in enumerate(seqs):
+        if s.subject not in subjects:
+            r = np.random.default_rng([seed, len(subjects), 7])
+            subjects[s.subject] = (72 + 8 * r.standard_normal(), 4.0 * np.exp(0.4 * r.standard_normal()),
+                                   20.0 * np.exp(0.3 * r.standard_normal()), 0.15 * np.exp(0.3 * r.standard_normal()))
+        hr0, level0, emg0, scr0 = subjects[s.subject]
+        rng = np.random.default_rng([seed, i, 11])
+        k = coupling * _pain_intensity(s, score_max)
+        ts = np.asarray(s.timestamps, float)
+        ts = np.where(np.isfinite(ts), ts, np.arange(s.n_frames) / (s.fps or 25.0))
+        t = np.arange(ts[0] - 0.5 / (s.fps or 25), ts[-1] + 0.5 / (s.fps or 25), 1.0 / fs_raw)
+        raw = pd.DataFrame({
+            "time": t,
+            "gsr": _gsr(t, level0 + 0.8 * k, scr0 + 0.6 * k, rng),
+            "ecg": _ecg(t, hr0 + 12 * k + 2 * rng.standard_normal(), 0.05 * (1 - 0.4 * min(k, 1)), rng),
+            "emg_trapezius": emg0 * (1 + 1.2 * k) * rng.standard_normal(len(t)) * (1 + 0.5 * np.sin(2 * np.pi * 0.3 * t)),
+        })
+        aligned = align_biosignals(raw, ts, s.fps or 25.0)
+        for group, col in (("gsr", "gsr"), ("ecg", "ecg"), ("emg", "emg_trapezius")):
+            if drop.get(group, 0) > 0 and rng.uniform() < drop[group]:
+                aligned[col] = np.nan
+        aligned.insert(0, "timestamp", ts)
+        aligned.insert(0, "frame", np.asarray(s.frames))
+        aligned.insert(0, "sequence", s.sequence)
+        aligned.insert(0, "subject", s.subject)
+        parts.append(aligned)
+    return pd.concat(parts, ignore_index=True)
+
