@@ -15,9 +15,12 @@ import argparse
 import sys
 from pathlib import Path
 
+#: One line for ``geopain --help`` (listed without registering the parser).
+HELP = "score a video, stream, camera or folder over time into a database"
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("monitor", help="score a video, stream, camera or folder over time into a database",
+    p = sub.add_parser("monitor", help=HELP,
                        description="Score pain over rolling windows per tracked face from a video file, a folder of "
                                    "videos/images, a camera or a video played as a stream; store windows, scores, "
                                    "landmarks and alerts in SQLite (default) or PostgreSQL. Re-running the same "
@@ -76,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
     db = args.db or str(Path(args.output) / DEFAULT_DB_NAME)
     store = open_store(db)
     monitor = Monitor(store, model, settings, progress=not args.quiet)
+    _stop_on_sigterm()
     try:
         run_id, stats = monitor.run(source, max_seconds=args.max_seconds)
     finally:
@@ -96,3 +100,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"  skipped: {line}", file=sys.stderr)
     print(f"stored in {store.url}")
     return 0
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM (a service manager stopping the monitor) ends it like Ctrl-C: what is complete
+    is stored and the run is marked stopped. SIGKILL cannot be caught; the next run resumes."""
+    import signal
+
+    def handler(signum, frame):  # noqa: ANN001
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)

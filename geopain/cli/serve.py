@@ -10,9 +10,12 @@ import argparse
 import os
 from pathlib import Path
 
+#: One line for ``geopain --help`` (listed without registering the parser).
+HELP = "web dashboard over a monitor database"
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("serve", help="web dashboard over a monitor database",
+    p = sub.add_parser("serve", help=HELP,
                        description="Serve the monitor's dashboard: runs, subjects, score timelines with alert bands, "
                                    "landmarks of a chosen moment, models, and uploads to score. Localhost only "
                                    "unless --host is given together with --token.")

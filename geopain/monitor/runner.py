@@ -452,31 +452,49 @@ class Monitor:
         return rec, lseq
 
     def _score(self, items: list) -> None:
-        """One model call for every window ready at this step (all faces together)."""
+        """One model call for every window ready at this step (all faces together).
+
+        A window's score is the mean over its frames the model scored; frames it abstained on
+        (the ``status``/``reason`` of :func:`geopain.models.abstention.frame_status`: occluded
+        units, low detector confidence, extreme pose, out of distribution) do not count, and
+        a window where the model scored fewer than ``min_face_fraction`` of the face frames is
+        stored as abstained with the most frequent reason.
+        """
+        import pandas as pd
+
         seqs = [s for _, s in items]
-        df = self.est.predict_sequences(seqs)
-        by_seq = {str(r["sequence"]): r for r in df.to_dict("records")}
+        df = self.est.predict_frames(seqs)
         task = self.est.task
+        col = "p_1" if task == "binary" else "expected_level" if task == "five" else "prediction"
+        value = df[col].to_numpy(np.float64)
+        found = df["face_found"].to_numpy(bool)
+        status = df["status"].astype(str).to_numpy() if "status" in df else np.where(found, "scored", "no face")
+        reason = df["reason"].to_numpy(object) if "reason" in df else np.full(len(df), None, object)
+        ok = (status == "scored") & np.isfinite(value)
+        probs = [c for c in df.columns if c.startswith("p_")]
+        frame = pd.DataFrame({"sequence": df["sequence"].astype(str), "ok": ok, "face": found,
+                              "value": np.where(ok, value, np.nan)})
+        for c in probs:
+            frame[c] = np.where(ok, df[c].to_numpy(np.float64), np.nan)
+        g = frame.groupby("sequence", sort=False)
+        agg = g[["value", *probs]].mean().join(g[["ok", "face"]].sum())
+        bad = pd.DataFrame({"sequence": frame["sequence"], "reason": reason})[found & ~ok]
+        top_reason = (bad.dropna().groupby("sequence")["reason"].agg(lambda r: r.value_counts().index[0])
+                      if len(bad) else pd.Series(dtype=object))
         for rec, s in items:
-            row = by_seq.get(s.sequence)
-            if row is None:
+            if s.sequence not in agg.index:
                 rec.reason = "the model returned no prediction"
                 continue
-            value = row.get("p_1") if task == "binary" else row.get("expected_level") if task == "five" \
-                else row.get("prediction")
-            status = row.get("status")  # the explanations issue's abstention, where the model gives it
-            reason = row.get("reason")
-            if isinstance(status, str) and status and status != "scored":
-                rec.status, rec.reason = status, None if reason is None or reason != reason else str(reason)
+            row = agg.loc[s.sequence]
+            n_ok, n_face = int(row["ok"]), int(row["face"])
+            need = max(1, int(np.ceil(self.settings.min_face_fraction * max(n_face, 1))))
+            if n_ok < need:
+                why = top_reason.get(s.sequence, "no frame the model could use")
+                rec.reason = f"model abstained on {n_face - n_ok} of {n_face} face frames: {why}"
                 continue
-            if value is None or not np.isfinite(value):
-                rec.reason = "the model gave no score (no face frame it could use)"
-                continue
-            rec.value = float(value)
+            rec.value = float(row["value"])
             rec.status = "scored"
-            rec.probs = {k: float(v) for k, v in row.items() if k.startswith("p_") and v == v} or None
-            if "explanation" in row and row["explanation"] is not None:
-                rec.explanation = row["explanation"]
+            rec.probs = {c: float(row[c]) for c in probs} or None
 
 
 def _tracker_state(tracker) -> dict:

@@ -222,10 +222,11 @@ class Store:
         files = [cfg_path] + sorted(p for p in d.glob("*.safetensors"))
         digest = file_digest(files)
         config = json.loads(cfg_path.read_text(encoding="utf-8"))
-        calibration = None
-        cal = d / "calibration.json"
-        if cal.is_file():
-            calibration = cal.read_text(encoding="utf-8")
+        calibration = None  # what the model learned (temperature scaling), else a calibration.json beside it
+        if config.get("calibration"):
+            calibration = json.dumps(config["calibration"])
+        elif (d / "calibration.json").is_file():
+            calibration = (d / "calibration.json").read_text(encoding="utf-8")
         row = {"digest": digest, "name": d.resolve().name, "path": str(d.resolve()),
                "task": str(config.get("params", {}).get("task", "?")), "scheme": str(config.get("scheme", "?")),
                "geopain_version": str(config.get("geopain_version", "")), "config": json.dumps(config),

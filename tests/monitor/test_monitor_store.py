@@ -135,7 +135,8 @@ class TestWriteBatch:
 
 class TestMonitorOnEachDatabase:
     def test_feature_table_monitored_and_dashboard_reads_it(self, store, tmp_path):
-        """The monitor (a landmark table: no detector) writes through the store, the dashboard reads it."""
+        """The monitor (a landmark table: no detector) writes through the store, the dashboard
+        reads it; a face upside down is stored as abstained with the model's reason."""
         from fastapi.testclient import TestClient
 
         from geopain.io.tables import write_table
@@ -145,10 +146,11 @@ class TestMonitorOnEachDatabase:
         from geopain.web import create_app
 
         rng = np.random.default_rng(0)
-        face = get_scheme("human/ibug68").template * 100 + 200
-        seqs = [LandmarkSequence(coords=(face + rng.normal(0, 0.5, (100,) + face.shape)).astype(np.float32),
-                                 scheme="human/ibug68", fps=25.0, subject=f"bed{k}", sequence=f"bed{k}", face_id=0)
-                for k in range(2)]
+        upright = get_scheme("human/ibug68").template * [100, -100, 100] + 200  # the template is y-up, images y-down
+        faces = {"bed0": upright, "bed1": upright * [1, -1, 1] + [0, 400, 0]}  # bed1: upside down
+        seqs = [LandmarkSequence(coords=(f + rng.normal(0, 0.5, (100,) + f.shape)).astype(np.float32),
+                                 scheme="human/ibug68", fps=25.0, subject=k, sequence=k, face_id=0)
+                for k, f in faces.items()]
         table = tmp_path / "beds.parquet"
         write_table(seqs, table)
         mon = Monitor(store, MODEL, MonitorSettings(window_s=1.0, step_s=1.0, threshold=-1, alert_after_s=2),
@@ -157,10 +159,15 @@ class TestMonitorOnEachDatabase:
             run_id, stats = mon.run(open_source(str(table)))
         finally:
             mon.close()
-        assert stats["windows_scored"] == 8  # 2 subjects x 4 s
+        assert stats["windows_scored"] == 4 and stats["windows_abstained"] == 4  # 2 subjects x 4 s
         run = store.run(run_id)
-        assert sorted(s["label"] for s in run["subjects"]) == ["bed0#face0", "bed1#face0"]
-        assert len(store.alerts(run_id=run_id)) == 2
+        subj = {s["label"]: s["id"] for s in run["subjects"]}
+        assert sorted(subj) == ["bed0#face0", "bed1#face0"]
+        (score,) = store.window(int(store.timeline(subj["bed1#face0"], run["model_version_id"])["id"][0]))["scores"]
+        assert score["status"] == "abstained" and "pitch" in score["reason"] and score["value"] is None
+        assert [a["subject_id"] for a in store.alerts(run_id=run_id)] == [subj["bed0#face0"]]
         c = TestClient(create_app(store))
         assert "bed0#face0" in c.get(f"/runs/{run_id}").text
-        assert c.get(f"/subjects/{run['subjects'][0]['id']}").text.count('class="moment"') == 4
+        assert c.get(f"/subjects/{subj['bed0#face0']}").text.count('class="moment"') == 4
+        page = c.get(f"/subjects/{subj['bed1#face0']}").text
+        assert "4 abstained" in page and 'class="abstained"' in page
