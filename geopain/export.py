@@ -173,7 +173,15 @@ def export_onnx(model_dir: str | os.PathLike, output: str | os.PathLike, int8: b
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         qtmp = out.with_name(out.name + ".int8.tmp")
-        quantize_dynamic(str(tmp), str(qtmp), weight_type=QuantType.QInt8)
+        import logging
+
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.ERROR)  # ORT's advice to pre-process before quantising is not for users here
+        try:
+            quantize_dynamic(str(tmp), str(qtmp), weight_type=QuantType.QInt8)
+        finally:
+            root.setLevel(level)
         qproto = onnx.load(str(qtmp))
         onnx.helper.set_model_props(qproto, {METADATA_KEY: json.dumps(_metadata(est, "int8-dynamic"))})
         onnx.save(qproto, str(qtmp))

@@ -1,0 +1,178 @@
+"""Speed of geopain's hot paths, each printed beside a reference run in the same process.
+
+Sections (``--sections``, default all):
+
+geometry  normalise (3D weighted similarity fit to the template, pose) + measure, at 68
+          (human/ibug68) and 468 (human/mediapipe468) points, by geopain's fused kernels,
+          against (a) a straightforward per-frame SciPy loop (``scipy.linalg.orthogonal_procrustes``
+          on centred frames, scale from the singular values, then the same measurements per frame)
+          (same maths as the kernels, one frame at a time) and (b) geopain's previous batched-numpy implementation (float32 batched SVD,
+          kept in tests/_geometry_reference.py). Also the graph tensors of the WGNN input.
+onnx      WGNN inference, ONNX Runtime (float and int8) against torch on the CPU, graphs/s,
+          and the achieved FLOP/s against the machine's peak (see ``--peak-gflops``).
+
+Every figure is printed with its ratio to the reference measured in the same run. Rates
+are frames (or graphs) per wall-clock second with all threads the library uses (Numba /
+torch / ONNX Runtime: ``--threads``, default 2) and, because these cores are shared with
+other processes, also per CPU-second of this process. Results go to
+``benchmarks/results/speed/speed.json`` and ``speed.md``.
+
+Usage: python benchmarks/speed.py [--frames 200000] [--sections geometry onnx] [--threads 2]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE.parent / "tests"))  # the reference implementation lives with the tests
+OUT = HERE / "results" / "speed"
+
+
+def _timed(fn, repeats: int = 3):
+    """Best (wall, cpu) seconds of ``repeats`` calls of ``fn()``."""
+    best_w = best_c = float("inf")
+    for _ in range(repeats):
+        w0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        best_w = min(best_w, time.perf_counter() - w0)
+        best_c = min(best_c, time.process_time() - c0)
+    return best_w, best_c
+
+
+def _frames(sch, F: int, seed: int = 0):
+    import numpy as np
+
+    from geopain.geometry.align import rotation_from_angles
+
+    rng = np.random.default_rng(seed)
+    R = rotation_from_angles(rng.uniform(-45, 45, F), rng.uniform(-25, 25, F), rng.uniform(-20, 20, F))
+    s = rng.uniform(5, 30, F)
+    X = (s[:, None, None] * np.einsum("fij,nj->fni", R, sch.template) + rng.normal(0, 100, (F, 1, 3))
+         + rng.normal(0, 0.05, (F, sch.n_points, 3)) * s[:, None, None]).astype(np.float32)
+    X[rng.random(X.shape[:2]) < 0.01] = np.nan
+    return X
+
+
+def scipy_loop(X, template, plan):
+    """The straightforward per-frame loop: SciPy orthogonal Procrustes, then the measurements of
+    each frame (numpy, the reference implementation on one frame)."""
+    import numpy as np
+    from scipy.linalg import orthogonal_procrustes
+
+    from _geometry_reference import reference_measure
+
+    T = np.asarray(template, dtype=np.float64)
+    out = []
+    for x in X.astype(np.float64):
+        ok = np.isfinite(x).all(1)
+        xc = x[ok] - x[ok].mean(0)
+        yc = T[ok] - T[ok].mean(0)
+        R, sv_sum = orthogonal_procrustes(xc, yc)  # min |xc R - yc|, R orthogonal
+        s = sv_sum / (xc * xc).sum()
+        aligned = np.full_like(x, np.nan)
+        aligned[ok] = s * xc @ R + T[ok].mean(0)
+        out.append(reference_measure(aligned[None].astype(np.float32), plan)[0])
+    return np.stack(out)
+
+
+def bench_geometry(args, results: dict) -> list[str]:
+    import numpy as np
+
+    from _geometry_reference import reference_align, reference_measure
+    from geopain.geometry.measure import compile_measurements, measure_array
+    from geopain.geometry.normalize import normalize_coords
+    from geopain.graphs import FacialGraphBuilder
+    from geopain.species import get_scheme
+
+    lines = []
+    for key, F in (("human/ibug68", args.frames), ("human/mediapipe468", max(args.frames // 5, 1000))):
+        sch = get_scheme(key)
+        X = _frames(sch, F)
+        plan = compile_measurements(sch)
+        a, _ = normalize_coords(X[:64], sch)  # compile / load the kernels
+        measure_array(a, sch)
+
+        def fast():
+            aligned, pose = normalize_coords(X, sch)
+            measure_array(aligned, sch)
+
+        def previous():
+            _, aligned = reference_align(X, sch.template)
+            reference_measure(aligned, plan)
+
+        n_loop = min(F, args.loop_frames)
+        w_fast, c_fast = _timed(fast)
+        w_prev, c_prev = _timed(previous, 1)
+        w_loop, c_loop = _timed(lambda: scipy_loop(X[:n_loop], sch.template, plan), 1)
+        builder = FacialGraphBuilder(sch)
+        aligned, _ = normalize_coords(X, sch)
+        w_graph, c_graph = _timed(lambda: builder.tensors(aligned), 2)
+        r = {
+            "points": sch.n_points, "frames": F, "scipy_loop_frames": n_loop,
+            "normalise+measure_fps": F / w_fast, "normalise+measure_fps_cpu": F / c_fast,
+            "previous_fps": F / w_prev, "previous_fps_cpu": F / c_prev,
+            "scipy_loop_fps": n_loop / w_loop, "scipy_loop_fps_cpu": n_loop / c_loop,
+            "graph_tensors_fps": F / w_graph, "graph_tensors_fps_cpu": F / c_graph,
+        }
+        results.setdefault("geometry", {})[key] = r
+        goal = 1_000_000 if sch.n_points <= 68 else 200_000
+        lines += [
+            f"{key} ({sch.n_points} points, {F} frames, 3D, 1% missing points):",
+            f"  normalise+measure, fused kernels     {r['normalise+measure_fps']:>12,.0f} frames/s "
+            f"({r['normalise+measure_fps_cpu']:,.0f} per CPU-s)   goal {goal:,}: {r['normalise+measure_fps'] / goal:.2f}x of goal",
+            f"  per-frame SciPy Procrustes loop      {r['scipy_loop_fps']:>12,.0f} frames/s "
+            f"({r['scipy_loop_fps_cpu']:,.0f} per CPU-s)   fused / loop: {r['normalise+measure_fps'] / r['scipy_loop_fps']:,.0f}x",
+            f"  previous geopain (batched numpy SVD) {r['previous_fps']:>12,.0f} frames/s "
+            f"({r['previous_fps_cpu']:,.0f} per CPU-s)   fused / previous: {r['normalise+measure_fps'] / r['previous_fps']:.1f}x",
+            f"  graph tensors (builder.tensors)      {r['graph_tensors_fps']:>12,.0f} frames/s "
+            f"({r['graph_tensors_fps_cpu']:,.0f} per CPU-s)",
+        ]
+    return lines
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frames", type=int, default=200_000)
+    ap.add_argument("--loop-frames", type=int, default=2000, help="frames for the (slow) per-frame SciPy loop")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--sections", nargs="+", default=["geometry", "onnx"])
+    ap.add_argument("--graphs", type=int, default=20_000, help="graphs for the inference section")
+    ap.add_argument("--epochs", type=int, default=15, help="training epochs of the WGNN whose int8 accuracy is compared")
+    ap.add_argument("--peak-gflops", type=float, default=None,
+                    help="the machine's peak float32 GFLOP/s (default: cores x GHz x 32, AVX2 FMA)")
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args(argv)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ[var] = str(args.threads)
+    results = {"threads": args.threads, "cpus": os.cpu_count(), "load_average_before": os.getloadavg()}
+    lines = []
+    if "geometry" in args.sections:
+        lines += bench_geometry(args, results)
+    if "onnx" in args.sections:
+        try:
+            from speed_onnx import bench_onnx
+        except ImportError as exc:
+            lines.append(f"onnx: skipped ({exc})")
+        else:
+            lines += bench_onnx(args, results)
+    results["load_average_after"] = os.getloadavg()
+    lines.append(f"load average before/after: {tuple(round(v, 1) for v in results['load_average_before'])} / "
+                 f"{tuple(round(v, 1) for v in results['load_average_after'])} on {results['cpus']} CPUs "
+                 f"(other processes share these cores: wall-clock rates are lower bounds)")
+    print("\n".join(lines))
+    args.out.mkdir(parents=True, exist_ok=True)
+    from geopain.jsonio import write_json
+
+    write_json(args.out / "speed.json", results)
+    (args.out / "speed.md").write_text("```\n" + "\n".join(lines) + "\n```\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
