@@ -19,6 +19,13 @@ kept missing so that a point the detector did not see gets no attribution.
   ``ShapleyValueSampling``, exact for the logistic regression up to sampling of permutations,
   which is exact for a linear model) against the template's measurements.
 
+Completeness is exact for the baselines and within a few percent (quadrature) for models that
+are smooth in their inputs (WGNN variants, PointNet, hybrid, shared-region); ``Attribution.delta``
+reports it per frame. ``pointnet2`` selects neighbours and centroids by discrete kNN / farthest-point
+sampling on the positions, which changes along the integration path, so its integrated gradients do
+not add up (measured: error about the size of the output change); read its attributions as local
+sensitivities only. Window (temporal) models are not explained.
+
 Everything is then mapped onto landmarks (node features to their landmark, an edge's share
 half to each end, a measurement's equally to the landmarks it uses), which
 :mod:`geopain.explain.units` aggregates to the species' pain units and regions.
