@@ -11,12 +11,17 @@ sample here fails :class:`TestEveryReaderHasASample`.
 from __future__ import annotations
 
 import json
+import os
 import re
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+# Hypothesis keeps caches in ./.hypothesis unless told otherwise: keep them with the test caches
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY",
+                      os.path.join(os.environ.get("GEOPAIN_CACHE", tempfile.gettempdir()), "hypothesis"))
 hypothesis = pytest.importorskip("hypothesis")  # dev extra
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
