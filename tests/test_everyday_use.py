@@ -569,3 +569,16 @@ class TestRendererWithTheSimulator:
         import importlib.util
 
         assert importlib.util.find_spec("geopain.detectors.yolo_data") is None
+
+
+class TestOneExtensionList:
+    def test_no_other_image_list_in_the_package(self):
+        import re
+        from pathlib import Path
+
+        import geopain
+
+        root = Path(geopain.__file__).parent
+        lists = [f.relative_to(root).as_posix() for f in root.rglob("*.py")
+                 if re.search(r"\(\s*\"\.(jpg|png|bmp)\"\s*,\s*\"\.", f.read_text())]
+        assert lists == [], f"image extension lists outside geopain.media: {lists}"

@@ -27,12 +27,12 @@ import yaml
 
 from ..errors import GeopainError, InputError
 from ..landmarks import LandmarkSequence
+from ..media import IMAGE_EXTENSIONS
 from ..species import get_scheme, get_species_scale
 from ._common import ErrorLog, PartStore, PrepareResult, finish
 
 SCHEME = "sheep/spfes"
 SCORES_FILE = "spfes_scores.csv"
-IMAGE_SUFFIXES = (".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
 
 PROTOCOLS: dict[str, dict[str, Any]] = {
     "animal_kfold5": {"kind": "kfold", "k": 5, "group": "subject",
@@ -149,7 +149,7 @@ def _split_images(data_yaml: Path) -> dict[str, list[Path]]:
             q = q if q.is_absolute() else root / q
             if q.is_dir():
                 out.setdefault(split, []).extend(
-                    sorted(f for f in q.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES))
+                    sorted(f for f in q.rglob("*") if f.suffix.lower() in IMAGE_EXTENSIONS))
     return out
 
 
@@ -209,7 +209,7 @@ def read_dlc_project(project: str | Path, log: ErrorLog, scheme: str = SCHEME,
     out = []
     for video in sorted(p for p in (project / "labeled-data").iterdir() if p.is_dir()):
         files = sorted(video.glob("CollectedData_*.csv")) or sorted(video.glob("CollectedData_*.h5"))
-        pictures = sorted(f for f in video.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        pictures = sorted(f for f in video.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS)
         if not files:
             if pictures:
                 log.add(video, f"{len(pictures)} images but no CollectedData_*.csv / .h5 labels")

@@ -24,8 +24,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import GeopainError, InputError
-from ..landmarks import LandmarkSequence
 from ..io.parsing import is_number
+from ..landmarks import LandmarkSequence
+from ..media import IMAGE_EXTENSIONS
 from ..species import get_scheme, get_species_scale
 from ._common import ErrorLog, PartStore, PrepareResult, finish, read_number, run_parts
 
@@ -37,7 +38,6 @@ SUBJECTS = (
     "120-kz120", "121-vw121", "123-jh123", "124-dn124",
 )
 SEQUENCE_LABELS = ("VAS", "OPR", "AFF", "SEN")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
 PROTOCOLS: dict[str, dict[str, Any]] = {
     "loso": {"kind": "loso", "group": "subject",
@@ -163,7 +163,7 @@ def read_subject(root: str | Path, subject: str, threshold: float | None = None,
         pspi_dir = pspi_root / subject / sequence
         facs_dir = facs_root / subject / sequence
         if detector:
-            images = {p.stem: p for p in img_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES} \
+            images = {p.stem: p for p in img_dir.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS} \
                 if img_dir.is_dir() else {}
             names = set(images) | _stems(pspi_dir, _FACS)
         else:

@@ -23,10 +23,10 @@ import yaml
 
 from ..errors import GeopainError, InputError
 from ..landmarks import LandmarkSequence
+from ..media import IMAGE_EXTENSIONS
 from ..species import Scheme, get_scheme, list_schemes
 from .parsing import check_file, resolve_scheme
 
-IMAGE_EXTENSIONS = (".bmp", ".dng", ".jpeg", ".jpg", ".mpo", ".png", ".tif", ".tiff", ".webp", ".pfm", ".heic")
 SPLITS = ("train", "val", "test")
 
 
