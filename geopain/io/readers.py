@@ -30,8 +30,9 @@ from .parsing import resolve_scheme
 
 Reader = Callable[..., list[LandmarkSequence]]
 
-#: Readers by format name; ``READERS.info(name)`` gives ``extensions``, ``options``, ``description``
-#: and ``needs_scheme`` (the files do not say which landmark scheme they hold).
+#: Readers by format name; ``READERS.info(name)`` gives ``extensions``, ``options``, ``description``,
+#: ``needs_scheme`` (the files do not say which landmark scheme they hold) and ``twins``
+#: (``{".csv": ".h5"}``: in a folder, a ``.csv`` whose ``.h5`` twin lies beside it is skipped).
 READERS: Registry[list[LandmarkSequence]] = Registry("reader")
 
 # ----------------------------------------------------------------------------------------
@@ -56,7 +57,7 @@ def _pts(path, **kw) -> list[LandmarkSequence]:
 
 
 @READERS.register("dlc", extensions=(".h5", ".csv"),
-                  options=("scheme", "pcutoff", "bodypart_map", "subject", "sequence"),
+                  options=("scheme", "pcutoff", "bodypart_map", "subject", "sequence"), twins={".csv": ".h5"},
                   description="DeepLabCut analyze_videos output (CSV or H5, single or multi-animal) "
                               "or CollectedData hand labels; without a scheme the body-part names "
                               "are kept (species unknown)")
@@ -101,7 +102,7 @@ def expand_inputs(inputs: Iterable[str | os.PathLike], fmt: str,
                   exclude: Iterable[str | os.PathLike] = ()) -> tuple[list[Path], list[str]]:
     """Files to read: files as given, folders searched recursively by the format's extensions.
 
-    For ``dlc``, a ``.csv`` whose ``.h5`` twin lies beside it is skipped (same data). Files in
+    A file whose twin (registry ``twins``, e.g. a DeepLabCut ``.csv`` beside its ``.h5``) lies beside it is skipped (same data). Files in
     ``exclude`` (e.g. the output table) are skipped. Returns ``(files, errors)``.
     """
     exts = tuple(READERS.info(fmt)["extensions"])
@@ -112,8 +113,8 @@ def expand_inputs(inputs: Iterable[str | os.PathLike], fmt: str,
         if p.is_dir():
             found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in exts
                            and not any(part.startswith(".") for part in f.relative_to(p).parts))
-            if fmt == "dlc":
-                found = [f for f in found if not (f.suffix.lower() == ".csv" and f.with_suffix(".h5").is_file())]
+            twins = READERS.info(fmt).get("twins") or {}  # {".csv": ".h5"}: the .csv beside a .h5 is the same data
+            found = [f for f in found if not (f.suffix.lower() in twins and f.with_suffix(twins[f.suffix.lower()]).is_file())]
             if not found:
                 errors.append(f"{p}: no {'/'.join(exts)} files in this folder")
             files.extend(found)
