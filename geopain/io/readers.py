@@ -102,8 +102,9 @@ def expand_inputs(inputs: Iterable[str | os.PathLike], fmt: str,
                   exclude: Iterable[str | os.PathLike] = ()) -> tuple[list[Path], list[str]]:
     """Files to read: files as given, folders searched recursively by the format's extensions.
 
-    A file whose twin (registry ``twins``, e.g. a DeepLabCut ``.csv`` beside its ``.h5``) lies beside it is skipped (same data). Files in
-    ``exclude`` (e.g. the output table) are skipped. Returns ``(files, errors)``.
+    A file whose twin (registry ``twins``, e.g. a DeepLabCut ``.csv`` beside its ``.h5``) lies
+    beside it is skipped (same data). Files in ``exclude`` (e.g. the output table) are skipped.
+    Returns ``(files, errors)``.
     """
     exts = tuple(READERS.info(fmt)["extensions"])
     files: list[Path] = []
