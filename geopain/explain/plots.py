@@ -157,7 +157,8 @@ def plot_unit_timeline(att, rows: Sequence[int], path: str | os.PathLike, title:
     ax.legend(fontsize=7, ncol=2, loc="upper left")
     ax.set_title(title or "Pain units over time (red/positive: towards pain)", fontsize=9)
     ax2.plot(x, att.output[rows], c="k", lw=1.2, label=f"{att.target}")
-    ax2.plot(x, att.reference_output[rows], c="grey", ls="--", lw=1.0, label="template face (reference)")
+    ref = str(att.reference[rows[0]]).split(" (")[0] if len(getattr(att, "reference", ())) else "template"
+    ax2.plot(x, att.reference_output[rows], c="grey", ls="--", lw=1.0, label=f"reference: {ref}")
     ax2.set_xlabel(xlabel)
     ax2.set_ylabel(att.target)
     ax2.legend(fontsize=7)
