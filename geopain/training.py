@@ -29,6 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from .errors import GeopainError
+from .defaults import TRAINING
 
 
 def set_seed(seed: int) -> None:
@@ -161,8 +162,10 @@ def _loss(out: Tensor, y: Tensor, w: Tensor | None, task: str) -> Tensor:
 
 def fit_network(model: nn.Module, inputs: dict[str, Any], index: np.ndarray, y: np.ndarray, task: str, *,
                 groups: np.ndarray | None = None, strata: np.ndarray | None = None, n_classes: int = 2,
-                epochs: int = 40, batch_size: int = 256, lr: float = 2e-3, weight_decay: float = 1e-4,
-                patience: int = 8, val_fraction: float = 0.2, balance: str | None = "weight", seed: int = 0,
+                epochs: int = TRAINING["epochs"], batch_size: int = TRAINING["batch_size"],
+                lr: float = TRAINING["lr"], weight_decay: float = TRAINING["weight_decay"],
+                patience: int = TRAINING["patience"], val_fraction: float = TRAINING["val_fraction"],
+                balance: str | None = TRAINING["balance"], seed: int = 0,
                 device: str | torch.device = "auto", verbose: bool = False,
                 augment: Callable[[int], dict[str, Any]] | None = None) -> History:
     """Train ``model`` in place; returns the :class:`History`.

@@ -582,3 +582,26 @@ class TestOneExtensionList:
         lists = [f.relative_to(root).as_posix() for f in root.rglob("*.py")
                  if re.search(r"\(\s*\"\.(jpg|png|bmp)\"\s*,\s*\"\.", f.read_text())]
         assert lists == [], f"image extension lists outside geopain.media: {lists}"
+
+
+class TestOneTableOfDefaults:
+    def test_estimator_loop_and_cli_agree(self):
+        import argparse
+        import inspect
+
+        from geopain.cli.train import add_training_options
+        from geopain.defaults import TRAINING
+        from geopain.models import PainEstimator
+        from geopain.training import fit_network
+
+        est = inspect.signature(PainEstimator).parameters
+        loop = inspect.signature(fit_network).parameters
+        p = argparse.ArgumentParser()
+        add_training_options(p)
+        cli = vars(p.parse_args([]))
+        for name, value in TRAINING.items():
+            assert est[name].default == value, name
+            if name in loop:
+                assert loop[name].default == value, name
+            if name in cli:
+                assert cli[name] == (value if value is not None else "none"), name

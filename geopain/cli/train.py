@@ -6,6 +6,8 @@ import sys
 import time
 from pathlib import Path
 
+from ..defaults import TRAINING
+
 #: One line for ``geopain --help`` (read without importing what the command needs).
 HELP = "train a pain model on a landmark table and save it"
 
@@ -20,17 +22,22 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--temporal", nargs="?", const="gru", default=None, choices=["gru", "lstm", "cloud"],
                    help="predict from windows of frames: frame embeddings + GRU (default) or LSTM, or a "
                         "spatio-temporal point cloud ('cloud')")
-    p.add_argument("--window", type=int, default=16, help="frames per temporal window (default 16)")
-    p.add_argument("--window-step", type=int, default=8, help="frames between window starts (default 8)")
-    p.add_argument("--epochs", type=int, default=60, help="maximum training epochs (default 60)")
-    p.add_argument("--batch-size", type=int, default=64, help="training batch size (default 64)")
-    p.add_argument("--hidden", type=int, default=32, help="hidden width of neural models (default 32)")
-    p.add_argument("--layers", type=int, default=3, help="layers of PointNet / WGNN (default 3)")
-    p.add_argument("--lr", type=float, default=5e-4, help="learning rate (default 5e-4)")
-    p.add_argument("--weight-decay", type=float, default=1e-2, help="AdamW weight decay (default 1e-2)")
-    p.add_argument("--patience", type=int, default=10, help="early-stopping patience in epochs (default 10)")
-    p.add_argument("--balance", choices=["weight", "sample", "none"], default="weight",
-                   help="class imbalance: weighted loss, balanced sampling or none (default weight)")
+    d = TRAINING  # geopain.defaults: the same table PainEstimator and the training loop use
+    p.add_argument("--window", type=int, default=d["window"], help=f"frames per temporal window (default {d['window']})")
+    p.add_argument("--window-step", type=int, default=d["window_step"],
+                   help=f"frames between window starts (default {d['window_step']})")
+    p.add_argument("--epochs", type=int, default=d["epochs"], help=f"maximum training epochs (default {d['epochs']})")
+    p.add_argument("--batch-size", type=int, default=d["batch_size"],
+                   help=f"training batch size (default {d['batch_size']})")
+    p.add_argument("--hidden", type=int, default=d["hidden"], help=f"hidden width of neural models (default {d['hidden']})")
+    p.add_argument("--layers", type=int, default=d["layers"], help=f"layers of PointNet / WGNN (default {d['layers']})")
+    p.add_argument("--lr", type=float, default=d["lr"], help=f"learning rate (default {d['lr']:g})")
+    p.add_argument("--weight-decay", type=float, default=d["weight_decay"],
+                   help=f"AdamW weight decay (default {d['weight_decay']:g})")
+    p.add_argument("--patience", type=int, default=d["patience"],
+                   help=f"early-stopping patience in epochs (default {d['patience']})")
+    p.add_argument("--balance", choices=["weight", "sample", "none"], default=d["balance"] or "none",
+                   help=f"class imbalance: weighted loss, balanced sampling or none (default {d['balance'] or 'none'})")
     p.add_argument("--reference", choices=list(references), default=None,
                    help="per-person reference the geometry is compared with: 'none' (default; works on a single "
                         "photo), 'first-frames' (each sequence's first frames), 'subject-median' (each subject's "

@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..defaults import TRAINING  # one table of defaults
 from ..errors import GeopainError
 from ..landmarks import LandmarkSequence
 from ..species import Scheme, get_scheme
@@ -143,9 +144,11 @@ class PainEstimator:
     """
 
     def __init__(self, model: str = "wgnn", task: str = "binary", temporal: bool | str = False, *,
-                 hidden: int = 32, layers: int = 3, epochs: int = 60, batch_size: int = 64, lr: float = 5e-4,
-                 weight_decay: float = 1e-2, patience: int = 10, val_fraction: float = 0.2,
-                 balance: str | None = "weight", window: int = 16, window_step: int = 8,
+                 hidden: int = TRAINING["hidden"], layers: int = TRAINING["layers"], epochs: int = TRAINING["epochs"],
+                 batch_size: int = TRAINING["batch_size"], lr: float = TRAINING["lr"],
+                 weight_decay: float = TRAINING["weight_decay"], patience: int = TRAINING["patience"],
+                 val_fraction: float = TRAINING["val_fraction"], balance: str | None = TRAINING["balance"],
+                 window: int = TRAINING["window"], window_step: int = TRAINING["window_step"],
                  graph: dict[str, Any] | None = None, reference: str = "none", head: str = "auto",
                  augment: bool | str | dict[str, Any] = "auto", init: str | None = "auto", finetune: str = "all",
                  model_params: dict[str, Any] | None = None, device: str = "auto",
