@@ -25,7 +25,7 @@ from ..errors import GeopainError, InputError
 from ..landmarks import LandmarkSequence
 from ..media import IMAGE_EXTENSIONS
 from ..species import Scheme, get_scheme, list_schemes
-from .parsing import check_file, resolve_scheme
+from .parsing import check_file, is_number, resolve_scheme
 
 SPLITS = ("train", "val", "test")
 
@@ -210,7 +210,7 @@ def _read_image_labels(img: Path, split: str, sch: Scheme, K: int, D: int) -> li
             try:
                 v = np.array([float(x) for x in parts], np.float64)
             except ValueError:
-                bad = next(x for x in parts if not _is_float(x))
+                bad = next(x for x in parts if not is_number(x))
                 raise InputError(lp, f"line {ln_no}: {bad!r} is not a number") from None
             if not np.isfinite(v).all():
                 raise InputError(lp, f"line {ln_no}: NaN or infinite value where a number must be")
@@ -238,14 +238,6 @@ def _read_image_labels(img: Path, split: str, sch: Scheme, K: int, D: int) -> li
     return [LandmarkSequence(coords=xy[o][None].astype(np.float32), confidence=conf[o][None], face_id=o,
                              meta={**meta, "class": int(arr[o, 0]), "box": boxes[o].round(3).tolist()}, **base)
             for o in range(len(arr))]
-
-
-def _is_float(x: str) -> bool:
-    try:
-        float(x)
-        return True
-    except ValueError:
-        return False
 
 
 # ----------------------------------------------------------------------------------------
