@@ -10,9 +10,10 @@ the model was not fitted on:
 
 - **neural models**: the subjects the training loop held out for early stopping
   (:func:`geopain.training.subject_validation_split`; never trained on);
-- **measurement baselines**: an inner group split of the training subjects
-  (:func:`geopain.evaluation.splits.group_kfold`, ``1 / val_fraction`` folds, first fold
-  held out): a copy is fitted on the others and predicts the held-out subjects.
+- **measurement baselines**: an inner group k-fold of the training subjects
+  (:func:`geopain.evaluation.splits.group_kfold`, ``1 / val_fraction`` folds): for each fold a
+  copy is fitted on the other folds and predicts the fold's subjects, so every training subject
+  contributes out-of-fold probabilities.
 
 ``T`` and what it was fitted on are stored in the model's ``config.json`` (``calibration``)
 and applied by ``predict_proba`` / ``predict_frames``. Tasks with fewer than 2 held-out
@@ -60,7 +61,9 @@ def fit_temperature(proba: np.ndarray, y: np.ndarray) -> float:
 
 
 def _held_out_baseline(est, seqs) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
-    """Probabilities and targets of held-out subjects from a copy of a baseline fitted on the rest."""
+    """Out-of-fold probabilities and targets of every training subject: copies of a baseline
+    fitted on the other folds of an inner group k-fold (``1 / val_fraction`` folds)."""
+    from ..errors import GeopainError
     from ..evaluation.splits import group_kfold
     from .estimator import task_targets
 
@@ -68,21 +71,21 @@ def _held_out_baseline(est, seqs) -> tuple[np.ndarray, np.ndarray, list[str]] | 
     k = max(2, int(round(1.0 / max(est.val_fraction, 1e-3))))
     if len(subjects) < max(k, 3):
         return None
-    fold = group_kfold(subjects, k=k, seed=est.seed)[0]
-    held = set(fold.test_subjects)
-    train = [s for s in seqs if s.subject not in held]
-    test = [s for s in seqs if s.subject in held]
-    inner = type(est)(**{**est.get_params(), "verbose": False})
-    inner._calibrate = False
-    try:
-        inner.fit(train)
-    except Exception as exc:  # one class only in the inner training subjects, ...
-        from ..errors import GeopainError
-
-        if isinstance(exc, GeopainError):
-            return None
-        raise
-    return inner.predict_proba(test), task_targets(test, est.task, est.scheme_obj_), sorted(held)
+    probas, targets, held = [], [], []
+    for fold in group_kfold(subjects, k=k, seed=est.seed):
+        test = [s for s in seqs if s.subject in fold.test_subjects]
+        inner = type(est)(**{**est.get_params(), "verbose": False})
+        inner._calibrate = False
+        try:
+            inner.fit([s for s in seqs if s.subject not in fold.test_subjects])
+        except GeopainError:  # one class only in the inner training subjects, ...
+            continue
+        probas.append(inner.predict_proba(test))
+        targets.append(task_targets(test, est.task, est.scheme_obj_))
+        held.extend(fold.test_subjects)
+    if not probas:
+        return None
+    return np.concatenate(probas), np.concatenate(targets), sorted(held)
 
 
 def _held_out_network(est, seqs, index: np.ndarray, groups: np.ndarray, y: np.ndarray, strata: np.ndarray
