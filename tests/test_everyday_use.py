@@ -605,3 +605,11 @@ class TestOneTableOfDefaults:
                 assert loop[name].default == value, name
             if name in cli:
                 assert cli[name] == (value if value is not None else "none"), name
+
+
+class TestDatasetPrepareFailureLeavesNothing:
+    def test_empty_root(self, tmp_path):
+        (tmp_path / "root").mkdir()
+        code, _, err = run_cli("dataset", "prepare", "sheep", str(tmp_path / "root"), "-o", str(tmp_path / "s.parquet"))
+        assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["root"]

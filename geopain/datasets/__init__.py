@@ -67,7 +67,18 @@ def prepare(name: str, root: str | os.PathLike, output: str | os.PathLike, **opt
     if unknown:
         raise GeopainError(f"dataset {name!r} takes no option {', '.join(unknown)}; "
                            f"it takes {', '.join(sorted(accepted))}")
-    return func(Path(root), Path(output), **{k: v for k, v in options.items() if k in accepted})
+    output = Path(output)
+    parts = output.with_name(output.name + ".parts")
+    existed = parts.exists()
+    try:
+        return func(Path(root), output, **{k: v for k, v in options.items() if k in accepted})
+    except GeopainError:
+        # a run that failed before finishing any part leaves nothing behind (an interrupted one keeps its parts)
+        if not existed and parts.is_dir() and not any(parts.glob("*.done")):
+            import shutil
+
+            shutil.rmtree(parts, ignore_errors=True)
+        raise
 
 
 def list_datasets() -> list[str]:

@@ -145,7 +145,8 @@ def finish(sequences: list[LandmarkSequence], output: Path, store: PartStore, lo
            meta: dict[str, Any], keep_parts: bool = False) -> PrepareResult:
     """Write the final table with ``meta`` and the error log; remove the parts."""
     output = Path(output)
-    if not sequences:
+    if not sequences:  # a failed run that wrote nothing leaves nothing behind
+        store.cleanup()
         problems = "; ".join(log.errors[:3]) or "nothing found"
         raise GeopainError(f"no usable data found ({problems})")
     meta = dict(meta)
