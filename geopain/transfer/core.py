@@ -650,14 +650,17 @@ def few_shot(source: Domain, target: Domain, method: str = "finetune", counts: S
             fold_cache[d["fold"] + "/units"] = _score_metrics(target, test_rows, score)
         lab = d["labelled"]
         nan = {"balanced_accuracy": float("nan"), "roc_auc": float("nan"), "n_frames": int(len(test_rows))}
-        if lab:
+        note = None
+        if lab and len(np.unique(target.y[target.rows(lab)])) > 1:
             to = train_on(target, lab, s, scaler_subjects=d["pool"], desc="target-only")
             target_only = _metrics(target, test_rows, to.predict_proba(target, test_rows))
-        else:  # no labelled target subject: nothing to train a target-only model on
+        else:  # no labelled target subject, or one class only: no target-only model can be trained
             target_only = nan
+            if lab:
+                note = "the labelled target subjects show one class only: no target-only model"
         row = {"fold": d["fold"], "n_subjects": len(lab), "count": d["n"], "repeat": d["repeat"],
                "labelled": lab, "test": d["test"], "source_excluded": list(excluded),
-               "target_only": target_only,
+               "target_only": target_only, **({"note": note} if note else {}),
                "zero_shot": fold_cache[d["fold"]], "zero_shot_uncalibrated": fold_cache[d["fold"] + "/raw"],
                "zero_shot_units": fold_cache[d["fold"] + "/units"]}
         if excluded:  # the same people in the source: the source model on its own held-out frames
