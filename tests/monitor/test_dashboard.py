@@ -159,6 +159,24 @@ class TestUpload:
         assert new["n_windows"] > 0
 
 
+    def test_feature_video_upload_becomes_a_scored_run(self, store, tmp_path, astro_video):
+        up = tmp_path / "uploads"
+        c = _client(store, model_dir=MODEL, upload_dir=up)
+        r = c.post("/upload", files={"file": ("bed 2.mp4", astro_video.read_bytes(), "video/mp4")},
+                   follow_redirects=False)
+        assert r.status_code == 303
+        job_id = r.headers["location"].split("job-")[1]
+        deadline = time.monotonic() + 120
+        while (st := c.get(f"/upload/{job_id}").json())["status"] in ("queued", "running"):
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert st["status"] == "done", st
+        new = store.run(st["run_id"])
+        assert new["source_kind"] == "video" and new["subjects"][0]["label"] == "bed 2.mp4#face0"
+        assert new["n_windows"] == 4  # 4 s in 2 s windows every 1 s
+        assert f"#{st['run_id']}" in c.get("/upload").text
+
+
 class TestFirstPageTime:
     def test_feature_100_runs_of_many_windows_under_a_second(self, tmp_path):
         """The runs page reads the runs table only (counters kept by the monitor), so its time

@@ -175,6 +175,34 @@ class TestMonitorSources:
         assert again["frames_processed"] == 0 and again["resumed"]
         assert [k[0] for k in store.window_keys(run_id)] == ["a.png#face0"]
 
+    def test_feature_snapshots_only_when_asked(self, tmp_path):
+        """--snapshots stores a small JPEG face crop per window, served by the dashboard."""
+        import cv2
+        from fastapi.testclient import TestClient
+        from skimage import data
+
+        from geopain.monitor import Monitor, MonitorSettings, open_source
+        from geopain.store import open_store
+        from geopain.web import create_app
+
+        image = tmp_path / "astronaut.png"
+        cv2.imwrite(str(image), data.astronaut()[..., ::-1])
+        store = open_store(tmp_path / "snap.sqlite")
+        mon = Monitor(store, MODEL, MonitorSettings(snapshots=True), progress=False)
+        try:
+            run_id, _ = mon.run(open_source(str(image)))
+        finally:
+            mon.close()
+        wid = int(store.timeline(store.run(run_id)["subjects"][0]["id"], 1)["id"][0])
+        jpeg = store.snapshot(wid)
+        assert jpeg[:2] == b"\xff\xd8" and len(jpeg) < 30_000
+        crop = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+        assert max(crop.shape[:2]) == 160
+        c = TestClient(create_app(store))
+        assert "snapshot.jpg" in c.get(f"/windows/{wid}").text
+        r = c.get(f"/windows/{wid}/snapshot.jpg")
+        assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg" and r.content == jpeg
+
     def test_exception_unknown_source_is_one_line(self, tmp_path):
         from geopain.errors import InputError
         from geopain.monitor import open_source
