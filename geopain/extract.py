@@ -597,7 +597,7 @@ def extract(inputs: Iterable[str | os.PathLike], species: str = "human", detecto
             scheme: str | None = None, output: str | os.PathLike = "landmarks.parquet", stride: int = 1,
             resume: bool = True, ray_address: str | None = None, detector_kwargs: dict[str, Any] | None = None,
             progress: bool = True, keep_parts: bool = False, ray_num_cpus: int | None = None,
-            subject_from: str = "folder", overwrite: bool = False) -> ExtractResult:
+            subject_from: str = "folder", overwrite: bool = False, workers: int | None = 1) -> ExtractResult:
     """Extract landmarks from images, folders (recursive) and videos into one table.
 
     Args:
@@ -614,6 +614,9 @@ def extract(inputs: Iterable[str | os.PathLike], species: str = "human", detecto
             ``"file"`` (each image/video its own subject) or ``"face-track"`` (each tracked face
             of each file, ``<file>#face<id>``); see :func:`assign_subjects`. Recorded in the
             table's metadata (``extraction.subject_from``) and part of the resume key.
+        workers: detector processes running items (videos, image chunks) side by side
+            (``None``: one per core). Parts, resume and the table's row order are those of one
+            worker: each item writes its own part, and the parts are merged in input order.
         overwrite: replace an existing ``output`` that was extracted from other inputs or with
             other settings (or is not an extraction at all); without it that is an
             :class:`~geopain.errors.OutputExistsError`. The same run again rewrites it freely.
@@ -657,8 +660,11 @@ def extract(inputs: Iterable[str | os.PathLike], species: str = "human", detecto
     total = sum(_estimate_frames(it, stride) for it in todo)
     bar = progress_bar(total=total, unit="frame", desc=f"extract ({name})", enabled=progress, smoothing=0.1)
     try:
+        n_workers = resolve_workers(workers)
         if ray_address is not None and todo:
             _run_ray(todo, settings, parts, bar, ray_address, ray_num_cpus)
+        elif n_workers > 1 and len(todo) > 1:
+            _run_pool(todo, settings, parts, bar, n_workers)
         else:
             for item in todo:
                 key, n, errors, has_part = _run_item(item, settings, parts.part(item.key), bar)
@@ -686,6 +692,52 @@ def _check_same_run(output: Path, settings: _Settings, items: Sequence[WorkItem]
         what = "from other inputs or settings" if old else "not written by 'geopain extract'"
         raise OutputExistsError(f"{output} exists ({what}); pass --overwrite (overwrite=True) to replace it, "
                                 f"or choose another output")
+
+
+def resolve_workers(workers: int | None) -> int:
+    """``None`` or 0 -> the number of cores; otherwise ``workers`` (>= 1)."""
+    if workers is None or workers == 0:
+        return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+    if workers < 0:
+        raise GeopainError(f"workers must be >= 1 (or 0 for one per core), got {workers}")
+    return int(workers)
+
+
+def _pool_init() -> None:
+    """A worker process uses one thread for the detector's maths: the processes fill the cores."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ[var] = "1"
+    import sys
+
+    if "torch" in sys.modules and sys.modules["torch"] is not None:
+        sys.modules["torch"].set_num_threads(1)
+
+
+def _run_pool(todo: list[WorkItem], settings: _Settings, parts: _Parts, bar, workers: int) -> None:
+    """Items in a pool of ``workers`` fresh processes (forkserver or spawn: a detector that
+    already runs threads in this process, such as MediaPipe's, cannot be forked); each
+    finished item is recorded at once, so an interrupted run resumes from the parts written."""
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx, initializer=_pool_init) as pool:
+        queue = list(todo)
+        pending: dict[Any, WorkItem] = {}
+        while queue or pending:
+            while queue and len(pending) < 2 * workers:  # bounded: a few items in flight per worker
+                it = queue.pop(0)
+                pending[pool.submit(_run_item, it, settings, parts.part(it.key))] = it
+            done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            for fut in done:
+                item = pending.pop(fut)
+                try:
+                    key, n, errors, has_part = fut.result()
+                except Exception as exc:  # a crashed worker: log it, keep the rest
+                    key, n, errors, has_part = (item.key, 0, [f"{item.paths[0]}: worker failed "
+                                                              f"({type(exc).__name__}: {exc})"], False)
+                parts.record(key, n, errors, has_part)
+                bar.update(n)
 
 
 def _run_ray(todo: list[WorkItem], settings: _Settings, parts: _Parts, bar, address: str, num_cpus: int | None) -> None:

@@ -38,6 +38,8 @@ def register(sub) -> None:
                       help="biovid: which biosignals to align to the frames (default filtered; none to skip)")
     prep.add_argument("--landmarks", default=None,
                       help="biovid: a landmark table already extracted from the videos (no detector runs)")
+    prep.add_argument("--workers", type=int, default=None, metavar="N",
+                      help="biovid: detector processes working on different videos at once (default: one per core)")
     prep.add_argument("--no-resume", action="store_true", help="start over instead of continuing OUT.parts/")
     prep.add_argument("--quiet", action="store_true", help="no progress bar")
     prep.set_defaults(func=run_prepare)
@@ -61,7 +63,7 @@ def run_prepare(args: argparse.Namespace) -> int:
     from ..datasets import prepare
 
     options = {"detector": args.detector, "threshold": args.threshold, "scheme": args.scheme,
-               "stride": args.stride, "landmarks": args.landmarks}
+               "stride": args.stride, "landmarks": args.landmarks, "workers": args.workers}
     if args.biosignals is not None:
         options["biosignals"] = None if args.biosignals == "none" else args.biosignals
     options = {k: v for k, v in options.items() if v is not None or k == "biosignals"}

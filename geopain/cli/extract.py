@@ -27,6 +27,9 @@ def register(sub) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="replace OUT when it holds landmarks from other inputs or settings (the same run "
                         "again needs no flag)")
+    p.add_argument("--workers", type=int, default=0, metavar="N",
+                   help="detector processes working on different videos / image chunks at once (default 0: one "
+                        "per core); the table is the same as with --workers 1, row for row")
     p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                    help="run one Ray task per video; without ADDRESS Ray starts on this machine")
     p.add_argument("--subject-from", choices=["folder", "file", "face-track", "column"], default="folder",
@@ -55,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         res = extract(args.inputs, species=args.species, detector=args.detector, scheme=args.scheme,
                       output=args.output, stride=args.stride, resume=not args.no_resume, ray_address=args.ray,
                       detector_kwargs=kw, progress=not args.quiet, subject_from=args.subject_from,
-                      overwrite=args.overwrite)
+                      overwrite=args.overwrite, workers=args.workers)
     except SettingsChangedError as exc:
         raise SettingsChangedError(f"{exc}; the exact command: {rerun_command(args, '--no-resume')}") from None
     for line in res.errors:

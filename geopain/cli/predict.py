@@ -59,11 +59,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "cannot support the model's reference; their rows say 'none (fallback: <reason>)' in the "
                         "reference column. Without it such input is an error")
     p.add_argument("--quiet", action="store_true", help="no progress bar while detecting")
+    p.add_argument("--workers", type=int, default=0, metavar="N",
+                   help="detector processes for images and videos (default 0: one per core)")
     p.set_defaults(func=run)
 
 
 def load_input(path: Path, scheme: str, detector: str | None = None, stride: int = 1, subject_from: str | None = None,
-               subject_column: str = "subject", progress: bool = True) -> list:
+               subject_column: str = "subject", progress: bool = True, workers: int | None = 1) -> list:
     """Landmark sequences of a table, an image, a video or a folder, in ``scheme`` where convertible.
 
     ``subject_from``: see :func:`geopain.extract.assign_subjects` (default ``"file"`` for
@@ -90,7 +92,7 @@ def load_input(path: Path, scheme: str, detector: str | None = None, stride: int
         with tempfile.TemporaryDirectory(prefix="geopain-predict-") as tmp:
             res = extract([path], species=species, detector=detector, scheme=scheme,
                           output=Path(tmp) / "landmarks.parquet", stride=stride, resume=False, progress=progress,
-                          subject_from=subject_from)
+                          subject_from=subject_from, workers=workers)
             for line in res.errors:
                 print(f"skipped: {line}", file=sys.stderr)
             if not res.n_rows:
@@ -211,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
     est = load(args.model)
     fallback = load(args.fallback) if args.fallback else None
     seqs = load_input(Path(args.input), est.scheme_, args.detector, args.stride, args.subject_from,
-                      args.subject_column, progress=not args.quiet)
+                      args.subject_column, progress=not args.quiet, workers=args.workers)
     frames, sequences = predict_with_reference(est, seqs, args.model, fallback, args.fallback,
                                                warn=lambda line: print(line, file=sys.stderr))
     from ..tasks import class_names, readable_columns

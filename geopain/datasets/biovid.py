@@ -148,7 +148,8 @@ def align_biosignals(signals: pd.DataFrame, timestamps: np.ndarray, fps: float =
 # ----------------------------------------------------------------------------------------------
 
 def _extract_videos(videos: list[Path], output: Path, detector: str | None, scheme: str | None,
-                    stride: int, log: ErrorLog, progress: bool = True) -> list[LandmarkSequence]:
+                    stride: int, log: ErrorLog, progress: bool = True, workers: int | None = None
+                    ) -> list[LandmarkSequence]:
     try:
         from ..extract import extract
     except ImportError:
@@ -156,7 +157,7 @@ def _extract_videos(videos: list[Path], output: Path, detector: str | None, sche
                            "which this installation does not have; pass landmarks=<table> with landmarks "
                            "extracted elsewhere") from None
     result = extract([str(v) for v in videos], species="human", detector=detector, scheme=scheme,
-                     output=output, stride=stride, resume=True, progress=progress)
+                     output=output, stride=stride, resume=True, progress=progress, workers=workers)
     log.extend(getattr(result, "errors", []) or [])
     path = Path(getattr(result, "path", output))
     return read_table(path) if path.is_file() else []
@@ -181,7 +182,8 @@ def _one_face(tracks: list[LandmarkSequence]) -> LandmarkSequence:
 def prepare_biovid(root: str | Path, output: str | Path, detector: str | None = "mediapipe",
                    scheme: str | None = None, stride: int = 1, biosignals: str | None = "filtered",
                    landmarks: str | Path | None = None, subjects: Sequence[str] | None = None,
-                   resume: bool = True, progress: bool = True, keep_parts: bool = False) -> PrepareResult:
+                   resume: bool = True, progress: bool = True, keep_parts: bool = False,
+                   workers: int | None = None) -> PrepareResult:
     """BioVid Part A folder -> labelled landmark table (+ ``<output stem>.biosignals.parquet``).
 
     Args:
@@ -190,6 +192,8 @@ def prepare_biovid(root: str | Path, output: str | Path, detector: str | None = 
         landmarks: a landmark table already extracted from the videos (sequence = sample name);
             when given, no detector runs.
         subjects: restrict to these subject names.
+        workers: detector processes per subject's videos (None: one per core; see
+            :func:`geopain.extract.extract`).
     Resumable: each subject's extraction resumes per video, finished subjects are kept in
     ``<output>.parts/`` until the final table is written.
     """
@@ -225,7 +229,7 @@ def prepare_biovid(root: str | Path, output: str | Path, detector: str | None = 
             found = _match(given, names)
         else:
             found = _match(_extract_videos([v for _, v in present], store.dir / f"{store._safe(subject)}.extract.parquet",
-                                           detector, scheme, stride, plog, progress), names)
+                                           detector, scheme, stride, plog, progress, workers), names)
         seqs, bio_rows = [], []
         for row, video in present:
             tracks = found.get(row.sample_name)
