@@ -80,6 +80,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=16)
     ap.add_argument("--folds", type=int, default=3)
     ap.add_argument("--counts", default="1,2,4,all")
+    ap.add_argument("--dann-counts", default="0,2,4", help="labelled sheep for DANN (0: unlabelled sheep only)")
     ap.add_argument("--epochs", type=int, default=25)
     ap.add_argument("--reference", default="subject-median")
     ap.add_argument("--difficulty", default="default", help="simulator preset of both cohorts (default, hard, pretrain)")
@@ -99,14 +100,19 @@ def main() -> None:
     skip = set(filter(None, args.skip.split(",")))
     settings = TransferSettings(hidden=16, layers=2, batch_size=64, epochs=args.epochs, finetune_epochs=args.epochs,
                                 min_steps=6, seed=args.seed)
-    summary: dict = {"settings": vars(args), "simulation": True}
+    import json
+
+    previous = out / "summary.json"  # a partial rerun (--skip) keeps the other parts' summaries
+    summary: dict = json.loads(previous.read_text()) if previous.is_file() and skip else {}
+    summary.update({"settings": vars(args), "simulation": True})
     t0 = time.perf_counter()
     human, sheep = _cohorts(args)
     counts = [c.strip() for c in args.counts.split(",")]
     for method in ("finetune", "dann"):
         if method in skip:
             continue
-        res = few_shot(human, sheep, method, counts, folds=args.folds, settings=settings, progress=True)
+        cts = counts if method == "finetune" else [c.strip() for c in args.dann_counts.split(",")]
+        res = few_shot(human, sheep, method, cts, folds=args.folds, settings=settings, progress=True)
         res["seconds"] = time.perf_counter() - t0
         write_json(out / f"human_to_sheep_{method}.json", res)
         plot_learning_curve(res, out / f"human_to_sheep_{method}.png")

@@ -301,7 +301,9 @@ def fit_shared(model: nn.Module, labelled: Sequence[Part], unlabelled: Sequence[
         row = {"epoch": epoch, "train_loss": total / steps, "val_loss": val}
         hist.rows.append(row)
         monitor = val if math.isfinite(val) else row["train_loss"]
-        if monitor < best_loss - 1e-5 or not math.isfinite(best_loss):
+        if adversarial and not math.isfinite(val):  # DANN without validation: keep the last epoch
+            best_state, hist.best_epoch = copy.deepcopy(model.state_dict()), epoch
+        elif monitor < best_loss - 1e-5 or not math.isfinite(best_loss):
             best_loss, bad, hist.best_epoch = monitor, 0, epoch
             best_state = copy.deepcopy(model.state_dict())
         else:
@@ -489,7 +491,9 @@ def adapt(method: str, source_model: TransferModel, source: Domain, target: Doma
                           desc="finetune")
     else:  # dann
         unl = _part(target, tgt_in, target.rows(target_pool, labelled=False), domain_id=1, labelled=False)
-        parts = [src_part] + ([tgt_part] if tgt_part is not None else [])
+        # no early stopping on the source: the source's own loss is lowest at the start, so it would
+        # undo the adaptation; DANN trains its epochs and keeps the last weights (as usual for DANN)
+        parts = [replace(src_part, validate=False)] + ([replace(tgt_part, validate=False)] if tgt_part is not None else [])
         hist = fit_shared(tm.model, parts, [unl], settings=replace(s, adversarial=max(s.adversarial, 1e-6)),
                           epochs=s.finetune_epochs, desc="dann")
     tm.method = method
