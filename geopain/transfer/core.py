@@ -10,7 +10,12 @@ Methods (:data:`METHODS`):
   (node features and message passing mean the same on any face), the head is the source's; no
   target label is used. Inputs are standardised per scheme on the target's training pool
   (label-free); for a target in the source's own scheme (another detector or dataset mapped to
-  it) the source's model and scaling are used as they are: this is the "no adaptation" row.
+  it) the source's model and scaling are used as they are: this is the "no adaptation" row. Two
+  readouts: the shared pain head, whose decision threshold is set label-free by
+  :meth:`TransferModel.calibrate` (pain called in the same fraction of the target's unlabelled
+  frames as of the source's: assumes similar prevalence; the uncalibrated 0.5 is reported too),
+  and :meth:`TransferModel.predict_score` (shared-unit intensities mapped back through the target's
+  homology to its own units, its scale's formula and threshold).
 - ``"finetune"``: start from the zero-shot model, train on the labelled target subjects with
   the source replayed at ``source_replay`` weight (so a few subjects do not erase the source).
 - ``"dann"``: domain-adversarial training (gradient reversal, Ganin & Lempitsky 2015): the source
