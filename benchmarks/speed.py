@@ -9,7 +9,10 @@ geometry  normalise (3D weighted similarity fit to the template, pose) + measure
           (same maths as the kernels, one frame at a time) and (b) geopain's previous batched-numpy implementation (float32 batched SVD,
           kept in tests/_geometry_reference.py). Also the graph tensors of the WGNN input.
 onnx      WGNN inference, ONNX Runtime (float and int8) against torch on the CPU, graphs/s,
-          and the achieved FLOP/s against the machine's peak (see ``--peak-gflops``).
+          and the achieved FLOP/s against the machine's peak (see ``--peak-gflops``); every
+          neural frame model's export parity; int8 accuracy change (benchmarks/speed_onnx.py).
+extract   the default detector: bare detector loop vs ``extract`` with 1 worker and with one
+          worker per core; projected wall time of a BioVid-size run.
 
 Every figure is printed with its ratio to the reference measured in the same run. Rates
 are frames (or graphs) per wall-clock second with all threads the library uses (Numba /
@@ -136,12 +139,65 @@ def bench_geometry(args, results: dict) -> list[str]:
     return lines
 
 
+def bench_extract(args, results: dict) -> list[str]:
+    """Extraction with the default human detector (MediaPipe): the bare detector loop, one
+    worker and ``--workers`` = cores, on the same short videos (a real photo moving and zooming)."""
+    import tempfile
+
+    from _detectors_helpers import write_video
+    from geopain.detectors import create
+    from geopain.extract import extract, resolve_workers
+    from geopain.media import iter_video
+
+    tmp = Path(tempfile.mkdtemp(prefix="geopain-speed-extract-"))
+    videos = [tmp / f"v{i}.mp4" for i in range(args.videos)]
+    for v in videos:
+        write_video(v, n=args.video_frames)
+    det = create("mediapipe")
+    frames = [rgb for v in videos for _, _, rgb in iter_video(v)]
+    det.detect(frames[0])
+
+    def bare():  # decoding + detection, nothing of geopain's
+        for v in videos:
+            for _, _, rgb in iter_video(v):
+                det.detect(rgb)
+
+    w_bare, c_bare = _timed(bare, 1)
+    cores = resolve_workers(None)
+    runs = {}
+    for n in sorted({1, cores}):
+        out = tmp / f"w{n}.parquet"
+        w0 = time.perf_counter()
+        res = extract(videos, output=out, workers=n, progress=False, resume=False)
+        runs[n] = (time.perf_counter() - w0, res.n_frames)
+    F = len(frames)
+    fps = {n: f / w for n, (w, f) in runs.items()}
+    biovid_frames = 1_200_000
+    r = {"videos": len(videos), "frames": F, "bare_fps": F / w_bare, "bare_fps_cpu": F / c_bare,
+         "workers_fps": {str(n): v for n, v in fps.items()}, "cores": cores,
+         "overhead_one_worker": (F / w_bare) / fps[1] - 1, "speedup": fps[cores] / fps[1],
+         "biovid_projected_hours": biovid_frames / fps[cores] / 3600}
+    results["extract"] = r
+    return [
+        f"extraction, MediaPipe FaceMesh (default human detector), {len(videos)} videos x {args.video_frames} frames:",
+        f"  bare detector loop (decode + detect)  {r['bare_fps']:>8.1f} frames/s",
+        f"  extract, 1 worker                     {fps[1]:>8.1f} frames/s   geopain overhead over the bare loop: "
+        f"{r['overhead_one_worker']:+.1%} (goal <= 5%; includes process start-up, writing and merging the parts)",
+        f"  extract, {cores} workers                    {fps[cores]:>8.1f} frames/s   {cores} workers / 1 worker: "
+        f"{r['speedup']:.2f}x (goal 1.8x on 2 cores)",
+        f"  projected BioVid-size run (8,700 videos, ~1.2 M frames) at {cores} workers: "
+        f"{r['biovid_projected_hours']:.1f} h on this machine",
+    ]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=200_000)
     ap.add_argument("--loop-frames", type=int, default=2000, help="frames for the (slow) per-frame SciPy loop")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--sections", nargs="+", default=["geometry", "onnx"])
+    ap.add_argument("--sections", nargs="+", default=["geometry", "onnx", "extract"])
+    ap.add_argument("--videos", type=int, default=6, help="videos for the extraction section")
+    ap.add_argument("--video-frames", type=int, default=48, help="frames per video for the extraction section")
     ap.add_argument("--graphs", type=int, default=20_000, help="graphs for the inference section")
     ap.add_argument("--epochs", type=int, default=15, help="training epochs of the WGNN whose int8 accuracy is compared")
     ap.add_argument("--peak-gflops", type=float, default=None,
@@ -161,6 +217,8 @@ def main(argv=None) -> int:
             lines.append(f"onnx: skipped ({exc})")
         else:
             lines += bench_onnx(args, results)
+    if "extract" in args.sections:
+        lines += bench_extract(args, results)
     results["load_average_after"] = os.getloadavg()
     lines.append(f"load average before/after: {tuple(round(v, 1) for v in results['load_average_before'])} / "
                  f"{tuple(round(v, 1) for v in results['load_average_after'])} on {results['cpus']} CPUs "
