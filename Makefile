@@ -7,6 +7,7 @@ STAMP := $(VENV)/.geopain-installed
 export TORCH_HOME := $(CURDIR)/.cache/torch
 export YOLO_CONFIG_DIR := $(CURDIR)/.cache/ultralytics
 export MPLCONFIGDIR := $(CURDIR)/.cache/matplotlib
+export NUMBA_CACHE_DIR := $(CURDIR)/.cache/numba
 export YOLO_OFFLINE := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
