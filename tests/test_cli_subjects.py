@@ -143,9 +143,12 @@ class TestExtractSubjects:
         assert rows == [("astronaut.ppm", 0, "photos"), ("bus.jpg", 0, "photos"), ("bus.jpg", 1, "photos"),
                         ("match/zidane.jpg", 0, "match")]
         assert meta["extraction"]["subject_from"] == "folder"
-        # the same output, another setting: the old parts are refused, never silently reused
-        with pytest.raises(GeopainError, match="other settings"):
+        # the same output, another setting: the table is not replaced without overwrite=True, and
+        # the old parts are refused, never silently reused
+        with pytest.raises(GeopainError, match="exists .*overwrite"):
             extract([photos], output=tmp_path / "folder.parquet", progress=False, subject_from="file")
+        with pytest.raises(GeopainError, match="other settings"):
+            extract([photos], output=tmp_path / "folder.parquet", progress=False, subject_from="file", overwrite=True)
 
         res = extract([photos], output=tmp_path / "file.parquet", progress=False, subject_from="file")
         rows, meta = self.rows(res.path)

@@ -127,7 +127,7 @@ class TestCLI:
         assert (tmp_path / "m" / "training_curves.png").is_file()
         assert main(["predict", str(tmp_path / "m"), str(table), "-o", str(tmp_path / "pred")]) == 0
         frames = pd.read_csv(tmp_path / "pred" / "frames.csv")
-        assert len(frames) == 128 and "p_1" in frames
+        assert len(frames) == 128 and "p_pain" in frames  # the CLI names the classes
         assert len(pd.read_csv(tmp_path / "pred" / "sequences.csv")) == 8
         rc = main(["evaluate", str(table), "--model", "logreg,wgnn-uniform", "--task", "binary", "--protocol",
                    "first3", "-o", str(tmp_path / "res"), *fast])
@@ -165,7 +165,7 @@ def test_predict_image_and_video_end_to_end(tmp_path):
     est.save(tmp_path / "m")
     assert main(["predict", str(tmp_path / "m"), str(tmp_path / "face.png"), "-o", str(tmp_path / "img.csv")]) == 0
     frames = pd.read_csv(tmp_path / "img.csv")
-    assert len(frames) == 1 and 0 <= frames["p_1"].iloc[0] <= 1
+    assert len(frames) == 1 and 0 <= frames["p_pain"].iloc[0] <= 1
     assert (tmp_path / "img.sequences.csv").is_file()
     assert main(["predict", str(tmp_path / "m"), str(tmp_path / "face.avi"), "-o", str(tmp_path / "vid")]) == 0
     vid = pd.read_csv(tmp_path / "vid" / "frames.csv")
