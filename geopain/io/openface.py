@@ -33,10 +33,8 @@ import pandas as pd
 from ..errors import GeopainError, InputError
 from ..landmarks import LandmarkSequence
 from .parsing import (check_field_counts, default_ids, is_number, looks_like_json, non_numeric_cell, read_text,
-                      resolve_scheme)
+                      scheme_for_points)
 
-#: Default scheme by number of 2D landmarks in the file.
-SCHEME_BY_COUNT = {68: "human/ibug68", 66: "human/ibug66"}
 _POSE = ("pose_Tx", "pose_Ty", "pose_Tz", "pose_Rx", "pose_Ry", "pose_Rz", "gaze_angle_x", "gaze_angle_y")
 _AU = re.compile(r"^AU(\d+)_([rc])$")
 
@@ -90,12 +88,7 @@ def read_openface(path: str | os.PathLike, scheme: str | None = None, coords: st
     missing = [c for c in point_cols if c not in df.columns]
     if missing:
         raise InputError(p, f"landmark columns incomplete: {n} {names[0]}_* columns but {missing[:3]} missing")
-    key = scheme or SCHEME_BY_COUNT.get(n)
-    if key is None:
-        raise InputError(p, f"{n} landmarks per face: give the landmark scheme (scheme=...)")
-    sch = resolve_scheme(key)
-    if sch.n_points != n:
-        raise InputError(p, f"{n} landmarks per face, scheme {sch.key} has {sch.n_points}")
+    sch = scheme_for_points(p, n, scheme, "landmarks per face")
 
     image_mode = "frame" not in df.columns
     id_cols = [c for c in ("frame", "face_id", "face", "timestamp", "success", "confidence") if c in df.columns]

@@ -121,3 +121,22 @@ def resolve_scheme(scheme: Any) -> "Scheme":
 def default_ids(path: Path, subject: str | None, sequence: str | None) -> tuple[str, str]:
     """Subject and sequence ids: given ones, else the file's stem."""
     return (subject if subject is not None else path.stem), (sequence if sequence is not None else path.stem)
+
+
+#: Landmark schemes recognised from the number of points alone (68 / 66 points: iBUG).
+SCHEME_BY_COUNT = {68: "human/ibug68", 66: "human/ibug66"}
+
+
+def scheme_for_points(path: Path, n: int, scheme: Any, what: str) -> "Scheme":
+    """The scheme of a file holding ``n`` points: ``scheme`` if given, else recognised by count
+    (:data:`SCHEME_BY_COUNT`); its point count must be ``n``. ``what`` names the points in
+    messages (``"points"``, ``"landmarks per face"``)."""
+    key = scheme or SCHEME_BY_COUNT.get(n)
+    if key is None:
+        known = " and ".join(str(k) for k in SCHEME_BY_COUNT)
+        raise InputError(path, f"{n} {what}: give the landmark scheme (scheme=..., --scheme; only {known} are "
+                               "recognised by count)")
+    sch = resolve_scheme(key)
+    if sch.n_points != n:
+        raise InputError(path, f"{n} {what}, scheme {sch.key} has {sch.n_points}")
+    return sch

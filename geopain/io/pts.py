@@ -14,10 +14,7 @@ import numpy as np
 
 from ..errors import InputError, ShapeError
 from ..landmarks import LandmarkSequence
-from .parsing import default_ids, looks_like_json, read_text, resolve_scheme
-
-#: Default scheme by point count; other counts need ``scheme=``.
-SCHEME_BY_COUNT = {68: "human/ibug68", 66: "human/ibug66"}
+from .parsing import default_ids, looks_like_json, read_text, scheme_for_points
 
 
 def read_pts(path: str | os.PathLike, scheme: str | None = None, zero_based: bool = False,
@@ -70,12 +67,7 @@ def read_pts(path: str | os.PathLike, scheme: str | None = None, zero_based: boo
         raise InputError(p, f"point {j}: NaN or infinite coordinate where a number must be")
     if zero_based:
         pts -= 1.0
-    key = scheme or SCHEME_BY_COUNT.get(n)
-    if key is None:
-        raise InputError(p, f"{n} points: give the landmark scheme (only 68 and 66 are recognised by count)")
-    sch = resolve_scheme(key)
-    if sch.n_points != n:
-        raise InputError(p, f"{n} points, scheme {sch.key} has {sch.n_points}")
+    sch = scheme_for_points(p, n, scheme, "points")
     subj, seq = default_ids(p, subject, sequence)
     return LandmarkSequence(coords=pts[None].astype(np.float32), scheme=sch.key, subject=subj, sequence=seq,
                             units="px", source=str(p), detector="annotation",
