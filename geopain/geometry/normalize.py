@@ -175,7 +175,8 @@ def normalize_coords(
     if image:
         c = c * np.array([1.0, -1.0, -1.0], dtype=np.float32)
     if dims is None:
-        dims = 2 if c.shape[0] and np.isnan(c[..., 2]).all() else 3
+        # 2D when every z is NaN; one finite z in the first frame settles it without a pass over all
+        dims = 2 if c.shape[0] and np.isnan(c[0, :, 2]).all() and np.isnan(c[..., 2]).all() else 3
     if dims not in (2, 3):
         raise ShapeError(f"dims must be 2 or 3, got {dims}")
     template = sch.template
