@@ -199,12 +199,17 @@ class FusionModel:
         yt = torch.as_tensor(y, dtype=torch.float32)
         pos = float(yt.mean())
         w = torch.where(yt > 0, 0.5 / max(pos, 1e-6), 0.5 / max(1 - pos, 1e-6))
-        for _ in range(self.epochs):
-            logit, _ = self.attention_(parts, present)
-            loss = (nn.functional.binary_cross_entropy_with_logits(logit, yt, reduction="none") * w).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # a few hundred tiny full-batch steps: threads only add overhead
+        try:
+            for _ in range(self.epochs):
+                logit, _ = self.attention_(parts, present)
+                loss = (nn.functional.binary_cross_entropy_with_logits(logit, yt, reduction="none") * w).mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        finally:
+            torch.set_num_threads(threads)
         self.attention_.eval()
 
     def predict(self, face: pd.DataFrame, bio: pd.DataFrame) -> pd.DataFrame:

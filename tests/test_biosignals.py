@@ -1,0 +1,170 @@
+"""Biosignal features, simulated biosignals with a set coupling, and fusion with missing modalities."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from geopain.biosignals import (FUSIONS, FusionModel, biosignal_features, ecg_features, emg_features, gsr_features,
+                                simulate_biosignals)
+from geopain.errors import GeopainError
+
+
+def _frame_means(t_raw: np.ndarray, x: np.ndarray, fps: float = 25.0, seconds: float = 5.5) -> np.ndarray:
+    """Raw samples -> per-frame means, as BioVid's side table holds them."""
+    from geopain.datasets.biovid import align_biosignals
+
+    ts = np.arange(int(seconds * fps)) / fps
+    return align_biosignals(pd.DataFrame({"time": t_raw, "x": x}), ts, fps)["x"].to_numpy()
+
+
+class TestECG:
+    @pytest.mark.parametrize("hr", [55.0, 72.0, 110.0])
+    def test_heart_rate_from_frame_means(self, hr):
+        t = np.arange(0, 5.6, 1 / 512)
+        beats = np.arange(0.2, 5.6, 60 / hr)
+        ecg = np.exp(-0.5 * ((t[:, None] - beats[None]) / 0.012) ** 2).sum(1)
+        f = ecg_features(_frame_means(t, ecg), 25.0)
+        assert abs(f["ecg_hr_bpm"] - hr) < 3.0
+        assert f["ecg_sdnn_ms"] < 40  # a regular rhythm (frame quantisation only)
+
+    def test_flat_trace_gives_nan(self):
+        f = ecg_features(np.zeros(100), 25.0)
+        assert np.isnan(f["ecg_hr_bpm"])
+
+
+class TestGSRAndEMG:
+    def test_scr_counted(self):
+        fs = 25.0
+        t = np.arange(0, 20, 1 / fs)
+        x = 4.0 + sum(0.2 * (1 - np.exp(-np.clip(t - o, 0, None))) * np.exp(-np.clip(t - o, 0, None) / 3) * (t >= o)
+                      for o in (3.0, 9.0, 15.0))
+        f = gsr_features(x, fs)
+        assert f["gsr_scr_per_min"] == pytest.approx(3 / (20 / 60))
+        assert 4.0 < f["gsr_level"] < 4.3 and f["gsr_scr_amplitude"] > 0.05
+        assert gsr_features(np.full(200, 4.0), fs)["gsr_scr_per_min"] == 0
+
+    def test_emg_amplitude_scales(self):
+        rng = np.random.default_rng(0)
+        small, big = rng.normal(0, 1, 500), rng.normal(0, 3, 500)
+        assert emg_features(big, 25)["emg_amplitude"] / emg_features(small, 25)["emg_amplitude"] == pytest.approx(3, rel=0.15)
+
+
+class TestBiosignalFeatures:
+    def test_missing_ecg_is_said(self):
+        from geopain.synth import simulate
+
+        seqs = simulate("human", 2, 2, 100, seed=0)
+        table = simulate_biosignals(seqs, coupling=1.0, seed=0)
+        table.loc[table["sequence"] == seqs[0].sequence, "ecg"] = np.nan
+        f = biosignal_features(table)
+        assert len(f) == 4
+        first = f.set_index("sequence").loc[seqs[0].sequence]
+        assert first["missing"] == "ecg" and not first["has_ecg"] and np.isnan(first["ecg_hr_bpm"])
+        assert np.isfinite(first["gsr_level"]) and np.isfinite(first["emg_amplitude"])
+        rest = f[f["sequence"] != seqs[0].sequence]
+        assert (rest["missing"] == "").all() and rest["ecg_hr_bpm"].between(40, 140).all()
+
+    def test_column_absent_and_bad_table(self):
+        table = pd.DataFrame({"subject": ["a"] * 50, "sequence": ["s"] * 50, "frame": np.arange(50),
+                              "timestamp": np.arange(50) / 25, "gsr": np.full(50, 3.0)})
+        f = biosignal_features(table)
+        assert f.loc[0, "missing"] == "ecg,emg" and f.loc[0, "has_gsr"]
+        with pytest.raises(GeopainError, match="subject"):
+            biosignal_features(pd.DataFrame({"gsr": [1.0]}))
+
+
+class TestSimulateBiosignals:
+    def test_coupling_moves_heart_rate_and_zero_does_not(self):
+        from geopain.synth import SynthConfig, simulate
+
+        seqs = simulate("human", 8, 4, 100, seed=1, config=SynthConfig.preset("easy"))
+        pain = np.array([s.sequence_labels["pain"] for s in seqs]) == 1
+
+        def gap(coupling):
+            f = biosignal_features(simulate_biosignals(seqs, coupling=coupling, seed=3))
+            hr = f["ecg_hr_bpm"].to_numpy()
+            return np.nanmean(hr[pain]) - np.nanmean(hr[~pain])
+
+        assert gap(2.0) > 8.0
+        assert abs(gap(0.0)) < 4.0
+
+    def test_layout_and_errors(self):
+        from geopain.synth import simulate
+
+        seqs = simulate("human", 1, 2, 30, seed=0)
+        t = simulate_biosignals(seqs, coupling=0.5, drop={"ecg": 1.0})
+        assert list(t.columns) == ["subject", "sequence", "frame", "timestamp", "gsr", "ecg", "emg_trapezius"]
+        assert len(t) == 60 and t["ecg"].isna().all() and t["gsr"].notna().all()
+        with pytest.raises(GeopainError, match="coupling"):
+            simulate_biosignals(seqs, coupling=-1)
+        with pytest.raises(GeopainError, match="unknown signals"):
+            simulate_biosignals(seqs, drop={"eeg": 0.5})
+
+
+def _tables(n: int = 40, seed: int = 0):
+    """Face tables (embedding + probability) and biosignal features where both carry the label."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    keys = pd.DataFrame({"subject": [f"S{i // 4}" for i in range(n)], "sequence": [f"q{i}" for i in range(n)]})
+    face = keys.copy()
+    for k in range(6):
+        face[f"emb_{k}"] = rng.normal(size=n) + (1.0 * y if k == 0 else 0)
+    face["p_face"] = 1 / (1 + np.exp(-2 * (face["emb_0"] - 0.5)))  # the face model's score: its embedding's signal
+    bio = keys.copy()
+    from geopain.biosignals import FEATURE_NAMES
+
+    for name in FEATURE_NAMES:
+        bio[name] = rng.normal(size=n) + (1.0 * y if name == "ecg_hr_bpm" else 0)
+    for g in ("gsr", "ecg", "emg"):
+        bio[f"has_{g}"] = True
+    bio["missing"] = ""
+    labels = keys.assign(target=y.astype(float))
+    return face, bio, labels
+
+
+class TestFusion:
+    @pytest.mark.parametrize("fusion", FUSIONS)
+    def test_scores_without_ecg_and_says_so(self, fusion):
+        face, bio, labels = _tables()
+        model = FusionModel(fusion, epochs=50).fit(face, bio, labels=labels)
+        test_bio = bio.copy()
+        test_bio.loc[0, ["ecg_hr_bpm", "ecg_sdnn_ms", "ecg_rmssd_ms"]] = np.nan
+        test_bio.loc[0, "has_ecg"] = False
+        out = model.predict(face, test_bio)
+        assert len(out) == len(face) and np.isfinite(out["p_1"]).all()
+        assert out.loc[0, "missing"] == "ecg" and (out.loc[1:, "missing"] == "").all()
+        if fusion == "attention":
+            assert out.loc[0, "w_ecg"] == 0 and out.loc[1, "w_ecg"] > 0
+            assert np.allclose(out[["w_face", "w_gsr", "w_ecg", "w_emg"]].sum(1), 1)
+
+    def test_bio_only_without_any_signal_gives_no_score(self):
+        face, bio, labels = _tables()
+        model = FusionModel("bio").fit(face, bio, labels=labels)
+        none = bio.copy()
+        none.loc[0, ["has_gsr", "has_ecg", "has_emg"]] = False
+        out = model.predict(face, none)
+        assert np.isnan(out.loc[0, "p_1"]) and out.loc[0, "missing"] == "gsr,ecg,emg"
+
+    def test_fusion_uses_both_modalities(self):
+        """Face and biosignals each carry half the signal: fusion ranks better than either."""
+        from sklearn.metrics import roc_auc_score
+
+        face, bio, labels = _tables(400, seed=1)
+        tr, te = slice(0, 200), slice(200, 400)
+        auc = {}
+        for fusion in ("face", "bio", "early", "late"):
+            m = FusionModel(fusion).fit(face[tr], bio[tr], labels=labels[tr])
+            auc[fusion] = roc_auc_score(labels["target"][te], m.predict(face[te], bio[te])["p_1"])
+        assert auc["early"] > max(auc["face"], auc["bio"]) and auc["late"] > max(auc["face"], auc["bio"])
+
+    def test_errors(self):
+        face, bio, labels = _tables()
+        with pytest.raises(GeopainError, match="fusion must be"):
+            FusionModel("mean")
+        with pytest.raises(GeopainError, match="labels"):
+            FusionModel("bio").fit(face, bio)
+        with pytest.raises(GeopainError, match="not fitted"):
+            FusionModel("bio").predict(face, bio)
+        with pytest.raises(GeopainError, match="both classes"):
+            FusionModel("bio").fit(face, bio, labels=labels.assign(target=1.0))
