@@ -85,10 +85,12 @@ class TestExportOnnx:
         base.save(tmp_path / "logreg")
         with pytest.raises(GeopainError, match="baseline"):
             export_onnx(tmp_path / "logreg", tmp_path / "l.onnx")
-        ref = PainEstimator(model="wgnn", reference="subject-median", **FIT).fit(cohort)
-        ref.save(tmp_path / "ref")
+        from geopain.export import _check_exportable
+
+        ref = PainEstimator.load(d)
+        ref.reference = "subject-median"  # what a model trained with that reference carries
         with pytest.raises(GeopainError, match="reference"):
-            export_onnx(tmp_path / "ref", tmp_path / "r.onnx")
+            _check_exportable(ref)
         (tmp_path / "bad.onnx").write_bytes(b"not onnx")
         with pytest.raises(InputError):
             OnnxPainModel(tmp_path / "bad.onnx")
@@ -117,3 +119,19 @@ class TestLiteWithoutTorch:
         expected = est.predict_proba(cohort)[:, 1]
         np.testing.assert_allclose(frames["p_pain"].to_numpy(), expected, atol=1e-4)
         assert (tmp_path / "out" / "sequences.csv").is_file()
+
+    @pytest.mark.detector
+    def test_predict_photo_without_torch(self, fitted, tmp_path):
+        # the whole deployment path: MediaPipe on a real photo, the geometry kernels, onnxruntime
+        from PIL import Image
+
+        from _detectors_helpers import photo
+
+        est, d = fitted["wgnn"]
+        export_onnx(d, tmp_path / "m.onnx")
+        Image.fromarray(photo("astronaut")).save(tmp_path / "astronaut.png")
+        r = subprocess.run([sys.executable, "-c", BLOCKED, str(tmp_path / "m.onnx"), str(tmp_path / "astronaut.png"),
+                            str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr[-2000:]
+        frames = pd.read_csv(tmp_path / "out" / "frames.csv")
+        assert len(frames) == 1 and bool(frames["face_found"].iloc[0]) and 0 < frames["p_pain"].iloc[0] < 1
