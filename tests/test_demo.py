@@ -27,9 +27,14 @@ def test_demo_end_to_end_small(tmp_path):
     json.loads((tmp_path / "metrics.json").read_text(), parse_constant=lambda c: pytest.fail(f"bare {c} in JSON"))
     assert set(saved["cohorts"]["human"]["weightings"]["means"]) == {"wgnn", "wgnn-uniform"}
     html = (tmp_path / "report.html").read_text()
-    assert "Simulated cohorts" in html and html.count("<img") == 4
+    assert "Simulated cohorts" in html and html.count("<img") == 7  # 4 of the photo, 3 of its explanation
+    # the photo's explanation: unit shares of the PSPI units (geopain.explain)
+    expl = saved["photo"]["prediction"]["explanation"]
+    assert set(expl["units"]) >= {"AU4 (brow lowerer)", "AU10 (upper lip raiser)"}
+    assert sum(expl["units"].values()) == pytest.approx(1.0, abs=0.01)
     assert "balanced accuracy" in html and "per-person reference" in html
-    for name in ("photo_landmarks.png", "photo_graph.png", "photo_measurements.png",
+    for name in ("photo_landmarks.png", "photo_graph.png", "photo_measurements.png", "photo_explain_units.png",
+                 "photo_explain_heatmap.png", "sequence_explain_timeline.png",
                  "human_cohort_simulated.parquet", "sheep_cohort_simulated.parquet"):
         assert (tmp_path / name).stat().st_size > 0
 
