@@ -36,7 +36,7 @@ def plot_learning_curve(result: dict[str, Any], path: str | os.PathLike, metric_
         ax.axhline(float(np.nanmean(zs)), color="tab:green", ls="--", lw=1.2,
                    label=f"zero-shot (no target labels): {np.nanmean(zs):.2f}")
     ax.axhline(0.5, color="black", ls=":", lw=1, label="chance (0.5)")
-    ax.set_xscale("log", base=2)
+    ax.set_xscale("symlog", base=2, linthresh=1)  # 0 labelled subjects (DANN, zero-shot) stays on the axis
     ax.set_xticks(x)
     ax.set_xticklabels([str(int(v)) if float(v).is_integer() else f"{v:.1f}" for v in x])
     ax.set_xlabel("labelled target training subjects")
