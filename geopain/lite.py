@@ -206,8 +206,6 @@ class OnnxPainModel:
     def predict_frames(self, sequences: Iterable) -> pd.DataFrame:
         """One row per frame, the columns of :meth:`PainEstimator.predict_frames` (without the
         abstention columns ``status``/``reason``, which need the training data's statistics)."""
-        from .tasks import sequence_targets  # noqa: F401  (same module the estimator uses)
-
         seqs = _as_list(sequences)
         out, ok = self._raw_outputs(seqs)
         lengths = [s.n_frames for s in seqs]
@@ -273,8 +271,14 @@ def _as_list(sequences: Any) -> list:
 
 
 def _targets(seqs: list, task: str, scheme) -> np.ndarray:
-    """Per-frame targets of ``task`` from the sequences' labels (NaN where unknown), as the
-    estimator's ``task_targets``: ``pain`` for binary, ``level`` for five, ``score`` for scores."""
+    """Per-frame targets of ``task`` (NaN where unknown), as the estimator's ``task_targets``:
+    the ``pain`` / ``level`` / ``score`` label, or the class of a ``score`` label on the species' scale."""
     key = {"binary": "pain", "five": "level", "score": "score"}[task]
-    parts = [np.asarray(s.labels.get(key, np.full(s.n_frames, np.nan)), dtype=np.float64) for s in seqs]
+    scale = scheme.pain_scale
+    parts = []
+    for s in seqs:
+        v = s.labels.get(key)
+        if v is None and task != "score" and "score" in s.labels and scale is not None:
+            v = scale.binary(s.labels["score"]) if task == "binary" else scale.level(s.labels["score"])
+        parts.append(np.full(s.n_frames, np.nan) if v is None else np.asarray(v, dtype=np.float64))
     return np.concatenate(parts) if parts else np.zeros(0)
