@@ -92,7 +92,7 @@ def _stpointnet(in_channels: int, out_channels: int, **kw: Any) -> SpatioTempora
 _WINDOW = dict(kind="torch", window_model=True, layered=True, landmarks=True, heads=("softmax",))
 
 
-@MODELS.register("transformer", graph=False, **_WINDOW,
+@MODELS.register("transformer", graph=False, **{**_WINDOW, "layered": False},  # its own 2 blocks
                  description="spatio-temporal transformer over landmark (region) tokens, factorised space/time "
                              "attention, window and frame outputs")
 def _transformer(in_channels: int, out_channels: int, **kw: Any):

@@ -125,14 +125,19 @@ class LandmarkTransformer(nn.Module):
         moved = (x - prev) * (mask & torch.cat([mask[:, :1], mask[:, :-1]], 1)).unsqueeze(-1)
         motion = torch.cat([moved, moved.abs()], -1)
         motion = self.motion_norm(motion.reshape(-1, 2 * F)).view(B, T, N, 2 * F)
-        h = self.inp(torch.cat([x, motion], -1))
-        if self.identity is not None:
-            h = h + self.identity
-        if self.assign is not None:  # (B, T, N, D) -> (B, T, R, D) soft regions of the seen landmarks
+        feats = torch.cat([x, motion], -1)  # (B, T, N, 3F)
+        if self.assign is not None:
+            # soft regions of the seen landmarks; the mix commutes with the (affine) token map, so
+            # landmarks are pooled first: W mean_a(f) + mean_a(identity) == mean_a(W f + identity)
             a = torch.softmax(self.assign, 1)[None, None] * mask.unsqueeze(-1)  # (B, T, N, R)
-            mass = a.sum(2)  # (B, T, R)
-            h = torch.einsum("btnr,btnd->btrd", a, h) / mass.clamp_min(1e-6).unsqueeze(-1) + self.region_id
-            mask = mass > 1e-3
+            mass = a.sum(2).clamp_min(1e-6).unsqueeze(-1)  # (B, T, R, 1)
+            pooled = torch.einsum("btnr,btnf->btrf", a, feats) / mass
+            h = self.inp(pooled) + a.transpose(2, 3) @ self.identity / mass + self.region_id
+            mask = mass[..., 0] > 1e-3
+        else:
+            h = self.inp(feats)
+            if self.identity is not None:
+                h = h + self.identity
         h = h + sinusoidal(T, h.shape[-1], h.device, h.dtype)[None, :, None]
         for block in self.blocks:
             h = block(h, mask)
