@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="what each frame is compared with: the species template face, or the calmest frame (lowest "
                         "output) of its own sequence; auto: calmest for sequences of several frames, template for "
                         "single photos (default auto)")
-    p.add_argument("--steps", type=int, default=24, help="integrated-gradients steps (default 24)")
+    p.add_argument("--steps", type=int, default=16, help="integrated-gradients steps (default 16: completeness error median 0.7%%, 90th percentile 3%% of the output change)")
     p.add_argument("--detector", default=None, help="landmark detector for images and videos (default: the species')")
     p.add_argument("--stride", type=int, default=1, help="use every STRIDE-th video frame (default 1)")
     p.add_argument("--subject-from", choices=["folder", "file", "face-track", "column"], default=None,

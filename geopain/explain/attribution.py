@@ -186,14 +186,17 @@ def _check_frame_model(est) -> None:
         raise GeopainError(f"explain works on frame models; {est.model!r} was trained on windows (temporal={est.temporal!r})")
 
 
-def explain(est, sequences: Sequence[LandmarkSequence] | LandmarkSequence, n_steps: int = 24,
+def explain(est, sequences: Sequence[LandmarkSequence] | LandmarkSequence, n_steps: int = 16,
             chunk: int = 8192, n_samples: int = 8, seed: int = 0, reference: str = "auto") -> Attribution:
     """Attributions of ``est``'s pain output on every frame of ``sequences`` (see module docstring).
 
     Args:
         est: a fitted frame-level :class:`~geopain.models.PainEstimator` (any registered kind).
         sequences: landmark sequences in (or convertible to) the model's scheme.
-        n_steps: integrated-gradients quadrature points (neural models).
+        n_steps: integrated-gradients quadrature points (neural models). Measured on a WGNN
+            (96 frames): completeness error median / 90th percentile of the output change 1.0% /
+            4.5% at 8 steps, 0.7% / 2.9% at 16 (default), 0.5% / 1.7% at 24, 0.2% / 1.0% at 32;
+            the cost grows linearly with the steps.
         chunk: at most this many ``frame x step`` samples per forward/backward pass.
         n_samples: Shapley permutations (baselines).
         seed: seed of the Shapley permutations.
