@@ -168,3 +168,26 @@ class TestFusion:
             FusionModel("bio").predict(face, bio)
         with pytest.raises(GeopainError, match="both classes"):
             FusionModel("bio").fit(face, bio, labels=labels.assign(target=1.0))
+
+
+class TestBioVidFixture:
+    def test_features_from_biovid_files(self, tmp_path):
+        """BioVid's own file format (fixture): read, align to frames as `dataset prepare biovid` does, features."""
+        from geopain.datasets.biovid import align_biosignals, read_biosignals
+        from geopain.datasets.fixtures import make_biovid
+
+        root = make_biovid(tmp_path / "biovid", classes=("BL1", "PA4"), frames=140, size=48)
+        parts = []
+        for path in sorted((root / "biosignals_filtered").rglob("*_bio.csv")):
+            ts = np.arange(140) / 25.0
+            aligned = align_biosignals(read_biosignals(path), ts, 25.0)
+            aligned.insert(0, "timestamp", ts)
+            aligned.insert(0, "frame", np.arange(140))
+            aligned.insert(0, "sequence", path.stem.replace("_bio", ""))
+            aligned.insert(0, "subject", path.parent.name)
+            parts.append(aligned)
+        f = biosignal_features(pd.concat(parts, ignore_index=True))
+        assert len(f) == 6 and (f["missing"] == "").all()
+        assert np.allclose(f["ecg_hr_bpm"], 72.0, atol=3.0)  # the fixture's ECG beats at 1.2 Hz
+        pa4 = f["sequence"].str.contains("PA4").to_numpy()
+        assert f["emg_amplitude"][pa4].min() > f["emg_amplitude"][~pa4].max()  # EMG sd 3 + class id
