@@ -435,7 +435,7 @@ class TestFastStart:
             "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
             f"    assert main(['info', {str(tmp_path / 't.parquet')!r}]) == 0\n"
             "assert 'units:      cm' in out.getvalue()\n"
-            "print('torch' in sys.modules)\n"
+            "print('torch' in sys.modules or 'pandas' in sys.modules)\n"
             "warnings.simplefilter('error', FutureWarning)\n"
             "import geopain.graphs.builder\n"
             "print('graphs ok')\n")
@@ -613,3 +613,23 @@ class TestDatasetPrepareFailureLeavesNothing:
         code, _, err = run_cli("dataset", "prepare", "sheep", str(tmp_path / "root"), "-o", str(tmp_path / "s.parquet"))
         assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
         assert sorted(p.name for p in tmp_path.iterdir()) == ["root"]
+
+
+class TestInfoSummaryAgreesWithTheTableReader:
+    @pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+    def test_same_counts(self, cohort, tmp_path, suffix):
+        import dataclasses
+
+        from geopain.io.summary import summarize_table
+        from geopain.io.tables import read_table, write_table
+
+        seqs = list(cohort)
+        coords = seqs[1].coords.copy()
+        coords[:3] = np.nan  # three frames without a face
+        seqs[1] = dataclasses.replace(seqs[1], coords=coords)
+        path = write_table(seqs, tmp_path / f"t{suffix}")
+        t, back = summarize_table(path), read_table(path)
+        assert t["rows"] == sum(s.n_frames for s in back) and t["sequences"] == len(back)
+        assert t["subjects"] == len({s.subject for s in back}) and t["no_face"] == 3
+        assert t["schemes"] == ["human/ibug68"] and t["units"] == ["cm"] and t["n_points"] == 68
+        assert t["labels"]["level"]["labelled"] == t["rows"]

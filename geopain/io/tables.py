@@ -23,8 +23,9 @@ from .. import __version__
 from ..errors import GeopainError, InputError
 from ..landmarks import LABEL_COLUMNS, LandmarkSequence
 
+from .meta import META_KEY, read_meta  # noqa: F401  (read_meta is part of this module's API)
+
 ID_COLUMNS = ["subject", "sequence", "frame", "face_id", "timestamp", "species", "scheme", "detector", "confidence"]
-META_KEY = b"geopain"
 
 
 def coordinate_columns(n_points: int, confidence: bool = False) -> list[str]:
@@ -216,26 +217,6 @@ def read_frame(path: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, Any]]:
     raw = (table.schema.metadata or {}).get(META_KEY)
     meta = json.loads(raw) if raw else {}
     return table.to_pandas(), meta
-
-
-def read_meta(path: str | os.PathLike) -> dict[str, Any]:
-    """A table's geopain metadata alone (the Parquet footer or the CSV's ``.meta.json``),
-    without reading its rows; ``{}`` when it has none."""
-    path = Path(path)
-    if path.suffix.lower() == ".csv":
-        side = path.with_suffix(path.suffix + ".meta.json")
-        try:
-            return json.loads(side.read_text()) if side.is_file() else {}
-        except (OSError, ValueError) as exc:
-            raise InputError(side, f"unreadable metadata ({exc})") from None
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        raw = (pq.read_schema(path).metadata or {}).get(META_KEY)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise InputError(path, f"not a Parquet landmark table ({str(exc).splitlines()[0]})") from None
-    return json.loads(raw) if raw else {}
 
 
 def load_sequences(data: Any) -> tuple[list[LandmarkSequence], dict[str, Any]]:
