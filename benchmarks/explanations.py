@@ -292,14 +292,20 @@ def main() -> None:
     ap.add_argument("--species", default="human,sheep")
     ap.add_argument("--n-random", type=int, default=5)
     ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--merge", action="store_true", help="update the given models in an existing results.json")
     args = ap.parse_args()
     args.ks = (1, 2, 3, 5, 8)
     OUT = Path(args.out)
     OUT.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    results: dict = {"settings": {k: v for k, v in vars(args).items() if k != "out"}}
+    results: dict = {"settings": {k: v for k, v in vars(args).items() if k not in ("out", "merge")}}
+    if args.merge and (OUT / "results.json").is_file():
+        import json
+
+        results = json.loads((OUT / "results.json").read_text())
+        results.setdefault("merged_runs", []).append({k: v for k, v in vars(args).items() if k not in ("out", "merge")})
     for species in args.species.split(","):
-        results[species] = run_species(species, args.models.split(","), args)
+        results[species] = {**results.get(species, {}), **run_species(species, args.models.split(","), args)}
         write_json(OUT / "results.json", results)
     results["seconds"] = round(time.time() - t0, 1)
     write_json(OUT / "results.json", results)
