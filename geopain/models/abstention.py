@@ -83,7 +83,7 @@ def fit_abstention(est, seqs, index: np.ndarray | None = None, held_out: np.ndar
 
     config: dict[str, Any] = dict(DEFAULTS)
     est.ood_ = {}
-    if est.temporal:
+    if est._rnn is not None:  # windows (temporal, or a window model such as "transformer"): no per-frame embeddings
         config["ood_quantile"] = None
         est.abstention_ = config
         return config
