@@ -241,8 +241,7 @@ class TestEstimatorWindows:
         from geopain.synth import SynthConfig, simulate
 
         seqs = simulate("human", 4, 2, 20, seed=0, config=SynthConfig.preset("dynamics"))
-        est = PainEstimator("dct", "binary", epochs=1, hidden=8, layers=1, window=8, window_step=4, init=None,
-                            temporal=True)
+        est = PainEstimator("dct", "binary", epochs=1, hidden=8, layers=1, window=8, window_step=4, init=None)
         est.fit(seqs)
         assert est._rnn == "window" and not est._augments
         frames = est.predict_frames(seqs[:2])
