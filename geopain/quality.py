@@ -97,7 +97,7 @@ def drop_low_confidence(seqs: Sequence[LandmarkSequence], min_confidence: float)
     return out, dropped
 
 
-def _draw(image: np.ndarray, faces: list[tuple[np.ndarray, float, int]], caption: str) -> "Image.Image":  # noqa: F821
+def _draw(image: np.ndarray, faces: list[tuple[np.ndarray, float, int]], caption: str) -> Any:
     """``image (H, W, 3)`` with each face's points (``(N, 2)`` pixels) drawn and a caption strip."""
     from PIL import Image, ImageDraw
 
