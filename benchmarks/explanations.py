@@ -276,6 +276,12 @@ def summary(results: dict) -> str:
                  f"{v['frames_240_s']:.2f} s" for k, v in sp.items() if k.startswith("threads_")]
         lines += ["", f"Speed (WGNN, {sp['n_points']} points, {sp['cpu_cores']} shared cores, load average "
                       f"{sp['load_average_1min']:.1f} while measuring): " + "; ".join(parts) + "."]
+    sd = results.get("speed_default_steps")
+    if sd:
+        parts = [f"{k.split('_')[1]} torch thread(s): one frame {1000 * v['one_frame_s']:.0f} ms, 240 frames "
+                 f"{v['frames_240_s']:.2f} s" for k, v in sd.items() if k.startswith("threads_")]
+        lines += ["", f"Speed with the current default of {sd['n_steps']} integrated-gradients steps (the table above: 24; "
+                      f"load average {sd['load_average_1min']:.1f}, `--speed-only`): " + "; ".join(parts) + "."]
     return "\n".join(lines) + "\n"
 
 
@@ -293,6 +299,8 @@ def main() -> None:
     ap.add_argument("--n-random", type=int, default=5)
     ap.add_argument("--out", default=str(OUT))
     ap.add_argument("--merge", action="store_true", help="update the given models in an existing results.json")
+    ap.add_argument("--speed-only", action="store_true",
+                    help="only time explain (current defaults) on a WGNN of the default size (epochs as given), into results.json")
     args = ap.parse_args()
     args.ks = (1, 2, 3, 5, 8)
     OUT = Path(args.out)
@@ -304,6 +312,20 @@ def main() -> None:
 
         results = json.loads((OUT / "results.json").read_text())
         results.setdefault("merged_runs", []).append({k: v for k, v in vars(args).items() if k not in ("out", "merge")})
+    if args.speed_only:
+        import inspect
+
+        from geopain.explain import explain as _explain
+        from geopain.models import PainEstimator
+
+        train = cohort("human", args.subjects, args.frames, seed=1)
+        est = PainEstimator("wgnn", task="binary", epochs=args.epochs, seed=0).fit(train)
+        sp = speed(est, cohort("human", args.test_subjects, args.frames, seed=2, occlusion_rate=0.0))
+        sp["n_steps"] = inspect.signature(_explain).parameters["n_steps"].default
+        results["speed_default_steps"] = sp
+        write_json(OUT / "results.json", results)
+        print(sp)
+        return
     for species in args.species.split(","):
         results[species] = {**results.get(species, {}), **run_species(species, args.models.split(","), args)}
         write_json(OUT / "results.json", results)
