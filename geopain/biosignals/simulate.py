@@ -7,8 +7,8 @@ interval by :func:`geopain.datasets.biovid.align_biosignals` (the one implementa
 
 Per subject: a resting heart rate (N(72, 8) bpm), a tonic skin conductance (log-normal around
 4 µS), an EMG amplitude (log-normal) and a spontaneous SCR rate. Per sequence, with ``s`` the
-sequence's pain intensity (its peak score over the scale's maximum, 0 without pain) and
-``c = coupling``:
+sequence's pain intensity (0 without pain; ``0.5 + 0.5 level / (levels - 1)`` for a pain
+sequence of that level, from its ``sequence_labels``) and ``c = coupling``:
 
 - heart rate ``+ 12 c s`` bpm (and RR variability down by ``40 c s`` %);
 - skin conductance responses at ``0.15 + 0.6 c s`` per second, tonic level ``+ 0.8 c s`` µS;
@@ -29,11 +29,16 @@ from ..errors import GeopainError
 from ..landmarks import LandmarkSequence
 
 
-def _pain_intensity(seq: LandmarkSequence, top: float) -> float:
-    score = seq.sequence_labels.get("score")
-    if score is None:
-        score = float(np.nanmax(seq.labels["score"])) if "score" in seq.labels else 0.0
-    return float(np.clip(score / max(top, 1e-9), 0.0, 1.0))
+def _pain_intensity(seq: LandmarkSequence, n_levels: int) -> float:
+    """0 without pain; ``0.5 + 0.5 level / (n_levels - 1)`` with pain (0.625-1 for levels 1-4)."""
+    lab = seq.sequence_labels
+    pain = lab.get("pain")
+    if pain is None:
+        pain = int(np.nanmax(seq.labels["pain"])) if "pain" in seq.labels else 0
+    if not pain:
+        return 0.0
+    level = float(lab.get("level", n_levels - 1))
+    return float(np.clip(0.5 + 0.5 * level / max(n_levels - 1, 1), 0.0, 1.0))
 
 
 def _ecg(t: np.ndarray, hr: float, hrv: float, rng: np.random.Generator) -> np.ndarray:
@@ -60,7 +65,7 @@ def _gsr(t: np.ndarray, level: float, rate: float, rng: np.random.Generator) -> 
 
 def simulate_biosignals(sequences: Iterable[LandmarkSequence], coupling: float = 1.0, seed: int = 0,
                         fs_raw: float = 256.0, drop: dict[str, float] | None = None,
-                        score_max: float | None = None) -> pd.DataFrame:
+                        n_levels: int | None = None) -> pd.DataFrame:
     """Per-frame side table of simulated ``gsr`` (µS), ``ecg`` (mV), ``emg_trapezius`` (µV).
 
     Args:
@@ -68,7 +73,7 @@ def simulate_biosignals(sequences: Iterable[LandmarkSequence], coupling: float =
         coupling: how strongly pain drives the signals (0: not at all; 1: the effects above).
         seed: random seed; fs_raw: the raw signals' sampling rate before frame averaging.
         drop: ``{"ecg": 0.2, ...}`` fraction of sequences whose signal is missing (all NaN).
-        score_max: the pain scale's top score (default: the sequences' scheme's scale).
+        n_levels: levels of the pain scale (default: the sequences' scheme's scale).
     """
     from ..datasets.biovid import align_biosignals
     from ..species import get_scheme
@@ -82,9 +87,9 @@ def simulate_biosignals(sequences: Iterable[LandmarkSequence], coupling: float =
     unknown = set(drop) - {"gsr", "ecg", "emg"}
     if unknown:
         raise GeopainError(f"drop: unknown signals {sorted(unknown)}; use gsr, ecg, emg")
-    if score_max is None:
+    if n_levels is None:
         scale = get_scheme(seqs[0].scheme).pain_scale
-        score_max = float(scale.range[1]) if scale is not None else 1.0
+        n_levels = int(scale.n_levels) if scale is not None else 2
     subjects: dict[str, tuple[float, float, float, float]] = {}
     parts = []
     for i, s in enumerate(seqs):
@@ -94,7 +99,7 @@ def simulate_biosignals(sequences: Iterable[LandmarkSequence], coupling: float =
                                    20.0 * np.exp(0.3 * r.standard_normal()), 0.15 * np.exp(0.3 * r.standard_normal()))
         hr0, level0, emg0, scr0 = subjects[s.subject]
         rng = np.random.default_rng([seed, i, 11])
-        k = coupling * _pain_intensity(s, score_max)
+        k = coupling * _pain_intensity(s, n_levels)
         ts = np.asarray(s.timestamps, float)
         ts = np.where(np.isfinite(ts), ts, np.arange(s.n_frames) / (s.fps or 25.0))
         t = np.arange(ts[0] - 0.5 / (s.fps or 25), ts[-1] + 0.5 / (s.fps or 25), 1.0 / fs_raw)
