@@ -355,6 +355,9 @@ def readme_blocks(results_dir: str | Path) -> dict[str, str]:
         blocks["edge-weights"] = markdown_edge_weights(json.loads((d / "edge_weights.json").read_text()))
     if (d / "generality" / "generality.md").is_file():  # written by benchmarks/generality.py
         blocks["generality"] = (d / "generality" / "generality.md").read_text(encoding="utf-8").rstrip() + "\n"
+    for name in ("temporal", "biosignals"):  # written by benchmarks/temporal.py, benchmarks/biosignals.py
+        if (d / name / "summary.md").is_file():
+            blocks[name] = (d / name / "summary.md").read_text(encoding="utf-8").rstrip() + "\n"
     return blocks
 
 
