@@ -88,7 +88,7 @@ class DCTWindowModel(nn.Module):
         self.dct_window, self.dct_step, self.n_coeffs = int(dct_window), int(dct_step), int(n_coeffs)
         n_dct = 3 * self.n_coeffs + self.n_coeffs - 1
         n_in = n_dct + in_channels
-        self.norm = nn.BatchNorm1d(n_dct)  # coefficients of very different sizes
+        self.norm = nn.BatchNorm1d(n_dct, momentum=None)  # coefficients of very different sizes
         self.net = mlp([n_in] + [hidden] * max(1, layers))
         self.identity = nn.Parameter(torch.randn(n_nodes, hidden) * 0.1) if n_nodes else None
         self.n_nodes = int(n_nodes)

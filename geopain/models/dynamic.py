@@ -95,7 +95,7 @@ class DynamicSummaryModel(nn.Module):
         self.encoder = create(encoder, in_channels=2 * in_channels, out_channels=out_channels, **kw)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.sub_window, self.sub_step = int(sub_window), int(sub_step)
-        self.norm = nn.BatchNorm1d(in_channels)  # dynamics are small next to the shapes: standardised
+        self.norm = nn.BatchNorm1d(in_channels, momentum=None)  # dynamics are small next to the shapes: standardised
         self.embed_dim = 2 * self.encoder.embed_dim
         self.head = Head(self.embed_dim, hidden, out_channels, dropout)
 

@@ -92,7 +92,7 @@ class LandmarkTransformer(nn.Module):
         while hidden % heads:
             heads -= 1
         self.in_channels, self.out_channels, self.n_nodes = in_channels, out_channels, int(n_nodes)
-        self.motion_norm = nn.BatchNorm1d(2 * in_channels)  # frame-to-frame changes are small: standardised
+        self.motion_norm = nn.BatchNorm1d(2 * in_channels, momentum=None)  # frame-to-frame changes are small: standardised
         self.inp = nn.Linear(3 * in_channels, hidden)
         self.identity = nn.Parameter(torch.randn(n_nodes, hidden) * 0.1) if n_nodes else None
         if tokens not in ("region", "landmark"):
