@@ -117,13 +117,16 @@ class TestMonitorSources:
         store = open_store(tmp_path / "c.sqlite")
         mon = Monitor(store, MODEL, MonitorSettings(window_s=0.5, step_s=0.5), progress=False)
         try:
-            cam = CameraSequence(str(astro_video), max_seconds=1.5)
+            cam = CameraSequence(str(astro_video), max_seconds=3.0)
+            started = time.monotonic()
             run_id, stats = mon.run(SingleSource(cam, "test camera"))
+            elapsed_ms = (time.monotonic() - started) * 1000
         finally:
             mon.close()
         assert stats["frames_processed"] > 0 and stats["frames_read"] >= stats["frames_processed"]
         starts = [k[1] for k in store.window_keys(run_id)]
-        assert starts and starts == sorted(starts) and max(starts) <= 2500  # wall-clock times, about 1.5 s
+        # wall-clock times since the run started: never later than the run itself (load-independent)
+        assert starts and starts == sorted(starts) and max(starts) <= elapsed_ms
         assert store.run(run_id)["source_kind"] == "camera"
 
     def test_feature_two_people_stay_apart(self, tmp_path):
