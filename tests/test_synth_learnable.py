@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import geopain.geometry.measure as measure_mod
+from geopain.geometry import measure_sequences
 from geopain.synth import SynthConfig, simulate
 
 sklearn = pytest.importorskip("sklearn")
@@ -29,7 +29,7 @@ def _scores(species: str, config: SynthConfig, n_subjects: int = 12, seed: int =
     y = np.concatenate([s.labels["pain"] for s in seqs])
     groups = np.concatenate([[s.subject] * s.n_frames for s in seqs])
     raw = np.concatenate([s.coords[..., : s.dims].reshape(s.n_frames, -1) for s in seqs])
-    table = measure_mod.measure_sequences(seqs)
+    table = measure_sequences(seqs)
     names = [m.name for m in __import__("geopain.species", fromlist=["get_scheme"]).get_scheme(seqs[0].scheme).measurements]
     meas = table[names].to_numpy(float)
     base = meas - table.groupby("subject")[names].transform("median").to_numpy(float)
