@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import GeopainError, InputError
+from .predictions import apply_temperature, frame_table, sequence_table, task_targets
 
 __all__ = ["OnnxPainModel", "FORMAT", "METADATA_KEY", "is_onnx"]
 
@@ -41,20 +42,6 @@ BATCH = 4096
 def is_onnx(path: str | os.PathLike) -> bool:
     """Whether ``path`` names an ONNX model file (by its extension)."""
     return Path(path).suffix.lower() == ".onnx"
-
-
-def _temperature(proba: np.ndarray, temperature: float) -> np.ndarray:
-    """``(S, C)`` probabilities with calibration temperature ``T`` (as
-    ``geopain.models.calibration.apply_temperature``, which lives beside torch code)."""
-    t = float(temperature)
-    if t == 1.0 or proba.size == 0:
-        return proba
-    out = np.full(proba.shape, np.nan)
-    ok = np.isfinite(proba).all(1)
-    z = np.log(np.clip(proba[ok], 1e-300, 1.0)) / t
-    e = np.exp(z - z.max(1, keepdims=True))
-    out[ok] = e / e.sum(1, keepdims=True)
-    return out
 
 
 class OnnxPainModel:
@@ -178,7 +165,7 @@ class OnnxPainModel:
         else:
             z = raw.astype(np.float64)
             e = np.exp(z - z.max(1, keepdims=True))
-            out = _temperature(e / e.sum(1, keepdims=True), self.temperature_)
+            out = apply_temperature(e / e.sum(1, keepdims=True), self.temperature_)
         result = np.full((len(found), C), np.nan)
         result[index] = out
         return result, np.isfinite(result).all(1)
@@ -208,55 +195,11 @@ class OnnxPainModel:
         abstention columns ``status``/``reason``, which need the training data's statistics)."""
         seqs = _as_list(sequences)
         out, ok = self._raw_outputs(seqs)
-        lengths = [s.n_frames for s in seqs]
-        rep = lambda v: np.repeat(np.asarray(v, dtype=object), lengths)  # noqa: E731
-        df = pd.DataFrame({
-            "subject": rep([s.subject for s in seqs]).astype(str),
-            "sequence": rep([s.sequence for s in seqs]).astype(str),
-            "face_id": np.repeat([s.face_id for s in seqs], lengths).astype(np.int64),
-            "frame": np.concatenate([s.frames for s in seqs]),
-            "timestamp": np.concatenate([s.timestamps for s in seqs]),
-            "face_found": ok,
-            "reference": "none",
-        })
-        if self.task == "score":
-            df["prediction"] = out[:, 0]
-        else:
-            pred = np.full(len(out), np.nan)
-            pred[ok] = out[ok].argmax(1)
-            df["prediction"] = pred
-            for k in range(out.shape[1]):
-                df[f"p_{k}"] = out[:, k]
-            if self.task == "five":
-                df["expected_level"] = (out * np.arange(out.shape[1])).sum(1)
-        true = _targets(seqs, self.task, self.scheme_obj_)
-        if np.isfinite(true).any():
-            df["target"] = true
-        return df
+        return frame_table(seqs, out, ok, "none", self.task, task_targets(seqs, self.task, self.scheme_obj_))
 
     def predict_sequences(self, sequences: Iterable) -> pd.DataFrame:
         """One row per sequence, as :meth:`PainEstimator.predict_sequences`."""
-        from .tasks import sequence_targets
-
-        df = self.predict_frames(sequences)
-        keys = ["subject", "sequence", "face_id"]
-        value_cols = [c for c in df.columns if c.startswith("p_") or c == "expected_level"]
-        if self.task == "score":
-            value_cols = ["prediction"] + value_cols
-        g = df[df["face_found"]].groupby(keys, sort=False)
-        agg = g[value_cols].mean() if value_cols else g.size().to_frame("n")
-        if "target" in df.columns:
-            agg["target"] = sequence_targets(df, self.task, keys)
-        counts = df.groupby(keys, sort=False).agg(frames=("frame", "size"), frames_with_face=("face_found", "sum"))
-        res = counts.join(agg, how="left").reset_index()
-        res["reference"] = "none"
-        if self.task != "score":
-            probs = res[[c for c in res.columns if c.startswith("p_")]].to_numpy()
-            pred = np.full(len(res), np.nan)
-            okr = np.isfinite(probs).all(1)
-            pred[okr] = probs[okr].argmax(1)
-            res["prediction"] = pred
-        return res
+        return sequence_table(self.predict_frames(sequences), self.task)
 
 
 def _as_list(sequences: Any) -> list:
@@ -268,17 +211,3 @@ def _as_list(sequences: Any) -> list:
     if not out:
         raise GeopainError("no sequences given")
     return out
-
-
-def _targets(seqs: list, task: str, scheme) -> np.ndarray:
-    """Per-frame targets of ``task`` (NaN where unknown), as the estimator's ``task_targets``:
-    the ``pain`` / ``level`` / ``score`` label, or the class of a ``score`` label on the species' scale."""
-    key = {"binary": "pain", "five": "level", "score": "score"}[task]
-    scale = scheme.pain_scale
-    parts = []
-    for s in seqs:
-        v = s.labels.get(key)
-        if v is None and task != "score" and "score" in s.labels and scale is not None:
-            v = scale.binary(s.labels["score"]) if task == "binary" else scale.level(s.labels["score"])
-        parts.append(np.full(s.n_frames, np.nan) if v is None else np.asarray(v, dtype=np.float64))
-    return np.concatenate(parts) if parts else np.zeros(0)

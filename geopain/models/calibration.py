@@ -25,21 +25,10 @@ from typing import Any
 
 import numpy as np
 
+from ..predictions import apply_temperature, task_targets
+
 #: Bounds of the fitted temperature.
 T_RANGE = (0.05, 20.0)
-
-
-def apply_temperature(proba: np.ndarray, temperature: float) -> np.ndarray:
-    """``(S, C)`` probabilities -> the same with temperature ``T`` (rows of NaN stay NaN)."""
-    t = float(temperature)
-    if t == 1.0 or proba.size == 0:
-        return proba
-    out = np.full(proba.shape, np.nan)
-    ok = np.isfinite(proba).all(1)
-    z = np.log(np.clip(proba[ok], 1e-300, 1.0)) / t
-    e = np.exp(z - z.max(1, keepdims=True))
-    out[ok] = e / e.sum(1, keepdims=True)
-    return out
 
 
 def fit_temperature(proba: np.ndarray, y: np.ndarray) -> float:
@@ -65,7 +54,6 @@ def _held_out_baseline(est, seqs) -> tuple[np.ndarray, np.ndarray, list[str]] | 
     fitted on the other folds of an inner group k-fold (``1 / val_fraction`` folds)."""
     from ..errors import GeopainError
     from ..evaluation.splits import group_kfold
-    from .estimator import task_targets
 
     subjects = sorted({s.subject for s in seqs})
     k = max(2, int(round(1.0 / max(est.val_fraction, 1e-3))))

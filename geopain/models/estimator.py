@@ -42,7 +42,8 @@ from ..landmarks import LandmarkSequence
 from ..species import Scheme, get_scheme
 from ._common import HEADS
 from .abstention import frame_status
-from .calibration import after_fit, apply_temperature
+from ..predictions import apply_temperature, frame_table, sequence_table, task_targets
+from .calibration import after_fit
 from .pretrained import resolve_init
 from .steps import REFERENCES, FeatureScaler, Frames, GraphFeatures, IdentityAugment, MeasurementFeatures, Normalize, Reference
 
@@ -77,19 +78,6 @@ def sequence_windows(n_frames: int, size: int, step: int) -> np.ndarray:
     if starts[-1] != n_frames - size:
         starts.append(n_frames - size)
     return (np.asarray(starts)[:, None] + np.arange(size)[None]).astype(np.int64)
-
-
-def task_targets(sequences: Sequence[LandmarkSequence], task: str, scheme: Scheme | None = None) -> np.ndarray:
-    """``(F,)`` frame targets of ``task`` (NaN where unknown), from labels or the species' scale."""
-    scale = (scheme or get_scheme(sequences[0].scheme)).pain_scale
-    out = []
-    for s in sequences:
-        name = {"binary": "pain", "five": "level", "score": "score"}[task]
-        v = s.labels.get(name)
-        if v is None and task != "score" and "score" in s.labels and scale is not None:
-            v = scale.binary(s.labels["score"]) if task == "binary" else scale.level(s.labels["score"])
-        out.append(np.full(s.n_frames, np.nan) if v is None else np.asarray(v, dtype=np.float64))
-    return np.concatenate(out)
 
 
 #: The older ``baseline`` values and the ``reference`` each one means.
@@ -610,30 +598,7 @@ class PainEstimator:
         """One row per frame: ids, ``prediction``, ``p_<k>`` (classification) and known labels."""
         seqs = _as_list(sequences)
         out, ok, reference = self._raw_outputs(seqs)
-        lengths = [s.n_frames for s in seqs]
-        rep = lambda v: np.repeat(np.asarray(v, dtype=object), lengths)  # noqa: E731
-        df = pd.DataFrame({
-            "subject": rep([s.subject for s in seqs]).astype(str),
-            "sequence": rep([s.sequence for s in seqs]).astype(str),
-            "face_id": np.repeat([s.face_id for s in seqs], lengths).astype(np.int64),
-            "frame": np.concatenate([s.frames for s in seqs]),
-            "timestamp": np.concatenate([s.timestamps for s in seqs]),
-            "face_found": ok,
-            "reference": np.asarray(reference, dtype=object).astype(str),
-        })
-        if self.task == "score":
-            df["prediction"] = out[:, 0]
-        else:
-            pred = np.full(len(out), np.nan)
-            pred[ok] = out[ok].argmax(1)
-            df["prediction"] = pred
-            for k in range(out.shape[1]):
-                df[f"p_{k}"] = out[:, k]
-            if self.task == "five":
-                df["expected_level"] = (out * np.arange(out.shape[1])).sum(1)
-        true = task_targets(seqs, self.task)
-        if np.isfinite(true).any():
-            df["target"] = true
+        df = frame_table(seqs, out, ok, reference, self.task, task_targets(seqs, self.task))
         # scored / abstained and why (geopain.models.abstention)
         df["status"], df["reason"], _ = frame_status(self, self._in_scheme(seqs), ok)
         return df
@@ -641,28 +606,7 @@ class PainEstimator:
     def predict_sequences(self, sequences: Iterable[LandmarkSequence]) -> pd.DataFrame:
         """One row per sequence: frames, frames with a face, mean per-frame outputs and the
         sequence prediction (argmax of the mean probabilities, or the mean score)."""
-        df = self.predict_frames(sequences)
-        keys = ["subject", "sequence", "face_id"]
-        value_cols = [c for c in df.columns if c.startswith("p_") or c == "expected_level"]
-        if self.task == "score":
-            value_cols = ["prediction"] + value_cols
-        g = df[df["face_found"]].groupby(keys, sort=False)
-        agg = g[value_cols].mean() if value_cols else g.size().to_frame("n")
-        if "target" in df.columns:  # one definition with 'geopain evaluate': geopain.tasks.sequence_targets
-            from ..tasks import sequence_targets
-
-            agg["target"] = sequence_targets(df, self.task, keys)
-        counts = df.groupby(keys, sort=False).agg(frames=("frame", "size"), frames_with_face=("face_found", "sum"))
-        res = counts.join(agg, how="left").reset_index()
-        refs = df.groupby(keys, sort=False)["reference"].first()
-        res["reference"] = refs.reindex(pd.MultiIndex.from_frame(res[keys])).to_numpy()
-        if self.task != "score":
-            probs = res[[c for c in res.columns if c.startswith("p_")]].to_numpy()
-            pred = np.full(len(res), np.nan)
-            okr = np.isfinite(probs).all(1)
-            pred[okr] = probs[okr].argmax(1)
-            res["prediction"] = pred
-        return res
+        return sequence_table(self.predict_frames(sequences), self.task)
 
     # -- persistence ------------------------------------------------------------------------
     def get_state(self) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
