@@ -136,15 +136,16 @@ def _batch(inputs: dict[str, Any], index: Tensor, device: torch.device) -> dict[
 
 
 def predict_network(model: nn.Module, inputs: dict[str, Any], index: np.ndarray, batch_size: int = 4096,
-                    device: str | torch.device = "cpu") -> np.ndarray:
-    """Model outputs ``(S, out)`` for samples ``index`` (no gradients, eval mode)."""
+                    device: str | torch.device = "cpu", **model_kwargs: Any) -> np.ndarray:
+    """Model outputs ``(S, out)`` for samples ``index`` (no gradients, eval mode);
+    ``model_kwargs`` go to every forward call (e.g. ``scheme=`` of the shared-region model)."""
     device = resolve_device(device)
     model.eval()
     idx = torch.as_tensor(np.asarray(index), dtype=torch.long)
     outs = []
     with torch.no_grad():
         for start in range(0, len(idx), batch_size):
-            outs.append(model(**_batch(inputs, idx[start:start + batch_size], device)).float().cpu())
+            outs.append(model(**_batch(inputs, idx[start:start + batch_size], device), **model_kwargs).float().cpu())
     if not outs:
         return np.zeros((0, getattr(model, "out_channels", 1)), dtype=np.float32)
     return torch.cat(outs).numpy()

@@ -336,17 +336,10 @@ def _val_loss(model: nn.Module, labelled: Sequence[Part], splits, weights, devic
 def predict_proba(model: nn.Module, inputs: dict[str, Any], index: np.ndarray, scheme: str,
                   device: str | torch.device = "cpu", batch_size: int = 4096) -> np.ndarray:
     """``(S, C)`` class probabilities of frames ``index`` of ``scheme``'s scaled ``inputs``."""
-    from ..training import resolve_device
+    from ..training import predict_network
 
-    device = resolve_device(device)
-    model.eval()
-    idx = torch.as_tensor(np.asarray(index), dtype=torch.long)
-    out = []
-    with torch.no_grad():
-        for start in range(0, len(idx), batch_size):
-            logits = model(**_batch(inputs, idx[start:start + batch_size], device), scheme=scheme)
-            out.append(torch.softmax(logits.double(), 1).cpu())
-    return torch.cat(out).numpy() if out else np.zeros((0, 2))
+    logits = torch.as_tensor(predict_network(model, inputs, index, batch_size, device, scheme=scheme))
+    return torch.softmax(logits.double(), 1).numpy() if len(logits) else np.zeros((0, 2))
 
 
 def predict_units(model: nn.Module, inputs: dict[str, Any], index: np.ndarray, scheme: str,
