@@ -46,15 +46,16 @@ def _y_label(task: str, scheme: str) -> str:
         return "p(pain)"
     if task == "five":
         return "expected pain level (0-4)"
-    try:
-        from ..species import get_scheme
+    from ..errors import SchemeError
+    from ..species import get_scheme
 
+    if not scheme:
+        return "score"
+    try:  # a run stored with a scheme this installation does not know keeps a plain axis
         scale = get_scheme(scheme).pain_scale
-        if scale is not None:
-            return f"{scale.name} score ({scale.range[0]:g}-{scale.range[1]:g})"
-    except Exception:
-        pass
-    return "score"
+    except SchemeError:
+        return "score"
+    return "score" if scale is None else f"{scale.name} score ({scale.range[0]:g}-{scale.range[1]:g})"
 
 
 def create_app(store, token: str | None = None, model_dir: str | os.PathLike | None = None,
