@@ -84,6 +84,21 @@ class TestMonitorVideo:
         assert a["start_ms"] == 0 and a["end_ms"] >= ALERT_AFTER_S * 1000 and a["open"] is False
 
 
+class _PacedCapture:
+    """An OpenCV capture whose ``read`` blocks until the next frame is due, as a camera's does."""
+
+    def __init__(self, cap, fps: float):
+        self.cap, self.period, self.next = cap, 1.0 / fps, time.monotonic()
+
+    def read(self):
+        time.sleep(max(0.0, self.next - time.monotonic()))
+        self.next += self.period
+        return self.cap.read()
+
+    def release(self) -> None:
+        self.cap.release()
+
+
 class TestMonitorSources:
     def test_feature_stream_drops_frames_and_lag_stays_bounded(self, tmp_path, astro_video):
         """The video played 10x faster than real time: the monitor cannot keep up, so it drops
@@ -117,7 +132,8 @@ class TestMonitorSources:
         store = open_store(tmp_path / "c.sqlite")
         mon = Monitor(store, MODEL, MonitorSettings(window_s=0.5, step_s=0.5), progress=False)
         try:
-            cam = CameraSequence(str(astro_video), max_seconds=3.0)
+            cam = CameraSequence(str(astro_video), max_seconds=1.5)
+            cam._cap = _PacedCapture(cam._cap, FPS)  # a camera delivers at its frame rate; a file at decode speed
             started = time.monotonic()
             run_id, stats = mon.run(SingleSource(cam, "test camera"))
             elapsed_ms = (time.monotonic() - started) * 1000
