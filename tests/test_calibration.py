@@ -121,3 +121,24 @@ class TestEstimatorCalibration:
         est.fit(cohort("human", 4, 2, 12)[:4])  # 2 subjects
         rec = fit_calibration(est, cohort("human", 4, 2, 12)[:4])
         assert rec["method"] == "none" and "too few" in rec["note"] and est.temperature_ == 1.0
+
+    def test_network_fit_time_inputs_give_the_same_calibration_and_abstention(self):
+        """At fit time the network's scaled inputs are reused; recomputing them from the
+        sequences (what a refit of the calibration does) gives the same temperature and
+        out-of-distribution threshold."""
+        from geopain.models.abstention import fit_abstention
+        from geopain.training import subject_validation_split
+
+        train = cohort("human", 8, 2, 16, seed=3)
+        est = PainEstimator("pointnet", epochs=3, val_fraction=0.25, augment=False).fit(train)
+        t_fit, ood_fit = est.temperature_, est.abstention_["ood_threshold"]
+        seqs = est._in_scheme(train)
+        index, _ = est._samples(seqs)
+        groups = np.concatenate([[s.subject] * s.n_frames for s in seqs])[index]
+        y = np.concatenate([s.labels["pain"] for s in seqs])[index]
+        fit_calibration(est, seqs, index, groups, y, y.astype(int))
+        assert est.calibration_["method"] == "temperature"
+        assert est.temperature_ == pytest.approx(t_fit, rel=1e-6)
+        _, va = subject_validation_split(groups, est.val_fraction, est.seed, y.astype(int))
+        fit_abstention(est, seqs, index, index[va])
+        assert est.abstention_["ood_threshold"] == pytest.approx(ood_fit, rel=1e-6)

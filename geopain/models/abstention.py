@@ -39,23 +39,30 @@ DEFAULTS: dict[str, float] = {
 }
 
 
-def embeddings(est, seqs, index: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``(S, D)`` the model's embedding of frames ``index`` (default: all frames with a face) and ``index``."""
+def embeddings(est, seqs, index: np.ndarray | None = None, scaled: dict[str, Any] | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """``(S, D)`` the model's embedding of frames ``index`` (default: all frames with a face) and ``index``.
+
+    ``scaled``: the network's scaled inputs of ``seqs`` when the caller has them already (at fit
+    time), so the frames are not normalised and featurised again.
+    """
     import torch
 
     from ..training import _batch
     from .steps import FeatureScaler
 
-    frames = est._frames(seqs, est.scheme_obj_)
-    inputs = est._featurizer(est.scheme_obj_).transform(frames)
-    if index is None:
-        index = np.flatnonzero(frames.found)
+    if scaled is None or est._kind == "sklearn" or index is None:
+        frames = est._frames(seqs, est.scheme_obj_)
+        inputs = est._featurizer(est.scheme_obj_).transform(frames)
+        if index is None:
+            index = np.flatnonzero(frames.found)
     index = np.asarray(index)
     if est._kind == "sklearn":
         a = est.model_.arrays_
         X = inputs["features"][index]
         return (np.where(np.isfinite(X), X, a["median"]) - a["mean"]) / a["std"], index
-    scaled = FeatureScaler.from_stats(est.scaler_).transform(inputs)
+    if scaled is None:
+        scaled = FeatureScaler.from_stats(est.scaler_).transform(inputs)
     model = est.model_
     model.eval()
     out = []
@@ -69,7 +76,8 @@ def embeddings(est, seqs, index: np.ndarray | None = None) -> tuple[np.ndarray, 
     return (np.concatenate(out) if out else np.zeros((0, D))), index
 
 
-def fit_abstention(est, seqs, index: np.ndarray | None = None, held_out: np.ndarray | None = None) -> dict[str, Any]:
+def fit_abstention(est, seqs, index: np.ndarray | None = None, held_out: np.ndarray | None = None,
+                   scaled: dict[str, Any] | None = None) -> dict[str, Any]:
     """Fit the OOD reference (mean, precision, threshold); sets ``est.abstention_`` (thresholds)
     and ``est.ood_`` (arrays); returns the thresholds.
 
@@ -77,7 +85,7 @@ def fit_abstention(est, seqs, index: np.ndarray | None = None, held_out: np.ndar
     (a neural model's early-stopping subjects). The mean and covariance come from the frames the
     model was fitted on, the threshold is the ``ood_quantile`` quantile of the *held-out*
     subjects' distances when there are any (a network's embedding sits closer to its own training
-    subjects than to any new person), else of the training frames'.
+    subjects than to any new person), else of the training frames'. ``scaled``: see :func:`embeddings`.
     """
     from sklearn.covariance import LedoitWolf
 
@@ -90,13 +98,13 @@ def fit_abstention(est, seqs, index: np.ndarray | None = None, held_out: np.ndar
     frames = None if index is None else np.unique(np.asarray(index).reshape(-1))
     held = None if held_out is None or not len(held_out) else np.unique(np.asarray(held_out).reshape(-1))
     fit_rows = frames if held is None or frames is None else np.setdiff1d(frames, held)
-    Z, _ = embeddings(est, seqs, fit_rows)
+    Z, _ = embeddings(est, seqs, fit_rows, scaled)
     Z = Z[np.isfinite(Z).all(1)]
     if len(Z) >= 10:  # Ledoit-Wolf shrinkage keeps the covariance invertible with fewer frames than dimensions
         lw = LedoitWolf().fit(Z)
         mean, precision = lw.location_, lw.precision_
         if held is not None:
-            Zh, _ = embeddings(est, seqs, held)
+            Zh, _ = embeddings(est, seqs, held, scaled)
             Zh = Zh[np.isfinite(Zh).all(1)]
             Z = Zh if len(Zh) >= 10 else Z
             config["ood_threshold_from"] = "held-out subjects" if len(Zh) >= 10 else "training frames"

@@ -76,24 +76,30 @@ def _held_out_baseline(est, seqs) -> tuple[np.ndarray, np.ndarray, list[str]] | 
     return np.concatenate(probas), np.concatenate(targets), sorted(held)
 
 
-def _held_out_network(est, seqs, index: np.ndarray, groups: np.ndarray, y: np.ndarray, strata: np.ndarray
-                      ) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
-    """Probabilities and targets of the subjects the training loop held out (same split)."""
-    from ..training import subject_validation_split
+def _held_out_network(est, seqs, index: np.ndarray, groups: np.ndarray, y: np.ndarray, strata: np.ndarray,
+                      scaled: dict[str, Any] | None = None) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
+    """Probabilities and targets of the subjects the training loop held out (same split);
+    ``scaled``: the network's scaled inputs of ``seqs`` when the caller has them (fit time)."""
+    from ..training import predict_network, subject_validation_split
 
     _, va = subject_validation_split(groups, est.val_fraction, est.seed, strata)
     if not len(va):
         return None
-    proba = est._raw_outputs(est._in_scheme(list(seqs)))[0]
     flat = np.asarray(index)[va]
-    return proba[flat], np.asarray(y)[va], sorted(set(np.asarray(groups)[va].tolist()))
+    if scaled is None:
+        proba = est._raw_outputs(est._in_scheme(list(seqs)))[0][flat]
+    else:
+        proba = est._outputs(predict_network(est.model_, scaled, flat, device=est.device))
+    return proba, np.asarray(y)[va], sorted(set(np.asarray(groups)[va].tolist()))
 
 
 def fit_calibration(est, seqs, index: np.ndarray | None = None, groups: np.ndarray | None = None,
-                    y: np.ndarray | None = None, strata: np.ndarray | None = None) -> dict[str, Any]:
+                    y: np.ndarray | None = None, strata: np.ndarray | None = None,
+                    scaled: dict[str, Any] | None = None) -> dict[str, Any]:
     """Fit ``est.temperature_`` on held-out subjects (see module docstring); returns the record
     stored in the model config (``method``, ``temperature``, ``subjects``, ``frames``,
-    ``nll_before``/``nll_after``, or ``note`` when it could not be fitted)."""
+    ``nll_before``/``nll_after``, or ``note`` when it could not be fitted). ``scaled``: the
+    network's scaled inputs of ``seqs`` when the caller has them already."""
     est.temperature_ = 1.0
     if est.task == "score" or not getattr(est, "_calibrate", True):
         est.calibration_ = {"method": "none", "temperature": 1.0,
@@ -102,7 +108,7 @@ def fit_calibration(est, seqs, index: np.ndarray | None = None, groups: np.ndarr
     if est._kind == "sklearn":
         held = _held_out_baseline(est, seqs)
     elif index is not None and np.ndim(index) == 1 and groups is not None:
-        held = _held_out_network(est, seqs, index, groups, y, strata)
+        held = _held_out_network(est, seqs, index, groups, y, strata, scaled)
     else:
         held = None
     record: dict[str, Any] = {"method": "temperature", "temperature": 1.0}
@@ -125,16 +131,18 @@ def fit_calibration(est, seqs, index: np.ndarray | None = None, groups: np.ndarr
     return record
 
 
-def after_fit(est, seqs, index: np.ndarray, groups: np.ndarray, y: np.ndarray, strata: np.ndarray) -> None:
+def after_fit(est, seqs, index: np.ndarray, groups: np.ndarray, y: np.ndarray, strata: np.ndarray,
+              scaled: dict[str, Any] | None = None) -> None:
     """What :meth:`PainEstimator.fit` does after training: the temperature (held-out subjects)
     and the abstention thresholds (:func:`geopain.models.abstention.fit_abstention`; for neural
-    models the out-of-distribution threshold comes from the early-stopping subjects too)."""
+    models the out-of-distribution threshold comes from the early-stopping subjects too).
+    ``scaled``: the network's scaled training inputs (of ``seqs``), reused instead of recomputed."""
     from ..training import subject_validation_split
     from .abstention import fit_abstention
 
-    fit_calibration(est, seqs, index, groups, y, strata)
+    fit_calibration(est, seqs, index, groups, y, strata, scaled)
     held = None
     if est._kind != "sklearn" and np.ndim(index) == 1:
         _, va = subject_validation_split(groups, est.val_fraction, est.seed, strata if est.task != "score" else None)
         held = np.asarray(index)[va]
-    fit_abstention(est, seqs, index, held)
+    fit_abstention(est, seqs, index, held, scaled)

@@ -429,7 +429,7 @@ class PainEstimator:
             patience=self.patience, val_fraction=self.val_fraction, balance=self.balance, seed=self.seed,
             device=self.device, verbose=self.verbose, augment=augmented)
         self.model_.to("cpu")
-        after_fit(self, seqs, index, groups, y_fit, strata)  # calibration, abstention thresholds
+        after_fit(self, seqs, index, groups, y_fit, strata, scaled)  # calibration, abstention thresholds
         if out_dir is not None:
             self.history_.save(out_dir)
         return self
@@ -543,11 +543,7 @@ class PainEstimator:
                 out = np.zeros((0, C))
         else:
             inputs = FeatureScaler.from_stats(self.scaler_).transform(inputs)
-            raw = predict_network(self.model_, inputs, index, device=self.device)
-            if self.task == "score":
-                out = raw[:, :1].astype(np.float64) * self.score_range_[1]
-            else:
-                out = torch.softmax(torch.as_tensor(raw, dtype=torch.float64), 1).numpy()
+            out = self._outputs(predict_network(self.model_, inputs, index, device=self.device))
         if self.task == "score":
             out = np.clip(out, *self.score_range_)
         else:  # temperature fitted on held-out subjects (geopain.models.calibration)
@@ -565,6 +561,13 @@ class PainEstimator:
         ok = (cnt > 0) & frames.found
         result[ok] = acc[ok] / cnt[ok, None]
         return result, ok, frames.reference
+
+    def _outputs(self, raw: np.ndarray) -> np.ndarray:
+        """A network's raw ``(S, out)`` outputs -> ``(S, C)`` probabilities (before the
+        temperature), or ``(S, 1)`` scores in scale units (before clipping)."""
+        if self.task == "score":
+            return raw[:, :1].astype(np.float64) * self.score_range_[1]
+        return torch.softmax(torch.as_tensor(raw, dtype=torch.float64), 1).numpy()
 
     def predict_proba(self, sequences: Iterable[LandmarkSequence]) -> np.ndarray:
         """``(F, n_classes)`` class probabilities of every frame (NaN where no face was found)."""
