@@ -15,7 +15,8 @@ c. **Similarity invariance**: the fold-0 binary models of (a) predict the test f
    >= 0.99.
 
 Run ``python benchmarks/generality.py -o OUT [--models logreg wgnn pointnet] [--quick]
-[--seeds 0 1] [--estimator-kwargs '{"epochs": 30}']``. A model may carry its own estimator
+[--seeds 0 1] [--estimator-kwargs '{"epochs": 30}'] [--update]`` (``--update``: re-run only
+``--models`` and merge them into the existing results). A model may carry its own estimator
 arguments: ``logreg:subject_norm=true`` or ``wgnn:baseline=subject-median,epochs=20`` (values
 read as JSON, else as strings). Writes ``OUT/generality.json`` and ``OUT/generality.md``.
 """
@@ -255,6 +256,28 @@ def cross_generator(test: list[LandmarkSequence], methods: list[str], n_sim: int
 # ----------------------------------------------------------------------------------------
 
 
+def merge_runs(path: Path, config: dict[str, Any], runs: list[dict[str, Any]], seconds: float
+               ) -> tuple[dict[str, Any], list[dict[str, Any]], float]:
+    """Merge freshly run methods into an earlier ``generality.json`` of the same cohorts and sizes:
+    the new methods' results replace or join the old ones, the other methods keep theirs."""
+    if not path.is_file():
+        raise SystemExit(f"--update: {path} does not exist; run without --update first")
+    old = json.loads(path.read_text())
+    same = ("seeds", "subjects", "frames", "dims", "n_sim", "estimator_kwargs", "quick", "generator")
+    differ = [k for k in same if old["config"].get(k) != config.get(k)]
+    if differ:
+        raise SystemExit(f"--update: {path} was run with other settings ({', '.join(differ)}); run without --update")
+    new_methods = [REFERENCE, *config["models"]]
+    for old_run, new_run in zip(old["runs"], runs):
+        for cohort in new_run["cv"]:
+            old_run["cv"][cohort].update({m: new_run["cv"][cohort][m] for m in new_methods})
+            old_run["invariance"][cohort].update({m: new_run["invariance"][cohort][m] for m in new_methods})
+        old_run["cross_generator"].update({m: new_run["cross_generator"][m] for m in new_methods})
+    models = list(old["config"]["models"]) + [m for m in config["models"] if m not in old["config"]["models"]]
+    merged = {**old["config"], "models": models, "last_update": config["models"]}
+    return merged, old["runs"], round(float(old.get("seconds", 0.0)) + seconds, 1)
+
+
 def _mean(values: list[float]) -> float:
     v = np.asarray([x for x in values if x is not None], dtype=float)
     return float(np.nanmean(v)) if len(v) and np.isfinite(v).any() else float("nan")
@@ -297,6 +320,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dims", type=int, choices=(2, 3), default=3, help="independent cohorts in 3D cm or 2D px")
     ap.add_argument("--n-sim", type=int, default=None, help="simulated training subjects for (b) (200; --quick 60)")
     ap.add_argument("--estimator-kwargs", default="{}", help="JSON keyword arguments of every PainEstimator")
+    ap.add_argument("--update", action="store_true",
+                    help="re-run only --models and merge them into OUT/generality.json (same cohorts and sizes); "
+                         "the other methods keep their rows")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ap.add_argument("--blas-threads", type=int, default=1,
                     help="BLAS threads (1: small sklearn fits are much faster than with oversubscribed BLAS)")
@@ -341,14 +367,17 @@ def run(args: argparse.Namespace) -> int:
                 run["invariance"][name] = invariance(keep, seed)
             run["cross_generator"] = cross_generator(cohorts["human"], methods, n_sim, seed, common, bar)
             runs.append(run)
+    config = {"models": models, "seeds": args.seeds, "subjects": args.subjects, "frames": args.frames,
+              "dims": args.dims, "n_sim": n_sim, "estimator_kwargs": common, "quick": args.quick,
+              "generator": ic.GENERATOR}
+    seconds = round(time.perf_counter() - t_start, 1)
+    if args.update:
+        config, runs, seconds = merge_runs(out / "generality.json", config, runs, seconds)
+        models = config["models"]
+        methods = [REFERENCE, *models]
     rows = summary_rows(runs, methods)
     table = markdown(rows)
-    result = {
-        "config": {"models": models, "seeds": args.seeds, "subjects": args.subjects, "frames": args.frames,
-                   "dims": args.dims, "n_sim": n_sim, "estimator_kwargs": common, "quick": args.quick,
-                   "generator": ic.GENERATOR},
-        "runs": runs, "summary": rows, "seconds": round(time.perf_counter() - t_start, 1),
-    }
+    result = {"config": config, "runs": runs, "summary": rows, "seconds": seconds}
     (out / "generality.json").write_text(json.dumps(result, indent=1, default=float))
     header = (f"# geopain generality ({', '.join(models)}; seeds {args.seeds}; dims {args.dims}; "
               f"cross-generator trained on {n_sim} simulated subjects)\n\n")

@@ -4,6 +4,7 @@ without geopain's own simulator."""
 from __future__ import annotations
 
 import ast
+import json
 import importlib.util
 import subprocess
 import sys
@@ -187,3 +188,25 @@ def test_reference_and_invariance(ic):
     assert 0.0 <= m["bacc"] <= 1.0 and 0.0 <= m["auc"] <= 1.0
     assert gen.parse_model("wgnn:epochs=3,reference=subject-median", {"seed": 1}) == (
         "wgnn", {"seed": 1, "epochs": 3, "reference": "subject-median"})
+
+
+def test_update_merges_new_methods_and_keeps_the_others(tmp_path):
+    gen = _load("generality")
+
+    def run(methods, value):
+        return [{"cv": {c: {m: {"binary": {"bacc": value}} for m in methods} for c in ("human", "sheep")},
+                 "invariance": {c: {m: 1.0 for m in methods} for c in ("human", "sheep")},
+                 "cross_generator": {m: {"auc": value} for m in methods}}]
+
+    config = {"models": ["logreg", "wgnn"], "seeds": [0], "subjects": 20, "frames": 30, "dims": 3, "n_sim": 200,
+              "estimator_kwargs": {}, "quick": False, "generator": "g"}
+    path = tmp_path / "generality.json"
+    path.write_text(json.dumps({"config": config, "runs": run(["reference", "logreg", "wgnn"], 0.5), "seconds": 10}))
+    merged, runs, seconds = gen.merge_runs(path, {**config, "models": ["wgnn", "hybrid"]},
+                                           run(["reference", "wgnn", "hybrid"], 0.9), 5.0)
+    assert merged["models"] == ["logreg", "wgnn", "hybrid"] and seconds == 15.0
+    cv = runs[0]["cv"]["human"]
+    assert cv["logreg"]["binary"]["bacc"] == 0.5  # kept
+    assert cv["wgnn"]["binary"]["bacc"] == 0.9 and cv["hybrid"]["binary"]["bacc"] == 0.9  # replaced, joined
+    with pytest.raises(SystemExit, match="other settings"):
+        gen.merge_runs(path, {**config, "n_sim": 60}, runs, 1.0)

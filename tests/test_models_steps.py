@@ -188,12 +188,30 @@ class TestModels:
         out = net(torch.randn(5, 3, 4), ei, torch.ones(5, 2), torch.randn(5, 2, 3), features=torch.randn(5, 3))
         torch.testing.assert_close(out, torch.zeros(5, 2))  # both parts start at 0: the estimator sets the linear one
 
-    def test_hybrid_starts_as_the_logistic_regression_on_its_measurements(self, cohort):
+    def test_hybrid_starts_as_its_chosen_linear_model(self, cohort):
+        """Untrained (0 epochs), the hybrid is the logistic regression on the blocks and ``C``
+        chosen on held-out subjects; the unchosen block is masked out."""
+        from sklearn.linear_model import LogisticRegression
+
+        from geopain.models.hybrid import LINEAR_C
+        from geopain.models.steps import FeatureScaler
+
         hybrid = PainEstimator("hybrid", "binary", epochs=0, init=None).fit(cohort)
-        logreg = PainEstimator("logreg", "binary").fit(cohort)
-        a, b = hybrid.predict_proba(cohort), logreg.predict_proba(cohort)
-        ok = np.isfinite(a).all(1)
-        assert np.mean(a[ok].argmax(1) == b[ok].argmax(1)) > 0.95
+        part = hybrid.linear_part_
+        assert part["C"] in LINEAR_C and len(part["tried"]) == 3 * len(LINEAR_C)
+        assert part["held_out_loss"] == min(t["held_out_loss"] for t in part["tried"])
+        seqs = hybrid._in_scheme(cohort)
+        frames = hybrid._frames(seqs, hybrid.scheme_obj_)
+        inputs = FeatureScaler.from_stats(hybrid.scaler_).transform(hybrid._featurizer(hybrid.scheme_obj_).transform(frames))
+        mask = hybrid.model_.feature_mask.numpy()
+        blocks = hybrid._feature_blocks(len(mask), int(inputs["x"].shape[1]))
+        np.testing.assert_array_equal(mask > 0, np.any([blocks[b] for b in part["blocks"]], 0))
+        index = np.flatnonzero(frames.found)
+        y = np.concatenate([s.labels["pain"] for s in seqs])[index]
+        X = inputs["features"].numpy()[index][:, mask > 0]
+        lr = LogisticRegression(C=part["C"], class_weight="balanced", max_iter=2000).fit(X, y)
+        a = hybrid.predict_proba(cohort)[index]
+        assert np.mean(a.argmax(1) == lr.predict(X)) > 0.98
 
     @pytest.mark.parametrize("model", ["wgnn", "pointnet", "hybrid"])
     def test_five_levels_use_the_ordinal_head(self, cohort, model):
@@ -215,3 +233,42 @@ class TestInvariance:
         ok = np.isfinite(a)
         assert np.mean(a[ok] == b[ok]) >= 0.99
         np.testing.assert_allclose(est.predict_proba(cohort[:3])[ok], est.predict_proba(moved)[ok], atol=1e-3)
+
+
+class TestSelectLinearPart:
+    """geopain.models.hybrid.select_linear_part: blocks and C chosen by cross-validation."""
+
+    @staticmethod
+    def _data(informative: str, n: int = 600, seed: int = 0):
+        rng = np.random.default_rng(seed)
+        a, b = rng.normal(size=(n, 4)), rng.normal(size=(n, 40))
+        signal = a[:, 0] if informative == "a" else b[:, 0] + b[:, 1]
+        y = (signal + 0.3 * rng.normal(size=n) > 0).astype(int)
+        blocks = {"a": np.r_[np.ones(4, bool), np.zeros(40, bool)], "b": np.r_[np.zeros(4, bool), np.ones(40, bool)]}
+        return np.c_[a, b], blocks, y
+
+    @staticmethod
+    def _run(X, blocks, y, held=True):
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.metrics import log_loss
+
+        from geopain.models.hybrid import select_linear_part
+
+        train, val = np.arange(300), np.arange(300, len(y))
+        return select_linear_part(X, blocks, np.zeros((len(y), 0)), y, [(train, val), (val, train)] if held else [],
+                                  lambda C: LogisticRegression(C=C, max_iter=500, warm_start=True),
+                                  lambda est, X_, t: log_loss(t, est.predict_proba(X_), labels=est.classes_))
+
+    @pytest.mark.parametrize("informative", ["a", "b"])
+    def test_keeps_the_informative_block(self, informative):
+        X, blocks, y = self._data(informative)
+        mask, C, record = self._run(X, blocks, y)
+        assert informative in record["blocks"]
+        assert mask[blocks[informative]].all()
+        alone = [t["held_out_loss"] for t in record["tried"] if t["blocks"] == ["a" if informative == "b" else "b"]]
+        assert record["held_out_loss"] < min(alone)  # the uninformative block alone is worse
+
+    def test_without_held_out_keeps_everything(self):
+        X, blocks, y = self._data("a")
+        mask, C, record = self._run(X, blocks, y, held=False)
+        assert mask.all() and record["blocks"] == ["a", "b"] and "note" in record

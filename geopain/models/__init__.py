@@ -66,9 +66,10 @@ MODELS.register("wgnn-uniform", graph=True, edge_features=True, weighting="unifo
                 description="the WGNN network with every edge weight 1 (ablation of the weights)")(_wgnn_factory("uniform"))
 
 
-@MODELS.register("hybrid", graph=True, edge_features=True, measurements=True, weighting=DEFAULT_WEIGHTING,
-                 pretrained_from="wgnn", **_FRAME,
-                 description="WGNN plus a linear model of the pain-unit measurements, summed before the output (starts as the logistic regression)")
+@MODELS.register("hybrid", graph=True, edge_features=True, measurements=True, coordinates=True,
+                 weighting=DEFAULT_WEIGHTING, pretrained_from="wgnn", **_FRAME,
+                 description="WGNN plus a linear model of the pain-unit measurements and normalised coordinates (blocks and "
+                             "regularisation chosen on held-out subjects), summed before the output (starts as that linear model)")
 def _hybrid(in_channels: int, out_channels: int, **kw: Any) -> HybridModel:
     return HybridModel(in_channels, out_channels, **{"weighting": DEFAULT_WEIGHTING, **kw})
 

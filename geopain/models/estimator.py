@@ -84,6 +84,10 @@ def sequence_windows(n_frames: int, size: int, step: int) -> np.ndarray:
 BASELINE_TO_REFERENCE = {"none": "none", "first": "first-frames", "subject-median": "subject-median"}
 
 
+#: Folds of the inner subject-grouped cross-validation that chooses a hybrid's linear part.
+INNER_FOLDS = 4
+
+
 class PainEstimator:
     """Pain from landmark sequences: fit / predict / predict_proba / score / save / load.
 
@@ -264,7 +268,8 @@ class PainEstimator:
     def _featurizer(self, scheme: Scheme):
         if self._kind == "sklearn":
             return MeasurementFeatures()
-        return GraphFeatures(scheme, self.graph, measurements=bool(self._info.get("measurements")))
+        return GraphFeatures(scheme, self.graph, measurements=bool(self._info.get("measurements")),
+                             coordinates=bool(self._info.get("coordinates")))
 
     def reference_problem(self, sequences: Iterable[LandmarkSequence] | LandmarkSequence) -> str | None:
         """Why ``sequences`` cannot support this model's per-person reference (one line), or ``None``."""
@@ -312,7 +317,7 @@ class PainEstimator:
             kw.setdefault("edge_dim", 0 if ea is None else int(ea.shape[-1]))
         if info.get("landmarks") and self._rnn in (None, "window"):
             kw.setdefault("n_nodes", int(inputs["x"].shape[1]))
-        if info.get("measurements"):
+        if info.get("measurements") or info.get("coordinates"):
             kw.setdefault("n_measurements", int(inputs["features"].shape[-1]))
         if info.get("scheme_arg"):  # models built per landmark scheme (e.g. the shared-region model)
             kw.setdefault("scheme", self.scheme_)
@@ -417,9 +422,10 @@ class PainEstimator:
                         param.requires_grad_(False)
             elif self.finetune != "all":
                 raise GeopainError(f"finetune must be 'head' or 'all', got {self.finetune!r}")
+        self.linear_part_ = None
         if index.ndim == 1 and (hasattr(self.model_, "set_linear") or init):
             self._fit_output(scaled, index, y_fit, head_frozen=bool(init),
-                             source_output=init.output_layer(self.model_) if init else None)
+                             source_output=init.output_layer(self.model_) if init else None, groups=groups)
         if self._head == "ordinal" and (init or hasattr(self.model_, "set_linear")) and index.ndim == 1:
             self._init_thresholds(scaled, index, y_fit)
         augmented = self._augmenter(frames, featurizer, scaler) if self._augments else None
@@ -435,7 +441,8 @@ class PainEstimator:
         return self
 
     def _fit_output(self, inputs: dict[str, Any], index: np.ndarray, y: np.ndarray, head_frozen: bool,
-                    source_output: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+                    source_output: tuple[np.ndarray, np.ndarray] | None = None,
+                    groups: np.ndarray | None = None) -> None:
         """Fit what is linear and new in the model with scikit-learn, to convergence, and copy it in.
 
         - a hybrid's measurement part (on the scaled measurements); the graph part's new
@@ -446,20 +453,41 @@ class PainEstimator:
           epochs on a few subjects); where the pretrained head gave one score, on that score,
           so the model starts from the pretrained ranking, calibrated to the task.
         Ordinal heads and scores keep their loaded latent; a hybrid's linear part then starts at 0.
+
+        A hybrid's feature blocks and regularisation are chosen by an inner group k-fold over the
+        training subjects ``groups (S,)`` (:func:`~geopain.models.hybrid.select_linear_part`),
+        recorded in ``linear_part_``.
         """
         from sklearn.linear_model import LogisticRegression, Ridge
 
         from ..training import _batch
+        from .hybrid import select_linear_part
 
         is_hybrid = hasattr(self.model_, "set_linear")
         batch = _batch(inputs, torch.as_tensor(index), torch.device("cpu"))
-        features = batch["features"].numpy() if is_hybrid else np.zeros((len(index), 0))
+        features = batch["features"].numpy().astype(np.float64) if is_hybrid else np.zeros((len(index), 0))
+        splits = self._inner_splits(groups) if is_hybrid else []
+
+        def choose(fixed: np.ndarray, target: np.ndarray, make, loss) -> tuple[np.ndarray, float]:
+            """The hybrid's mask and ``C`` (all features, ``C = 1`` for other models)."""
+            if not is_hybrid:
+                return np.ones(features.shape[1]), 1.0
+            mask, C, self.linear_part_ = select_linear_part(
+                features, self._feature_blocks(features.shape[1], int(inputs["x"].shape[1])), fixed, target,
+                splits, make, loss)
+            return mask, C
+
         if self.task == "score" or self._head == "ordinal":
             if is_hybrid and not head_frozen:  # one latent value: a ridge on the (level or score) target
                 target = y if self.task == "score" else y / max(self.n_classes_ - 1, 1)
-                lin = Ridge(alpha=1.0).fit(features, target)
+                mask, C = choose(np.zeros((len(index), 0)), target, lambda C: Ridge(alpha=1.0 / C),
+                                 lambda est, X, t: np.mean((est.predict(X) - t) ** 2))
+                cols = mask > 0
+                lin = Ridge(alpha=1.0 / C).fit(features[:, cols], target)
+                coef = np.zeros(features.shape[1])
+                coef[cols] = lin.coef_.reshape(-1)
                 scale = 1.0 if self.task == "score" else 4.0  # latent units: levels span a few logits
-                self.model_.set_linear(scale * lin.coef_.reshape(1, -1), scale * np.atleast_1d(lin.intercept_))
+                self.model_.set_linear(scale * coef.reshape(1, -1), scale * np.atleast_1d(lin.intercept_), mask)
             return
         head = self.model_.head
         penultimate = np.zeros((len(index), 0))
@@ -474,11 +502,23 @@ class PainEstimator:
         if prior is not None:
             w0, b0 = prior
             penultimate = penultimate @ w0.T + b0  # (S, 1) the pretrained score
-        X = np.concatenate([penultimate, features], 1)
-        if X.shape[1] == 0:
+        if penultimate.shape[1] + features.shape[1] == 0:
             return
         weight = None if self.balance in (None, "none") else "balanced"
-        lin = LogisticRegression(C=1.0, class_weight=weight, max_iter=2000).fit(X, y)
+
+        def logistic(C: float) -> LogisticRegression:
+            return LogisticRegression(C=C, class_weight=weight, max_iter=2000, warm_start=True)
+
+        def held_out_nll(est, X, t) -> float:
+            from sklearn.metrics import log_loss
+            from sklearn.utils.class_weight import compute_sample_weight
+
+            sw = None if weight is None else compute_sample_weight("balanced", t)
+            return log_loss(t, est.predict_proba(X), labels=est.classes_, sample_weight=sw)
+
+        mask, C = choose(penultimate, y, logistic, held_out_nll)
+        X = np.concatenate([penultimate, features * mask], 1)
+        lin = logistic(C).fit(X, y)
         W = np.zeros((self.n_classes_, X.shape[1]))
         b = np.full(self.n_classes_, -10.0)  # a class absent from training stays unlikely
         if len(lin.classes_) == 2:
@@ -497,7 +537,35 @@ class PainEstimator:
                 last.weight.copy_(torch.as_tensor(Wp, dtype=last.weight.dtype))
                 last.bias.copy_(torch.as_tensor(bp, dtype=last.bias.dtype))
         if is_hybrid:
-            self.model_.set_linear(W[:, P:], np.zeros(self.n_classes_) if P else b)
+            self.model_.set_linear(W[:, P:], np.zeros(self.n_classes_) if P else b, mask)
+
+    def _inner_splits(self, groups: np.ndarray | None) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``(train, held)`` sample indices of an inner group k-fold over the training subjects
+        (:data:`INNER_FOLDS` folds, fewer with fewer subjects; none below 3 subjects)."""
+        from ..evaluation.splits import group_kfold
+
+        if groups is None:
+            return []
+        groups = np.asarray(groups).astype(str)
+        subjects = np.unique(groups)
+        if len(subjects) < 3:
+            return []
+        folds = group_kfold(subjects, k=min(INNER_FOLDS, len(subjects)), seed=self.seed)
+        return [(np.flatnonzero(~np.isin(groups, f.test_subjects)), np.flatnonzero(np.isin(groups, f.test_subjects)))
+                for f in folds]
+
+    def _feature_blocks(self, n_features: int, n_nodes: int) -> dict[str, np.ndarray]:
+        """``{block: (n_features,) bool}`` of a model's per-frame features: the measurements
+        then the flattened coordinates (registry ``measurements`` / ``coordinates``)."""
+        info = self._info
+        n_coords = 3 * n_nodes if info.get("coordinates") else 0
+        cols = np.arange(n_features)
+        blocks = {}
+        if info.get("measurements"):
+            blocks["measurements"] = cols < n_features - n_coords
+        if n_coords:
+            blocks["coordinates"] = cols >= n_features - n_coords
+        return blocks
 
     def _augmenter(self, frames: Frames, featurizer, scaler: FeatureScaler):
         """``epoch -> inputs``: the training frames with other identities (a new draw each epoch)."""
@@ -650,6 +718,8 @@ class PainEstimator:
             # temperature fitted on held-out subjects; abstention thresholds (edit to change them)
             "calibration": to_jsonable(getattr(self, "calibration_", None)),
             "abstention": to_jsonable(getattr(self, "abstention_", None)),
+            # a hybrid's linear part: the feature blocks and regularisation chosen on held-out subjects
+            "linear_part": to_jsonable(getattr(self, "linear_part_", None)),
         }
         return config, tensors
 
@@ -683,6 +753,7 @@ class PainEstimator:
         self.calibration_ = config.get("calibration") or {"method": "none", "temperature": 1.0}
         self.temperature_ = float(self.calibration_.get("temperature", 1.0))
         self.abstention_ = config.get("abstention")
+        self.linear_part_ = config.get("linear_part")
         self.ood_ = {k: v.double().numpy() for k, v in part("ood.").items()}
         if config["kind"] == "sklearn":
             self.model_ = MeasurementBaseline.from_arrays({k: v.numpy() for k, v in part("baseline.").items()},

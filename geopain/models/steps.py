@@ -267,14 +267,17 @@ class MeasurementFeatures:
 
 
 class GraphFeatures:
-    """Frames -> dense facial-graph tensors ``x, edge_index, edge_weight, edge_attr, pos, time``
-    (and ``features``, the measurements, when ``measurements=True``)."""
+    """Frames -> dense facial-graph tensors ``x, edge_index, edge_weight, edge_attr, pos, time``,
+    and ``features (F, M [+ 3N])`` for models with a linear part: the measurements
+    (``measurements=True``) then the flattened normalised coordinates, missing points at the
+    template's (``coordinates=True``; registry metadata of the same names)."""
 
-    def __init__(self, scheme: Scheme, graph: dict[str, Any] | None = None, measurements: bool = False):
+    def __init__(self, scheme: Scheme, graph: dict[str, Any] | None = None, measurements: bool = False,
+                 coordinates: bool = False):
         from ..graphs import FacialGraphBuilder
 
         self.builder = FacialGraphBuilder(scheme, **(graph or {}))
-        self.measurements = measurements
+        self.measurements, self.coordinates = measurements, coordinates
 
     def transform(self, frames: Frames) -> dict[str, Any]:
         gt = self.builder.tensors(frames.coords, confidence=frames.confidence)
@@ -285,8 +288,13 @@ class GraphFeatures:
         out = {"x": t(gt.x), "edge_index": torch.as_tensor(gt.edge_index).long(),
                "edge_weight": t(gt.edge_weight), "edge_attr": t(gt.edge_attr), "pos": t(gt.pos),
                "time": torch.as_tensor(frames.time, dtype=torch.float32)}
+        linear = []
         if self.measurements:
-            out["features"] = torch.as_tensor(MeasurementFeatures().transform(frames)["features"], dtype=torch.float32)
+            linear.append(torch.as_tensor(MeasurementFeatures().transform(frames)["features"], dtype=torch.float32))
+        if self.coordinates:
+            linear.append(out["pos"].reshape(len(frames), -1))
+        if linear:
+            out["features"] = torch.cat(linear, 1)
         return out
 
 
