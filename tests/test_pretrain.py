@@ -67,7 +67,11 @@ def test_init_pretrained_starts_from_the_shipped_encoder():
     assert all(torch.equal(own[k], shipped[k]) for k in est.init_report_["loaded"])
     assert "head.net.3.weight" not in est.init_report_["loaded"]  # a new output layer for the new task
     # 'auto' (the default) uses it too when the size fits, and quietly does not when it does not
-    assert PainEstimator("wgnn", "binary", epochs=1).fit(seqs).init_report_ is not None
+    default = PainEstimator("wgnn", "binary", epochs=1).fit(seqs)
+    assert default.init_report_ is not None
+    # ... and trains every weight from it (finetune="all" is the default)
+    tuned = PainEstimator("wgnn", "binary", epochs=2, val_fraction=0.0).fit(seqs).model_.state_dict()
+    assert any(not torch.equal(tuned[k], shipped[k]) for k in default.init_report_["loaded"])
     assert PainEstimator("wgnn", "binary", epochs=1, hidden=8).fit(seqs).init_report_ is None
 
 

@@ -128,7 +128,9 @@ class PainEstimator:
             calibrated to the task. ``"all"`` (default) then trains every weight, with early
             stopping on held-out subjects that also scores that starting point (so the data decide
             between the simulator-pretrained network and one adapted to them); ``"head"`` keeps
-            every pretrained weight.
+            every pretrained weight (linear probing: on faces of another generator it fits worse,
+            trained on geopain's simulator alone it carries over better; see the README's
+            generality table).
         model_params: extra keyword arguments of the model factory.
         device: ``"auto"`` (GPU when present), ``"cpu"``, ``"cuda"``.
         seed: seeds everything; verbose: progress bars.
