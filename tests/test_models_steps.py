@@ -8,7 +8,7 @@ import torch
 from geopain.errors import GeopainError, ReferenceUnavailableError, ShapeError
 from geopain.models import PainEstimator, create
 from geopain.models._common import CumulativeLinkHead, LandmarkReadout
-from geopain.models.steps import REFERENCES, IdentityAugment, Normalize, Reference
+from geopain.models.steps import REFERENCES, IdentityAugment, Normalize, Reference, feature_blocks
 from geopain.species import get_scheme
 from geopain.synth import simulate
 
@@ -204,7 +204,7 @@ class TestModels:
         frames = hybrid._frames(seqs, hybrid.scheme_obj_)
         inputs = FeatureScaler.from_stats(hybrid.scaler_).transform(hybrid._featurizer(hybrid.scheme_obj_).transform(frames))
         mask = hybrid.model_.feature_mask.numpy()
-        blocks = hybrid._feature_blocks(len(mask), int(inputs["x"].shape[1]))
+        blocks = feature_blocks(hybrid._info, len(mask), int(inputs["x"].shape[1]))
         np.testing.assert_array_equal(mask > 0, np.any([blocks[b] for b in part["blocks"]], 0))
         index = np.flatnonzero(frames.found)
         y = np.concatenate([s.labels["pain"] for s in seqs])[index]
@@ -272,3 +272,17 @@ class TestSelectLinearPart:
         X, blocks, y = self._data("a")
         mask, C, record = self._run(X, blocks, y, held=False)
         assert mask.all() and record["blocks"] == ["a", "b"] and "note" in record
+
+
+class TestFeatureBlocks:
+    def test_measurements_then_coordinates(self):
+        blocks = feature_blocks({"measurements": True, "coordinates": True}, 5 + 3 * 4, 4)
+        assert list(blocks) == ["measurements", "coordinates"]
+        assert blocks["measurements"].sum() == 5 and blocks["measurements"][:5].all()
+        assert blocks["coordinates"].sum() == 12 and blocks["coordinates"][5:].all()
+
+    def test_without_flags_measurements_only(self):
+        blocks = feature_blocks({}, 7, 4)
+        assert list(blocks) == ["measurements"] and blocks["measurements"].all()
+        assert list(feature_blocks({"coordinates": True}, 12, 4)) == ["coordinates"]
+        assert feature_blocks({}, 0, 4) == {}  # a network without per-frame features

@@ -114,16 +114,16 @@ def _measurement_landmarks(scheme, n_points: int) -> np.ndarray:
 
 
 def feature_landmarks(est, scheme, n_cols: int) -> np.ndarray:
-    """``(n_cols, N)`` each per-frame feature's share of each landmark (rows sum to 1): the
-    measurements (registry ``measurements``) then the flattened coordinates (``coordinates``)."""
-    info = est._info
+    """``(n_cols, N)`` each per-frame feature's share of each landmark (rows sum to 1), block by
+    block as :func:`geopain.models.steps.feature_blocks` lays them out: the measurements, then
+    the flattened coordinates."""
+    from ..models.steps import feature_blocks
+
     N = scheme.n_points
-    blocks = []
-    if info.get("measurements") or (not info.get("coordinates") and n_cols == len(scheme.measurements)):
-        blocks.append(_measurement_landmarks(scheme, N))
-    if info.get("coordinates") or n_cols - sum(len(b) for b in blocks) == 3 * N:
-        blocks.append(np.repeat(np.eye(N), 3, axis=0))
-    W = np.concatenate(blocks, 0) if blocks else np.zeros((0, N))
+    maps = {"measurements": lambda: _measurement_landmarks(scheme, N),
+            "coordinates": lambda: np.repeat(np.eye(N), 3, axis=0)}
+    blocks = feature_blocks(est._info, n_cols, N)
+    W = np.concatenate([maps[name]() for name in blocks], 0) if blocks else np.zeros((0, N))
     if len(W) != n_cols:
         raise GeopainError(f"cannot map the {n_cols} per-frame features of {est.model!r} onto landmarks")
     return W

@@ -69,7 +69,7 @@ MODELS.register("wgnn-uniform", graph=True, edge_features=True, weighting="unifo
 @MODELS.register("hybrid", graph=True, edge_features=True, measurements=True, coordinates=True,
                  weighting=DEFAULT_WEIGHTING, pretrained_from="wgnn", **_FRAME,
                  description="WGNN plus a linear model of the pain-unit measurements and normalised coordinates (blocks and "
-                             "regularisation chosen on held-out subjects), summed before the output (starts as that linear model)")
+                             "regularisation chosen by inner subject-grouped cross-validation), summed before the output (starts as that linear model)")
 def _hybrid(in_channels: int, out_channels: int, **kw: Any) -> HybridModel:
     return HybridModel(in_channels, out_channels, **{"weighting": DEFAULT_WEIGHTING, **kw})
 

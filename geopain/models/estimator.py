@@ -45,7 +45,8 @@ from .abstention import frame_status
 from ..predictions import apply_temperature, frame_table, sequence_table, task_targets
 from .calibration import after_fit
 from .pretrained import resolve_init
-from .steps import REFERENCES, FeatureScaler, Frames, GraphFeatures, IdentityAugment, MeasurementFeatures, Normalize, Reference
+from .steps import (REFERENCES, FeatureScaler, Frames, GraphFeatures, IdentityAugment, MeasurementFeatures, Normalize,
+                    Reference, feature_blocks)
 
 TASKS = ("binary", "five", "score")
 TEMPORAL = (False, True, "gru", "lstm", "cloud")
@@ -475,7 +476,7 @@ class PainEstimator:
             if not is_hybrid:
                 return np.ones(features.shape[1]), 1.0
             mask, C, self.linear_part_ = select_linear_part(
-                features, self._feature_blocks(features.shape[1], int(inputs["x"].shape[1])), fixed, target,
+                features, feature_blocks(self._info, features.shape[1], int(inputs["x"].shape[1])), fixed, target,
                 splits, make, loss)
             return mask, C
 
@@ -555,19 +556,6 @@ class PainEstimator:
         folds = group_kfold(subjects, k=min(INNER_FOLDS, len(subjects)), seed=self.seed)
         return [(np.flatnonzero(~np.isin(groups, f.test_subjects)), np.flatnonzero(np.isin(groups, f.test_subjects)))
                 for f in folds]
-
-    def _feature_blocks(self, n_features: int, n_nodes: int) -> dict[str, np.ndarray]:
-        """``{block: (n_features,) bool}`` of a model's per-frame features: the measurements
-        then the flattened coordinates (registry ``measurements`` / ``coordinates``)."""
-        info = self._info
-        n_coords = 3 * n_nodes if info.get("coordinates") else 0
-        cols = np.arange(n_features)
-        blocks = {}
-        if info.get("measurements"):
-            blocks["measurements"] = cols < n_features - n_coords
-        if n_coords:
-            blocks["coordinates"] = cols >= n_features - n_coords
-        return blocks
 
     def _augmenter(self, frames: Frames, featurizer, scaler: FeatureScaler):
         """``epoch -> inputs``: the training frames with other identities (a new draw each epoch)."""
@@ -720,7 +708,7 @@ class PainEstimator:
             # temperature fitted on held-out subjects; abstention thresholds (edit to change them)
             "calibration": to_jsonable(getattr(self, "calibration_", None)),
             "abstention": to_jsonable(getattr(self, "abstention_", None)),
-            # a hybrid's linear part: the feature blocks and regularisation chosen on held-out subjects
+            # a hybrid's linear part: the feature blocks and regularisation chosen by inner cross-validation
             "linear_part": to_jsonable(getattr(self, "linear_part_", None)),
         }
         return config, tensors

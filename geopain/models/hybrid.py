@@ -3,8 +3,8 @@
 ::
 
     graph part:        WGNN on the facial graph              -> logits (or an ordinal latent)
-    measurement part:  Linear(measurements)                  -> logits (or an ordinal latent)
-    output = graph part + measurement part       (summed before the softmax / cumulative link)
+    linear part:       Linear(measurements, coordinates)     -> logits (or an ordinal latent)
+    output = graph part + linear part            (summed before the softmax / cumulative link)
 
 The linear part sees the pain-unit measurements (the logistic regression that clinicians'
 baselines use) and the flattened normalised coordinates (the similarity-aligned linear model
@@ -130,13 +130,13 @@ def select_linear_part(features: np.ndarray, blocks: Mapping[str, np.ndarray], f
     splits = [(tr, va) for tr, va in splits if len(tr) and len(va)]
     if not splits or not names:
         return full, max(grid), {"blocks": names, "C": max(grid), "note": "no held-out subjects: all blocks"}
+    order = np.argsort(grid)  # weakest C first; a warm-started estimator continues from the last fit
     tried, best = [], (np.inf, None, None, None)
     for pick in range(1, 2 ** len(names)):
         chosen = [n for i, n in enumerate(names) if pick >> i & 1]
         cols = np.any([blocks[n] for n in chosen], 0)
         X = np.concatenate([fixed, features[:, cols]], 1)
         losses = np.zeros((len(splits), len(grid)))
-        order = np.argsort(grid)  # weakest C first; a warm-started estimator continues from the last fit
         for f, (train, held) in enumerate(splits):
             est = None
             for j in order:

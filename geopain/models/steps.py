@@ -266,6 +266,22 @@ class MeasurementFeatures:
         return {"features": np.asarray(measure_array(frames.coords, frames.scheme), dtype=np.float64)}
 
 
+def feature_blocks(info: dict[str, Any], n_features: int, n_nodes: int) -> dict[str, np.ndarray]:
+    """``{block: (n_features,) bool}``: where each block sits in a model's per-frame
+    ``features`` (the layout :class:`GraphFeatures` writes): the measurements, then the
+    flattened coordinates (``3 * n_nodes`` columns), by registry metadata ``measurements`` /
+    ``coordinates``. A model with neither flag (a measurement baseline) has measurements only;
+    empty blocks are left out."""
+    n_coords = 3 * n_nodes if info.get("coordinates") else 0
+    cols = np.arange(n_features)
+    blocks = {}
+    if info.get("measurements") or not n_coords:
+        blocks["measurements"] = cols < n_features - n_coords
+    if n_coords:
+        blocks["coordinates"] = cols >= n_features - n_coords
+    return {name: mask for name, mask in blocks.items() if mask.any()}
+
+
 class GraphFeatures:
     """Frames -> dense facial-graph tensors ``x, edge_index, edge_weight, edge_attr, pos, time``,
     and ``features (F, M [+ 3N])`` for models with a linear part: the measurements
