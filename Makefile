@@ -22,10 +22,10 @@ test: $(STAMP)
 benchmark: $(STAMP)
 	$(PY) benchmarks/run.py
 
-# After 'make demo' (and benchmarks/edge_weights.py): keep the metrics, regenerate the README's result blocks.
+# After 'make demo' and/or 'make benchmark': keep the demo metrics, regenerate the README's result and speed blocks.
 readme-tables: $(STAMP)
 	mkdir -p benchmarks/results
-	cp demo-output/metrics.json benchmarks/results/demo-metrics.json
+	[ ! -f demo-output/metrics.json ] || cp demo-output/metrics.json benchmarks/results/demo-metrics.json
 	$(PY) -c "from geopain.demo import readme_blocks, update_readme; update_readme('README.md', readme_blocks('benchmarks/results'))"
 
 install: $(STAMP)

@@ -345,6 +345,81 @@ def markdown_edge_weights(report: dict) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _load(value: list | tuple | None) -> str:
+    return "?" if not value else f"{float(value[0]):.1f}"
+
+
+def markdown_speed(results_dir: str | Path) -> str:
+    """The README's speed table from the committed benchmark outputs (``speed/speed.json``,
+    ``speed/extract/speed.json``, ``monitor/monitor_fps.json``, ``dashboard/dashboard.json``,
+    ``startup/startup.json``); a missing file leaves its rows out. Each row names the load
+    average it was measured at: on shared cores, wall-clock rates are lower bounds."""
+    d = Path(results_dir)
+
+    def read(rel: str) -> dict | None:
+        f = d / rel
+        return json.loads(f.read_text(encoding="utf-8")) if f.is_file() else None
+
+    rows: list[tuple[str, str]] = []
+    speed = read("speed/speed.json")
+    if speed:
+        load = _load(speed.get("load_average_before"))
+        for key, g in speed.get("geometry", {}).items():
+            rows.append((f"normalise + measure, {g['points']} points ({key}; `benchmarks/speed.py`, load {load})",
+                         f"{g['normalise+measure_fps']:,.0f} frames/s ({g['normalise+measure_fps_cpu']:,.0f} per CPU-s); "
+                         f"{g['normalise+measure_fps'] / g['previous_fps']:.1f}x the previous batched-numpy path, "
+                         f"{g['normalise+measure_fps'] / g['scipy_loop_fps']:,.0f}x a per-frame SciPy Procrustes loop; "
+                         f"graph tensors {g['graph_tensors_fps']:,.0f} frames/s"))
+        t = speed.get("onnx", {}).get("throughput")
+        if t:
+            acc = speed["onnx"].get("int8_accuracy", {})
+            drop = ""
+            if "onnx int8" in acc and "onnx float32" in acc:
+                drop = (f"; int8 balanced accuracy {acc['onnx int8']['balanced_accuracy'] - acc['onnx float32']['balanced_accuracy']:+.3f}")
+            rows.append((f"WGNN inference, 68-point graphs, batched (`geopain export`, load {load})",
+                         f"torch {t['torch_gps']:,.0f} graphs/s, ONNX Runtime {t['onnx_gps']:,.0f} "
+                         f"({t['onnx_gps'] / t['torch_gps']:.2f}x torch), int8 {t['int8_gps']:,.0f}{drop}; "
+                         f"{t['onnx_gflops']:.1f} GFLOP/s of a {t['peak_gflops']:.0f} GFLOP/s peak"))
+    extract = read("speed/extract/speed.json")
+    if extract and "extract" in extract:
+        e = extract["extract"]
+        cores = str(e.get("cores", 2))
+        rows.append((f"`geopain extract`, MediaPipe, {e['videos']} videos x {e['frames'] // max(e['videos'], 1)} frames "
+                     f"(load {_load(extract.get('load_average_before'))})",
+                     f"bare detector loop {e['bare_fps']:.1f} frames/s; 1 worker {e['workers_fps']['1']:.1f} "
+                     f"(overhead {100 * e['overhead_one_worker']:+.0f}%); {cores} workers {e['workers_fps'][cores]:.1f} "
+                     f"({e['speedup']:.2f}x); BioVid-size run projected at {e['biovid_projected_hours']:.0f} h"))
+    monitor = read("monitor/monitor_fps.json")
+    if monitor:
+        v = monitor.get("video", {})
+        load = _load(monitor.get("machine", {}).get("load_avg_at_start"))
+        parts = []
+        if "realtime" in monitor:
+            r = monitor["realtime"]
+            parts.append(f"live (`--realtime`): {r['effective_fps']:.1f} fps effective, "
+                         f"{100 * r['dropped_fraction']:.1f}% of frames dropped, lag p95 {r['lag_ms']['p95'] / 1000:.2f} s, "
+                         f"peak memory {r['peak_rss_mb'] / 1024:.2f} GB")
+        if "every_frame" in monitor:
+            parts.append(f"every frame: {monitor['every_frame']['processed_fps']:.1f} fps")
+        rows.append((f"`geopain monitor`, {v.get('minutes', 0):g}-min {v.get('fps', 25)} fps video, MediaPipe (load {load}; "
+                     f"`benchmarks/monitor_fps.py`)", "; ".join(parts)))
+    dash = read("dashboard/dashboard.json")
+    if dash:
+        cells = [f"{db} {dash[db]['pages']['first page (runs)']['median_s']:.3f} s" for db in ("sqlite", "postgresql")
+                 if db in dash]
+        some = next(dash[db] for db in ("sqlite", "postgresql") if db in dash)
+        rows.append((f"dashboard first page, {some['runs']} runs x {some['windows_per_run']:,} windows "
+                     f"(load {_load(dash.get('load_avg_at_start'))}; `benchmarks/dashboard.py`)", ", ".join(cells)))
+    startup = read("startup/startup.json")
+    if startup:
+        c, b = startup["current"]["geopain --help"], startup.get("baseline", {}).get("geopain --help")
+        before = f" (was {b['wall_s_best']:.2f} s)" if b else ""
+        rows.append((f"`geopain --help` (load {_load(startup.get('load_average'))}; `benchmarks/startup.py`)",
+                     f"{c['wall_s_best']:.2f} s wall, {c['cpu_s_best']:.2f} CPU-s{before}"))
+    lines = ["| what | measured |", "|---|---|", *[f"| {a} | {b} |" for a, b in rows]]
+    return "\n".join(lines) + "\n"
+
+
 def readme_blocks(results_dir: str | Path) -> dict[str, str]:
     """``{block name: markdown}`` of the README, generated from the committed result files."""
     d = Path(results_dir)
@@ -358,6 +433,9 @@ def readme_blocks(results_dir: str | Path) -> dict[str, str]:
     for name in ("temporal", "biosignals"):  # written by benchmarks/temporal.py, benchmarks/biosignals.py
         if (d / name / "summary.md").is_file():
             blocks[name] = (d / name / "summary.md").read_text(encoding="utf-8").rstrip() + "\n"
+    speed = markdown_speed(d)
+    if speed.count("\n") > 2:
+        blocks["speed"] = speed
     return blocks
 
 

@@ -48,11 +48,31 @@ class TestReadmeTables:
 
         root = Path(__file__).resolve().parents[1]
         blocks = readme_blocks(root / "benchmarks" / "results")
-        assert set(blocks) == {"demo-results", "edge-weights", "generality", "temporal", "biosignals"}
+        assert set(blocks) == {"demo-results", "edge-weights", "generality", "temporal", "biosignals", "speed"}
         text = (root / "README.md").read_text()
         for name, body in blocks.items():
             block = text.split(f"<!-- {name}:start -->", 1)[1].split(f"<!-- {name}:end -->", 1)[0]
             assert block.strip() == body.strip(), "run 'make readme-tables' after 'make demo'"
+
+    def test_speed_table_reads_the_benchmark_outputs(self, tmp_path):
+        """Rows come from the files that exist, with their numbers and load averages."""
+        import json
+
+        from geopain.demo import markdown_speed
+
+        assert markdown_speed(tmp_path).count("\n") == 2  # header only: nothing measured
+        (tmp_path / "dashboard").mkdir()
+        page = {"path": "/", "median_s": 0.0421, "max_s": 0.05, "bytes": 1}
+        (tmp_path / "dashboard" / "dashboard.json").write_text(json.dumps({
+            "load_avg_at_start": [3.25, 1, 1], "sqlite": {"runs": 100, "windows_per_run": 10000,
+                                                          "pages": {"first page (runs)": page}}}))
+        (tmp_path / "startup").mkdir()
+        (tmp_path / "startup" / "startup.json").write_text(json.dumps({
+            "load_average": [0.5, 0, 0], "current": {"geopain --help": {"wall_s_best": 0.123, "cpu_s_best": 0.08}}}))
+        table = markdown_speed(tmp_path)
+        assert "100 runs x 10,000 windows (load 3.2" in table and "sqlite 0.042 s" in table
+        assert "0.12 s wall" in table and "(was" not in table
+        assert "monitor" not in table
 
     def test_update_readme_fills_the_block(self, tmp_path):
         from geopain.demo import markdown_results, update_readme
