@@ -1,7 +1,7 @@
 """Export a trained neural model to ONNX for torch-free deployment (:mod:`geopain.lite`).
 
 ``export_onnx(MODEL_DIR, "model.onnx", int8=False)`` loads a model directory written by
-``geopain train`` (:func:`geopain.models.serialization.save`), traces its network with
+``geopain train`` (:func:`geopain.models.save`), traces its network with
 torch's ONNX exporter (opset 17, the batch dimension dynamic), writes into the file's
 metadata what :class:`~geopain.lite.OnnxPainModel` needs to rebuild the inputs without
 torch (scheme, task, graph settings, edge list, feature scalers, calibration temperature),
@@ -111,7 +111,7 @@ def export_onnx(model_dir: str | os.PathLike, output: str | os.PathLike, int8: b
     import onnxruntime as ort
     import torch
 
-    from .models.serialization import load
+    from .models import load
 
     est = load(model_dir)
     _check_exportable(est)

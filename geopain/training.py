@@ -198,7 +198,7 @@ def fit_network(model: nn.Module, inputs: dict[str, Any], index: np.ndarray, y: 
     cw = class_weights(strata_arr[tr], max(k, n_classes if task != "score" else k))
     sample_w = cw[strata_arr] if balance == "weight" else None
     gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, foreach=True)  # one kernel per step, not per tensor
     idx_t = torch.as_tensor(index, dtype=torch.long)
     y_t = torch.as_tensor(y, dtype=torch.float32)
     w_t = None if sample_w is None else torch.as_tensor(sample_w, dtype=torch.float32)
@@ -230,7 +230,7 @@ def fit_network(model: nn.Module, inputs: dict[str, Any], index: np.ndarray, y: 
             loss = _loss(out, y_t[sel].to(device), None if w_t is None else w_t[sel].to(device), task)
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            nn.utils.clip_grad_norm_(model.parameters(), 5.0, foreach=True)
             opt.step()
             total += loss.item() * len(sel)
             count += len(sel)

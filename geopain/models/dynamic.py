@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import GeopainError, ShapeError
+from ..registry import Registry
 from ._common import Head
 from .dct import subwindows
 from .windows import check_window, chunked
@@ -72,16 +73,18 @@ class DynamicSummaryModel(nn.Module):
         out_channels: classes, or 1 for a score.
         hidden, layers, edge_dim, n_nodes: the encoder's size, edge features and landmarks.
         encoder: a registered frame model (a graph model such as ``"wgnn"``, or ``"pointnet"``).
+        registry: where ``encoder`` is registered (the factory passes :data:`geopain.models.MODELS`).
         sub_window, sub_step: level-1 sub-windows in frames.
     """
 
     def __init__(self, in_channels: int, out_channels: int, hidden: int = 32, layers: int = 3, edge_dim: int = 0,
                  n_nodes: int = 0, encoder: str = "wgnn", sub_window: int = 8, sub_step: int = 4,
-                 dropout: float = 0.1):
+                 dropout: float = 0.1, registry: Registry | None = None):
         super().__init__()
-        from . import MODELS, create
-
-        info = MODELS.info(encoder)
+        if registry is None:
+            raise GeopainError("DynamicSummaryModel needs the model registry to build its encoder; "
+                               "use geopain.models.create('dynamic', ...)")
+        info = registry.info(encoder)
         if info.get("kind") != "torch" or info.get("window_model") or info.get("temporal_only"):
             raise GeopainError(f"the dynamic summary needs a neural frame model as encoder, got {encoder!r}")
         kw = {"hidden": hidden}
@@ -92,7 +95,7 @@ class DynamicSummaryModel(nn.Module):
         if info.get("landmarks"):
             kw["n_nodes"] = n_nodes
         self.encoder_name, self.graph = encoder, bool(info.get("graph"))
-        self.encoder = create(encoder, in_channels=2 * in_channels, out_channels=out_channels, **kw)
+        self.encoder = registry.create(encoder, in_channels=2 * in_channels, out_channels=out_channels, **kw)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.sub_window, self.sub_step = int(sub_window), int(sub_step)
         self.norm = nn.BatchNorm1d(in_channels, momentum=None)  # dynamics are small next to the shapes: standardised

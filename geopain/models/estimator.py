@@ -44,7 +44,9 @@ from ._common import HEADS
 from .abstention import frame_status
 from ..predictions import apply_temperature, frame_table, sequence_table, task_targets
 from .calibration import after_fit
+from .factory import MODELS, create, create_temporal
 from .pretrained import resolve_init
+from .serialization import WEIGHTS, read_model_dir, write_model_dir
 from .steps import (REFERENCES, FeatureScaler, Frames, GraphFeatures, IdentityAugment, MeasurementFeatures, Normalize,
                     Reference, feature_blocks)
 
@@ -205,8 +207,6 @@ class PainEstimator:
         return self.reference
 
     def _check_params(self) -> None:
-        from . import MODELS
-
         if self.task not in TASKS:
             raise GeopainError(f"task must be one of {TASKS}, got {self.task!r}")
         if self.temporal not in TEMPORAL:
@@ -222,8 +222,6 @@ class PainEstimator:
 
     @property
     def _info(self) -> dict[str, Any]:
-        from . import MODELS
-
         return MODELS.info(self.model)
 
     @property
@@ -329,8 +327,6 @@ class PainEstimator:
         return kw
 
     def _build_model(self, in_channels: int, kwargs: dict[str, Any]):
-        from . import create, create_temporal
-
         out = 1 if self.task == "score" else self.n_classes_
         if self._kind == "sklearn":
             return create(self.model, task=self.task, n_classes=max(out, 2), seed=self.seed, **kwargs)
@@ -760,15 +756,11 @@ class PainEstimator:
 
     def save(self, directory: str | os.PathLike) -> Path:
         """Write ``config.json`` + ``model.safetensors`` (no pickle) to ``directory``."""
-        from .serialization import write_model_dir
-
         config, tensors = self.get_state()
         return write_model_dir(directory, config, tensors, self.history_)
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> "PainEstimator":
         """Load a model saved by :meth:`save` (never unpickles)."""
-        from .serialization import WEIGHTS, read_model_dir
-
         config, tensors = read_model_dir(directory)
         return cls(**cls.params_from_config(config)).set_state(config, tensors, where=Path(directory) / WEIGHTS)

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..errors import GeopainError, MissingWeightsError
+from .factory import MODELS
 
 #: Where the shipped pretrained encoders live.
 PRETRAINED_ROOT = Path(__file__).parent / "pretrained"
@@ -87,8 +88,6 @@ class InitSource:
 
 def _source_model(estimator) -> str:
     """The model whose shipped encoder ``estimator`` starts from (registry ``pretrained_from``)."""
-    from . import MODELS
-
     return MODELS.info(estimator.model).get("pretrained_from", estimator.model)
 
 

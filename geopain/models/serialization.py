@@ -74,17 +74,3 @@ def read_model_dir(directory: str | os.PathLike) -> tuple[dict[str, Any], dict[s
     except Exception as exc:  # safetensors raises its own error types
         raise InputError(w_path, f"not a readable safetensors file ({exc})") from None
     return config, tensors
-
-
-def save(estimator, directory: str | os.PathLike) -> Path:
-    """``estimator.save(directory)`` (kept for callers of the earlier function)."""
-    return estimator.save(directory)
-
-
-def load(directory: str | os.PathLike):
-    """``PainEstimator.load(directory)``, kept for callers of the earlier function (use
-    :func:`geopain.models.load` or ``PainEstimator.load``; this alias is the one place this
-    module names the estimator)."""
-    from .estimator import PainEstimator
-
-    return PainEstimator.load(directory)
