@@ -32,3 +32,41 @@ def test_wheel_ships_species_adapters(tmp_path):
     where, schemes = out.stdout.strip().splitlines()
     assert where.startswith(str(target))
     assert "human/ibug68" in schemes.split(",") and "sheep/spfes" in schemes.split(",")
+
+
+def _module_imports() -> dict[str, set[str]]:
+    """``{module: geopain modules it imports}``, at the top or inside functions alike."""
+    import ast
+
+    root = Path(__file__).resolve().parents[1] / "geopain"
+    mods = {}
+    for p in root.rglob("*.py"):
+        parts = p.relative_to(root.parent).with_suffix("").parts
+        mods[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = p
+    graph: dict[str, set[str]] = {}
+    for name, path in mods.items():
+        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        edges = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                base = package.split(".")
+                target = ".".join(base[:len(base) - node.level + 1]) if node.level else ""
+                target = ".".join(filter(None, [target, node.module or ""]))
+                for alias in node.names:
+                    sub = f"{target}.{alias.name}"
+                    edges.add(sub if sub in mods else target)
+            elif isinstance(node, ast.Import):
+                edges.update(a.name for a in node.names)
+        graph[name] = {m for m in edges if m in mods and m != name}
+    return graph
+
+
+def test_no_import_cycle_between_geopain_modules():
+    """Function-level imports may defer an import (start-up time, optional dependencies) but
+    must not hide a cycle: the module graph, counting them, has no strongly connected part."""
+    import networkx as nx
+
+    g = nx.DiGraph([(a, b) for a, bs in _module_imports().items() for b in bs])
+    cycles = [sorted(c) for c in nx.strongly_connected_components(g) if len(c) > 1]
+    assert not cycles, f"import cycles: {cycles}"
+    assert "geopain.models.factory" in g["geopain.models.estimator"]  # the graph is really read

@@ -334,7 +334,7 @@ class PainEstimator:
         if self._rnn in (None, "window"):
             return create(self.model, in_channels=in_channels, out_channels=out, **kwargs)
         if self._rnn == "cloud":
-            enc = {} if self._info.get("temporal_only") else {"encoder": "pointnet2" if self.model == "pointnet2" else "pointnet"}
+            enc = {} if self._info.get("temporal_only") else {"encoder": self._info.get("cloud_encoder", "pointnet")}
             kw = {k: v for k, v in kwargs.items() if k not in ("edge_dim", "layers", "n_nodes", "head")}
             return create_temporal("stpointnet", in_channels, out, **{**enc, **kw})
         hidden = kwargs.pop("hidden", self.hidden)

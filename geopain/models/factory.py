@@ -25,17 +25,18 @@ MODELS: Registry = Registry("model")
 # Registry metadata drives the estimator: ``kind`` (torch / sklearn), ``graph`` (needs the
 # facial graph's edges), ``layered`` (takes ``layers``), ``landmarks`` (takes ``n_nodes``: learned
 # landmark identities and a per-landmark readout), ``measurements`` (takes the pain-unit
-# measurements as ``features``), ``heads`` (which output heads it supports).
+# measurements as ``features``), ``heads`` (which output heads it supports), ``cloud_encoder`` (the
+# point encoder a spatio-temporal cloud of this model's windows uses: temporal="cloud").
 _FRAME = dict(kind="torch", layered=True, landmarks=True, heads=("softmax", "ordinal"))
 
 
-@MODELS.register("pointnet", graph=False, **_FRAME,
+@MODELS.register("pointnet", graph=False, cloud_encoder="pointnet", **_FRAME,
                  description="PointNet: shared per-point MLP with landmark identities, pooled + per-landmark readout")
 def _pointnet(in_channels: int, out_channels: int, **kw: Any) -> PointNet:
     return PointNet(in_channels, out_channels, **kw)
 
 
-@MODELS.register("pointnet2", kind="torch", graph=False, heads=("softmax",),
+@MODELS.register("pointnet2", kind="torch", graph=False, cloud_encoder="pointnet2", heads=("softmax",),
                  description="PointNet++-style: kNN grouping around every point and FPS centroids")
 def _pointnet2(in_channels: int, out_channels: int, **kw: Any) -> PointNet2:
     return PointNet2(in_channels, out_channels, **kw)
@@ -138,8 +139,9 @@ def info(name: str) -> dict[str, Any]:
 
 def create_temporal(name: str, in_channels: int, out_channels: int, rnn: str = "gru", hidden: int = 64,
                     **kw: Any):
-    """A sequence model: ``"stpointnet"`` directly, or frame model ``name`` + a GRU/LSTM head."""
-    if name == "stpointnet":
+    """A sequence model: a ``temporal_only`` model (``"stpointnet"``) directly, or frame model
+    ``name`` + a GRU/LSTM head."""
+    if MODELS.info(name).get("temporal_only"):
         return create(name, in_channels=in_channels, out_channels=out_channels, hidden=hidden, **kw)
     if MODELS.info(name)["kind"] != "torch":
         raise GeopainError(f"{name!r} is not a neural frame model; temporal baselines use window statistics")
