@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from .errors import GeopainError
+from .jsonio import dumps, to_jsonable
 from .lite import FORMAT, METADATA_KEY
 
 __all__ = ["export_onnx", "OPSET", "PARITY_TOLERANCE"]
@@ -68,8 +69,6 @@ def _example_inputs(est, frames: int = 64, seed: int = 0) -> dict[str, Any]:
 
 
 def _metadata(est, model_kind: str) -> dict[str, Any]:
-    from .jsonio import to_jsonable
-
     graph = dict(est.graph or {})
     builder_features = tuple(graph.get("features", ("pos", "disp", "region", "conf")))
     triangles = None
@@ -154,7 +153,7 @@ def export_onnx(model_dir: str | os.PathLike, output: str | os.PathLike, int8: b
             tmp.unlink(missing_ok=True)
             raise GeopainError(f"{est.model!r} could not be exported to ONNX: {str(exc).splitlines()[0]}") from None
     proto = onnx.load(str(tmp))
-    meta = json.dumps(_metadata(est, "float32"))
+    meta = dumps(_metadata(est, "float32"), indent=None)
     onnx.helper.set_model_props(proto, {METADATA_KEY: meta})
     onnx.save(proto, str(tmp))
 
@@ -183,7 +182,7 @@ def export_onnx(model_dir: str | os.PathLike, output: str | os.PathLike, int8: b
         finally:
             root.setLevel(level)
         qproto = onnx.load(str(qtmp))
-        onnx.helper.set_model_props(qproto, {METADATA_KEY: json.dumps(_metadata(est, "int8-dynamic"))})
+        onnx.helper.set_model_props(qproto, {METADATA_KEY: dumps(_metadata(est, "int8-dynamic"), indent=None)})
         onnx.save(qproto, str(qtmp))
         summary["float_max_abs_diff"] = diff
         summary["int8_max_abs_diff"] = float(np.abs(run(qtmp) - expected).max())

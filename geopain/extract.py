@@ -30,6 +30,7 @@ import numpy as np
 
 from .detectors import DETECTORS, Detector, FaceDetection, create, default_detector
 from .errors import GeopainError, InputError, OutputExistsError, SettingsChangedError, error_log_path
+from .jsonio import dumps
 from .landmarks import LandmarkSequence
 from .media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, iter_video, media_kind, read_image, video_info
 from .species import convert_sequence, default_scheme, get_scheme, scheme_key
@@ -542,7 +543,7 @@ def _write_part(path: Path, seqs: list[LandmarkSequence]) -> bool:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from .io.tables import META_KEY, _json_default, sequences_to_frame
+    from .io.tables import META_KEY, sequences_to_frame
 
     if not seqs:
         return False
@@ -553,7 +554,7 @@ def _write_part(path: Path, seqs: list[LandmarkSequence]) -> bool:
     arrays = {c: pa.array(frame[c].to_numpy(), from_pandas=True) for c in other}  # NaN -> null, as pandas does
     arrays.update({c: pa.array(block[:, j], from_pandas=True) for j, c in enumerate(coord)})
     table = pa.table({c: arrays[c] for c in frame.columns})
-    md = {META_KEY: json.dumps(meta, default=_json_default).encode()}
+    md = {META_KEY: dumps(meta, indent=None).encode()}
     tmp = path.with_name(path.stem + ".tmp" + path.suffix)
     pq.write_table(table.replace_schema_metadata(md), tmp)
     os.replace(tmp, path)
@@ -812,9 +813,8 @@ def _merge(output: Path, items: list[WorkItem], parts: _Parts, settings: _Settin
             "extraction": {**settings.fingerprint(), "errors": len(errors), "items": len(items),
                            "inputs": inputs_fingerprint(items)}}
     if output.suffix.lower() == ".parquet":
-        from .io.tables import _json_default
 
-        md = {META_KEY: json.dumps(meta, default=_json_default).encode()}
+        md = {META_KEY: dumps(meta, indent=None).encode()}
         tmp = output.with_name(output.name + ".tmp")
         pq.write_table(table.replace_schema_metadata(md), tmp)
         os.replace(tmp, output)

@@ -60,6 +60,25 @@ class TestRoundTrip:
         assert got["dataset"] == "unbc" and got["protocols"] == meta["protocols"]
         assert got["scheme"] == "human/ibug68" and got["n_points"] == 68
 
+    @pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+    def test_metadata_is_strict_json(self, tmp_path, suffix):
+        """A missing sequence label or frame rate is JSON null in the metadata (strict parsers
+        reject bare NaN), and reads back as NaN."""
+        import json
+
+        import pyarrow.parquet as pq
+
+        from geopain.io.meta import META_KEY, sidecar
+
+        seq = LandmarkSequence(np.zeros((2, 68, 3)), "human/ibug68", fps=float("nan"), subject="s", sequence="q",
+                               sequence_labels={"vas": float("nan"), "opr": 2.0})
+        path = write_table([seq], tmp_path / f"t{suffix}")
+        raw = sidecar(path).read_text() if suffix == ".csv" else pq.read_schema(path).metadata[META_KEY].decode()
+        meta = json.loads(raw, parse_constant=lambda c: pytest.fail(f"bare {c} in the metadata"))
+        assert meta["sequences"][0]["sequence_labels"] == {"vas": None, "opr": 2.0}
+        (back,) = read_table(path)
+        assert np.isnan(back.sequence_labels["vas"]) and back.sequence_labels["opr"] == 2.0
+
     def test_columns_in_order(self):
         frame, _ = sequences_to_frame(_sequences())
         cols = list(frame.columns)

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import GeopainError
+from ..jsonio import write_json
 from ..landmarks import LandmarkSequence
 from ..species import get_scheme
 from ..tasks import SEQUENCE_KEYS, sequence_targets
@@ -136,7 +137,7 @@ def run_protocol(sequences: Iterable[LandmarkSequence] | str | os.PathLike | pd.
         pred_dir = None if out is None else out / "predictions" / f"{name}-{key}"
         if pred_dir is not None:
             pred_dir.mkdir(parents=True, exist_ok=True)
-            (pred_dir / "config.json").write_text(json.dumps(cfg, default=str, indent=1))
+            write_json(pred_dir / "config.json", cfg, indent=1)
         frames_all, seconds, errors = [], [], []
         for fold in folds:
             if bar is not None:

@@ -21,6 +21,7 @@ import pandas as pd
 
 from .. import __version__
 from ..errors import GeopainError, InputError
+from ..jsonio import dumps, write_json
 from ..landmarks import LABEL_COLUMNS, LandmarkSequence
 
 from .meta import META_KEY, read_meta  # noqa: F401  (read_meta is part of this module's API)
@@ -150,7 +151,7 @@ def sequences_from_frame(frame: pd.DataFrame, meta: dict[str, Any] | None = None
             subject=subject, sequence=sequence, face_id=int(face_id),
             labels={k: v for k in label_cols
                     for v in [rows[k].to_numpy(np.float64)] if not np.isnan(v).all()},
-            sequence_labels=dict(m.get("sequence_labels") or {}),
+            sequence_labels={k: np.nan if v is None else v for k, v in (m.get("sequence_labels") or {}).items()},  # JSON null
             dims=int(m.get("dims", 3 if has_z else 2)),
             units=m.get("units", "unknown"),  # a table without its metadata: say so, do not guess px
             detector=(det or None) if isinstance(det, str) else None,
@@ -177,14 +178,14 @@ def write_table(sequences: Iterable[LandmarkSequence] | pd.DataFrame, path: str 
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".csv":
         frame.to_csv(path, index=False)
-        path.with_suffix(path.suffix + ".meta.json").write_text(json.dumps(meta, default=_json_default))
+        write_json(path.with_suffix(path.suffix + ".meta.json"), meta, indent=None)
         return path
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     table = pa.Table.from_pandas(frame, preserve_index=False)
     md = dict(table.schema.metadata or {})
-    md[META_KEY] = json.dumps(meta, default=_json_default).encode()
+    md[META_KEY] = dumps(meta, indent=None).encode()
     tmp = path.with_name(path.name + ".tmp")
     pq.write_table(table.replace_schema_metadata(md), tmp)
     os.replace(tmp, path)  # never leave a half-written table behind
@@ -250,11 +251,3 @@ def read_table(path: str | os.PathLike) -> list[LandmarkSequence]:
     """Read a landmark table into sequences."""
     frame, meta = read_frame(path)
     return sequences_from_frame(frame, meta, source=str(path))
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    return str(obj)

@@ -22,6 +22,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from ..errors import GeopainError
+from ..jsonio import dumps
 from . import schema as S
 
 #: File name of the default SQLite database inside an output folder.
@@ -166,11 +167,7 @@ def _insert_ignore(conn, table, rows: list[dict], keys: list[str]) -> None:
 
 
 def _json(value: Any) -> str | None:
-    if value is None:
-        return None
-    from ..jsonio import to_jsonable
-
-    return json.dumps(to_jsonable(value), allow_nan=False)
+    return None if value is None else dumps(value, indent=None)
 
 
 class Store:
@@ -224,12 +221,12 @@ class Store:
         config = json.loads(cfg_path.read_text(encoding="utf-8"))
         calibration = None  # what the model learned (temperature scaling), else a calibration.json beside it
         if config.get("calibration"):
-            calibration = json.dumps(config["calibration"])
+            calibration = dumps(config["calibration"], indent=None)
         elif (d / "calibration.json").is_file():
             calibration = (d / "calibration.json").read_text(encoding="utf-8")
         row = {"digest": digest, "name": d.resolve().name, "path": str(d.resolve()),
                "task": str(config.get("params", {}).get("task", "?")), "scheme": str(config.get("scheme", "?")),
-               "geopain_version": str(config.get("geopain_version", "")), "config": json.dumps(config),
+               "geopain_version": str(config.get("geopain_version", "")), "config": dumps(config, indent=None),
                "calibration": calibration, "created_at": time.time()}
         with self.engine.begin() as conn:
             _insert_ignore(conn, S.model_versions, [row], ["digest"])
