@@ -430,9 +430,14 @@ def readme_blocks(results_dir: str | Path) -> dict[str, str]:
         blocks["edge-weights"] = markdown_edge_weights(json.loads((d / "edge_weights.json").read_text()))
     if (d / "generality" / "generality.md").is_file():  # written by benchmarks/generality.py
         blocks["generality"] = (d / "generality" / "generality.md").read_text(encoding="utf-8").rstrip() + "\n"
-    for name in ("temporal", "biosignals"):  # written by benchmarks/temporal.py, benchmarks/biosignals.py
+    # written by benchmarks/temporal.py, biosignals.py and explanations.py; a summary's own title
+    # line is left out (the README's section has the heading)
+    for name in ("temporal", "biosignals", "explanations"):
         if (d / name / "summary.md").is_file():
-            blocks[name] = (d / name / "summary.md").read_text(encoding="utf-8").rstrip() + "\n"
+            text = (d / name / "summary.md").read_text(encoding="utf-8").strip()
+            if text.startswith("# "):
+                text = text.split("\n", 1)[1].strip() if "\n" in text else ""
+            blocks[name] = text + "\n"
     speed = markdown_speed(d)
     if speed.count("\n") > 2:
         blocks["speed"] = speed
