@@ -167,6 +167,29 @@ class TestSplits:
             read_subject_list(empty)
 
 
+class TestEstimateSeconds:
+    def test_smoke_range_and_per_epoch_split(self, monkeypatch):
+        from geopain.evaluation import protocol
+
+        monkeypatch.setattr(protocol, "PROBE_FRAMES", 24)  # probe on part of the data: scaled up
+        seqs = cohort("human", n_subjects=4, seqs=2, frames=12)
+        est = protocol.estimate_seconds(seqs, ["logreg", "wgnn"], "binary", epochs=20, patience=4)
+        assert set(est) == {"logreg", "wgnn"}
+        assert est["logreg"]["epoch_s"] == 0 and est["logreg"]["min_s"] == est["logreg"]["max_s"] > 0
+        w = est["wgnn"]
+        assert w["epoch_s"] >= 0 and w["setup_s"] >= 0 and w["min_s"] <= w["max_s"]
+        assert w["max_s"] - w["min_s"] == pytest.approx((20 - 5) * w["epoch_s"])
+
+    def test_feature_run_protocol_prints_and_keeps_it(self, capsys):
+        from geopain.evaluation import run_protocol
+
+        seqs = cohort("human", n_subjects=4, seqs=2, frames=12)
+        res = run_protocol(seqs, "logreg", "binary", "kfold:2", progress=False, estimate=True)
+        assert "estimated time: 2 folds x 1 model(s)" in capsys.readouterr().err
+        assert res["estimate"]["folds"] == 2 and res["estimate"]["min_s"] > 0
+        assert "estimate" not in run_protocol(seqs, "logreg", "binary", "kfold:2", progress=False)
+
+
 class TestRunProtocol:
     def test_end_to_end_and_resume(self, tmp_path):
         from geopain.evaluation import run_protocol

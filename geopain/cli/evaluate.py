@@ -25,6 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(e.g. loso67); default loso")
     add_training_options(p)
     p.add_argument("-o", "--output", required=True, help="results directory")
+    p.add_argument("--no-estimate", action="store_true",
+                   help="skip the time estimate printed before training (short probe fits on the first fold)")
     p.set_defaults(func=run)
 
 
@@ -44,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
     temporal = params.pop("temporal")
     seed = params.pop("seed")
     results = run_protocol(seqs, models, args.task, args.protocol, temporal=temporal, out_dir=args.output,
-                           meta=meta, seed=seed, progress=not args.quiet, **params)
+                           meta=meta, seed=seed, progress=not args.quiet,
+                           estimate=not (args.quiet or args.no_estimate), **params)
     print(markdown_table(results), end="")
     print(f"results written to {args.output}/results.json, results.md, results.csv, plots and every held-out "
           f"prediction in {args.output}/heldout_predictions.parquet")

@@ -73,11 +73,76 @@ def _config_hash(obj: Any) -> str:
     return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
+#: frames of the first fold's training subjects a time estimate fits on (scaled to the whole fold)
+PROBE_FRAMES = 2000
+
+
+def estimate_seconds(train: Sequence[LandmarkSequence], names: Sequence[str], task: str, temporal: bool | str = False,
+                     seed: int = 0, **params: Any) -> dict[str, dict[str, float]]:
+    """How long one fold's fit of each model will take, from short probe fits.
+
+    Each model is fitted on about :data:`PROBE_FRAMES` frames of ``train`` (whole sequences drawn
+    at random; all of ``train`` where those cannot be fitted, e.g. one class only), once to warm
+    up and then timed for 3 epochs, whose per-epoch time the training loop records, which
+    separates the set-up from the per-epoch time. Both scale linearly with frames to all of
+    ``train``. Returns ``{name: {"min_s", "max_s", "epoch_s", "setup_s"}}`` per fold: a neural
+    model stops early after ``patience + 1`` epochs at the soonest and runs ``epochs`` at most.
+    """
+    from ..defaults import TRAINING
+    from ..models import PainEstimator
+
+    seqs = list(train)
+    total = sum(s.n_frames for s in seqs)
+    order = np.random.default_rng(seed).permutation(len(seqs))
+    picked, frames = [], 0
+    for i in order:  # whole sequences until the probe size
+        if frames >= PROBE_FRAMES:
+            break
+        picked.append(seqs[i])
+        frames += seqs[i].n_frames
+    scale = total / max(frames, 1)
+    epochs = int(params.get("epochs", TRAINING["epochs"]))
+    patience = int(params.get("patience", TRAINING["patience"]))
+    out: dict[str, dict[str, float]] = {}
+    for name in names:
+        def fit_s(n_epochs: int, probe: list[LandmarkSequence]) -> tuple[float, float, int]:
+            """(seconds of the whole fit, mean seconds of an epoch as the training loop timed it, epochs)"""
+            est = PainEstimator(name, task, temporal, seed=seed, **{**params, "epochs": n_epochs, "patience": n_epochs + 1})
+            t0 = time.perf_counter()
+            est.fit(probe)
+            rows = est.history_.rows if getattr(est, "history_", None) is not None else []
+            per_epoch = float(np.mean([r["seconds"] for r in rows])) if rows else 0.0
+            return time.perf_counter() - t0, per_epoch, len(rows)
+
+        try:
+            try:
+                fit_s(1, picked)  # warm-up: imports, compiled kernels, caches
+            except GeopainError:  # e.g. one class only in the probe: probe on everything
+                picked, scale = seqs, 1.0
+            whole, per_epoch, n_run = fit_s(3, picked)
+            epoch = per_epoch * scale
+            setup = max(whole - n_run * per_epoch, 0.0) * scale
+            if n_run:
+                low, high = setup + min(patience + 1, epochs) * epoch, setup + epochs * epoch
+            else:
+                low = high = setup
+        except GeopainError:  # the fold itself cannot be fitted: the run will say so per fold
+            setup = epoch = low = high = float("nan")
+        out[name] = {"min_s": low, "max_s": high, "epoch_s": epoch, "setup_s": setup}
+    return out
+
+
+def _duration(seconds: float) -> str:
+    if not np.isfinite(seconds):
+        return "?"
+    return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
 def run_protocol(sequences: Iterable[LandmarkSequence] | str | os.PathLike | pd.DataFrame,
                  model: str | Sequence[str], task: str, protocol: str,
                  temporal: bool | str = False, out_dir: str | os.PathLike | None = None, *,
                  meta: Mapping[str, Any] | None = None, seed: int = 0, progress: bool = True,
-                 **params: Any) -> dict[str, Any]:
+                 estimate: bool = False, **params: Any) -> dict[str, Any]:
     """Evaluate ``model`` (a name or a list of names) on ``task`` under ``protocol``.
 
     Args:
@@ -90,6 +155,8 @@ def run_protocol(sequences: Iterable[LandmarkSequence] | str | os.PathLike | pd.
         out_dir: if given, predictions (resumable), ``results.json``, a table and plots go there.
         meta: table metadata (named protocols), e.g. from :func:`geopain.io.tables.read_frame`.
         seed: seeds splits and training. params: :class:`PainEstimator` parameters.
+        estimate: before training, estimate the run's time from probe fits
+            (:func:`estimate_seconds`), print it and keep it as ``results["estimate"]``.
 
     Returns:
         ``{"task", "protocol", "species", "scheme", "scale", "folds": [...], "models":
@@ -129,6 +196,17 @@ def run_protocol(sequences: Iterable[LandmarkSequence] | str | os.PathLike | pd.
 
     predictions: dict[str, pd.DataFrame] = {}
     jobs = [(n, f) for n in names for f in folds]
+    if estimate:
+        tr, _ = folds[0].indices(seq_subjects)
+        per_fold = estimate_seconds([seqs[i] for i in tr], names, task, temporal, seed, **params)
+        results["estimate"] = {"per_fold": per_fold, "folds": len(folds),
+                               "min_s": len(folds) * float(np.nansum([e["min_s"] for e in per_fold.values()])),
+                               "max_s": len(folds) * float(np.nansum([e["max_s"] for e in per_fold.values()]))}
+        import sys
+
+        print(f"estimated time: {len(folds)} folds x {len(names)} model(s): {_duration(results['estimate']['min_s'])} "
+              f"to {_duration(results['estimate']['max_s'])} on this machine (early stopping decides where; folds "
+              f"already saved in the output are not refitted)", file=sys.stderr, flush=True)
     bar = progress_bar(total=len(jobs), desc=f"{task} {protocol}", enabled=progress)
     for name in names:
         cfg = {"model": name, "task": task, "temporal": temporal, "seed": seed, "params": params,
