@@ -704,16 +704,6 @@ def resolve_workers(workers: int | None) -> int:
     return int(workers)
 
 
-def _pool_init() -> None:
-    """A worker process uses one thread for the detector's maths: the processes fill the cores."""
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-        os.environ[var] = "1"
-    import sys
-
-    if "torch" in sys.modules and sys.modules["torch"] is not None:
-        sys.modules["torch"].set_num_threads(1)
-
-
 def _run_pool(todo: list[WorkItem], settings: _Settings, parts: _Parts, bar, workers: int) -> None:
     """Items in a pool of ``workers`` fresh processes (forkserver or spawn: a detector that
     already runs threads in this process, such as MediaPipe's, cannot be forked); each
@@ -721,8 +711,10 @@ def _run_pool(todo: list[WorkItem], settings: _Settings, parts: _Parts, bar, wor
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
+    from .parallel import worker_init
+
     ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx, initializer=_pool_init) as pool:
+    with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx, initializer=worker_init) as pool:
         queue = list(todo)
         pending: dict[Any, WorkItem] = {}
         while queue or pending:

@@ -224,6 +224,21 @@ class TestRunProtocol:
         same = json.dumps(res2["models"]["wgnn"]["frame"]["pooled"]) == json.dumps(res["models"]["wgnn"]["frame"]["pooled"])
         assert same  # (json: NaN == NaN)
 
+    def test_feature_worker_processes_give_the_same_results(self, tmp_path):
+        """Folds fitted in 2 worker processes: the same predictions as one process, every fold
+        saved (a rerun refits nothing)."""
+        from geopain.evaluation import run_protocol
+
+        seqs = cohort("human", n_subjects=4, seqs=2, frames=12)
+        one = run_protocol(seqs, ["logreg", "wgnn"], "binary", "kfold:2", progress=False, **FAST)
+        two = run_protocol(seqs, ["logreg", "wgnn"], "binary", "kfold:2", out_dir=tmp_path, progress=False,
+                           workers=2, **FAST)
+        for name in ("logreg", "wgnn"):
+            a, b = one["predictions"][name], two["predictions"][name]
+            a, b = (d.sort_values(["subject", "sequence", "frame"]).reset_index(drop=True) for d in (a, b))
+            np.testing.assert_allclose(a[["p_0", "p_1"]].to_numpy(), b[["p_0", "p_1"]].to_numpy(), atol=1e-6)
+        assert len(list(tmp_path.glob("predictions/*/fold*.parquet"))) == 4
+
     @pytest.mark.parametrize("species,task", [("sheep", "five"), ("human", "score")])
     def test_species_and_tasks(self, species, task):
         from geopain.evaluation import run_protocol

@@ -25,6 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(e.g. loso67); default loso")
     add_training_options(p)
     p.add_argument("-o", "--output", required=True, help="results directory")
+    p.add_argument("--workers", type=int, default=1,
+                   help="folds fitted at once, one process of one torch thread each (0: one per core; default 1); "
+                        "the results are those of --workers 1")
     p.add_argument("--no-estimate", action="store_true",
                    help="skip the time estimate printed before training (short probe fits on the first fold)")
     p.set_defaults(func=run)
@@ -33,6 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..errors import GeopainError
     from ..evaluation import markdown_table, run_protocol
+    from ..extract import resolve_workers
     from ..io.tables import read_frame, sequences_from_frame
     from ..models import MODELS
 
@@ -47,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     seed = params.pop("seed")
     results = run_protocol(seqs, models, args.task, args.protocol, temporal=temporal, out_dir=args.output,
                            meta=meta, seed=seed, progress=not args.quiet,
-                           estimate=not (args.quiet or args.no_estimate), **params)
+                           estimate=not (args.quiet or args.no_estimate), workers=resolve_workers(args.workers),
+                           **params)
     print(markdown_table(results), end="")
     print(f"results written to {args.output}/results.json, results.md, results.csv, plots and every held-out "
           f"prediction in {args.output}/heldout_predictions.parquet")

@@ -138,11 +138,34 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
+def fit_fold(name: str, fold_name: str, task: str, temporal: bool | str, seed: int, params: Mapping[str, Any],
+             train: Sequence[LandmarkSequence], test: Sequence[LandmarkSequence]) -> pd.DataFrame | str:
+    """One model on one fold: fitted on ``train``, its frame predictions of ``test`` (with
+    ``target``, ``fold`` and ``train_seconds`` columns), or the error line when it cannot be
+    fitted (e.g. one class in the fold's training subjects). A module-level function, so
+    worker processes can run it."""
+    from ..models import PainEstimator
+
+    est = PainEstimator(name, task, temporal, seed=seed, **params)
+    t0 = time.perf_counter()
+    try:
+        est.fit(list(train))
+    except GeopainError as exc:
+        return f"{name} {fold_name}: {exc}"
+    seconds = time.perf_counter() - t0
+    df = est.predict_frames(list(test))
+    if "target" not in df:
+        df["target"] = np.nan
+    df["fold"] = fold_name
+    df["train_seconds"] = seconds
+    return df
+
+
 def run_protocol(sequences: Iterable[LandmarkSequence] | str | os.PathLike | pd.DataFrame,
                  model: str | Sequence[str], task: str, protocol: str,
                  temporal: bool | str = False, out_dir: str | os.PathLike | None = None, *,
                  meta: Mapping[str, Any] | None = None, seed: int = 0, progress: bool = True,
-                 estimate: bool = False, **params: Any) -> dict[str, Any]:
+                 estimate: bool = False, workers: int = 1, **params: Any) -> dict[str, Any]:
     """Evaluate ``model`` (a name or a list of names) on ``task`` under ``protocol``.
 
     Args:
@@ -155,6 +178,8 @@ def run_protocol(sequences: Iterable[LandmarkSequence] | str | os.PathLike | pd.
         out_dir: if given, predictions (resumable), ``results.json``, a table and plots go there.
         meta: table metadata (named protocols), e.g. from :func:`geopain.io.tables.read_frame`.
         seed: seeds splits and training. params: :class:`PainEstimator` parameters.
+        workers: folds (and models) fitted at once, in that many worker processes of one
+            torch thread each; the results equal a run with ``workers=1``.
         estimate: before training, estimate the run's time from probe fits
             (:func:`estimate_seconds`), print it and keep it as ``results["estimate"]``.
 
@@ -164,7 +189,7 @@ def run_protocol(sequences: Iterable[LandmarkSequence] | str | os.PathLike | pd.
         "sequence": {...}, "train_seconds": [...]}}, "comparisons": [...]}``.
     """
     from ..io.tables import load_sequences
-    from ..models import MODELS, PainEstimator
+    from ..models import MODELS
 
     seqs, table_meta = load_sequences(sequences)  # sequences, a table path or a DataFrame
     meta = table_meta if meta is None else meta
@@ -208,48 +233,65 @@ def run_protocol(sequences: Iterable[LandmarkSequence] | str | os.PathLike | pd.
               f"to {_duration(results['estimate']['max_s'])} on this machine (early stopping decides where; folds "
               f"already saved in the output are not refitted)", file=sys.stderr, flush=True)
     bar = progress_bar(total=len(jobs), desc=f"{task} {protocol}", enabled=progress)
+    caches: dict[str, Path | None] = {}
     for name in names:
         cfg = {"model": name, "task": task, "temporal": temporal, "seed": seed, "params": params,
                "protocol": protocol, "folds": [f.test_subjects for f in folds], "n_sequences": len(seqs)}
-        key = _config_hash(cfg)
-        pred_dir = None if out is None else out / "predictions" / f"{name}-{key}"
+        pred_dir = None if out is None else out / "predictions" / f"{name}-{_config_hash(cfg)}"
         if pred_dir is not None:
             pred_dir.mkdir(parents=True, exist_ok=True)
             write_json(pred_dir / "config.json", cfg, indent=1)
-        frames_all, seconds, errors = [], [], []
-        for fold in folds:
-            if bar is not None:
-                bar.set_postfix_str(f"{name} {fold.name}")
-            cache = None if pred_dir is None else pred_dir / f"{fold.name}.parquet"
-            if cache is not None and cache.is_file():
-                df = pd.read_parquet(cache)
-                seconds.append(float(df.attrs.get("train_seconds", np.nan)) if hasattr(df, "attrs") else np.nan)
-            else:
-                tr, te = fold.indices(seq_subjects)
-                est = PainEstimator(name, task, temporal, seed=seed, **params)
-                t0 = time.perf_counter()
-                try:
-                    est.fit([seqs[i] for i in tr])
-                except GeopainError as exc:  # e.g. one class in a fold's training subjects
-                    errors.append(f"{name} {fold.name}: {exc}")
-                    if bar is not None:
-                        bar.update(1)
-                    continue
-                seconds.append(time.perf_counter() - t0)
-                df = est.predict_frames([seqs[i] for i in te])
-                if "target" not in df:
-                    df["target"] = np.nan
-                df["fold"] = fold.name
-                df["train_seconds"] = seconds[-1]
-                if cache is not None:
-                    tmp = cache.with_suffix(".tmp")
-                    df.to_parquet(tmp, index=False)
-                    os.replace(tmp, cache)
-            if "train_seconds" in df and len(df):
-                seconds[-1] = float(df["train_seconds"].iloc[0])
-            frames_all.append(df)
+        caches[name] = pred_dir
+    done: dict[tuple[str, str], pd.DataFrame | str] = {}  # (model, fold) -> predictions or error
+    todo = []
+    for name, fold in jobs:
+        cache = None if caches[name] is None else caches[name] / f"{fold.name}.parquet"
+        if cache is not None and cache.is_file():
+            done[name, fold.name] = pd.read_parquet(cache)
             if bar is not None:
                 bar.update(1)
+        else:
+            todo.append((name, fold, cache))
+
+    def finished(name: str, fold: Fold, cache: Path | None, result: pd.DataFrame | str) -> None:
+        if isinstance(result, pd.DataFrame) and cache is not None:
+            tmp = cache.with_suffix(".tmp")
+            result.to_parquet(tmp, index=False)
+            os.replace(tmp, cache)
+        done[name, fold.name] = result
+        if bar is not None:
+            bar.set_postfix_str(f"{name} {fold.name}")
+            bar.update(1)
+
+    def job_args(name: str, fold: Fold) -> tuple:
+        tr, te = fold.indices(seq_subjects)
+        return name, fold.name, task, temporal, seed, params, [seqs[i] for i in tr], [seqs[i] for i in te]
+
+    workers = max(1, int(workers))
+    if workers > 1 and len(todo) > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        from ..parallel import worker_init
+
+        ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
+        with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx, initializer=worker_init) as pool:
+            futures = {pool.submit(fit_fold, *job_args(name, fold)): (name, fold, cache) for name, fold, cache in todo}
+            for fut in as_completed(futures):
+                finished(*futures[fut], fut.result())  # each finished fold is saved at once (resumable)
+    else:
+        for name, fold, cache in todo:
+            finished(name, fold, cache, fit_fold(*job_args(name, fold)))
+    for name in names:
+        frames_all, seconds, errors = [], [], []
+        for fold in folds:
+            result = done[name, fold.name]
+            if isinstance(result, str):
+                errors.append(result)
+                continue
+            seconds.append(float(result["train_seconds"].iloc[0]) if "train_seconds" in result and len(result)
+                           else np.nan)
+            frames_all.append(result)
         if not frames_all:
             raise GeopainError(f"{name}: every fold failed: {errors[0]}")
         frames = pd.concat(frames_all, ignore_index=True)
