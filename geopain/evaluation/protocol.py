@@ -229,9 +229,11 @@ def run_protocol(sequences: Iterable[LandmarkSequence] | str | os.PathLike | pd.
                                "max_s": len(folds) * float(np.nansum([e["max_s"] for e in per_fold.values()]))}
         import sys
 
-        print(f"estimated time: {len(folds)} folds x {len(names)} model(s): {_duration(results['estimate']['min_s'])} "
-              f"to {_duration(results['estimate']['max_s'])} on this machine (early stopping decides where; folds "
-              f"already saved in the output are not refitted)", file=sys.stderr, flush=True)
+        est = results["estimate"]
+        split = f"; {workers} worker processes divide it by up to {workers}" if workers > 1 else ""
+        print(f"estimated time: {len(folds)} folds x {len(names)} model(s): {_duration(est['min_s'])} to "
+              f"{_duration(est['max_s'])} in one process on this machine (early stopping decides where{split}; "
+              f"folds already saved in the output are not refitted)", file=sys.stderr, flush=True)
     bar = progress_bar(total=len(jobs), desc=f"{task} {protocol}", enabled=progress)
     caches: dict[str, Path | None] = {}
     for name in names:
