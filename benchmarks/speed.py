@@ -146,7 +146,8 @@ def bench_extract(args, results: dict) -> list[str]:
 
     from _detectors_helpers import write_video
     from geopain.detectors import create
-    from geopain.extract import extract, resolve_workers
+    from geopain.extract import extract
+    from geopain.parallel import resolve_workers
     from geopain.media import iter_video
 
     tmp = Path(tempfile.mkdtemp(prefix="geopain-speed-extract-"))

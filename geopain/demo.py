@@ -345,7 +345,7 @@ def markdown_edge_weights(report: dict) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _load(value: list | tuple | None) -> str:
+def _load_average(value: list | tuple | None) -> str:
     return "?" if not value else f"{float(value[0]):.1f}"
 
 
@@ -363,7 +363,7 @@ def markdown_speed(results_dir: str | Path) -> str:
     rows: list[tuple[str, str]] = []
     speed = read("speed/speed.json")
     if speed:
-        load = _load(speed.get("load_average_before"))
+        load = _load_average(speed.get("load_average_before"))
         for key, g in speed.get("geometry", {}).items():
             rows.append((f"normalise + measure, {g['points']} points ({key}; `benchmarks/speed.py`, load {load})",
                          f"{g['normalise+measure_fps']:,.0f} frames/s ({g['normalise+measure_fps_cpu']:,.0f} per CPU-s); "
@@ -385,14 +385,14 @@ def markdown_speed(results_dir: str | Path) -> str:
         e = extract["extract"]
         cores = str(e.get("cores", 2))
         rows.append((f"`geopain extract`, MediaPipe, {e['videos']} videos x {e['frames'] // max(e['videos'], 1)} frames "
-                     f"(load {_load(extract.get('load_average_before'))})",
+                     f"(load {_load_average(extract.get('load_average_before'))})",
                      f"bare detector loop {e['bare_fps']:.1f} frames/s; 1 worker {e['workers_fps']['1']:.1f} "
                      f"(overhead {100 * e['overhead_one_worker']:+.0f}%); {cores} workers {e['workers_fps'][cores]:.1f} "
                      f"({e['speedup']:.2f}x); BioVid-size run projected at {e['biovid_projected_hours']:.0f} h"))
     monitor = read("monitor/monitor_fps.json")
     if monitor:
         v = monitor.get("video", {})
-        load = _load(monitor.get("machine", {}).get("load_avg_at_start"))
+        load = _load_average(monitor.get("machine", {}).get("load_avg_at_start"))
         parts = []
         if "realtime" in monitor:
             r = monitor["realtime"]
@@ -409,12 +409,12 @@ def markdown_speed(results_dir: str | Path) -> str:
                  if db in dash]
         some = next(dash[db] for db in ("sqlite", "postgresql") if db in dash)
         rows.append((f"dashboard first page, {some['runs']} runs x {some['windows_per_run']:,} windows "
-                     f"(load {_load(dash.get('load_avg_at_start'))}; `benchmarks/dashboard.py`)", ", ".join(cells)))
+                     f"(load {_load_average(dash.get('load_avg_at_start'))}; `benchmarks/dashboard.py`)", ", ".join(cells)))
     startup = read("startup/startup.json")
     if startup:
         c, b = startup["current"]["geopain --help"], startup.get("baseline", {}).get("geopain --help")
         before = f" (was {b['wall_s_best']:.2f} s)" if b else ""
-        rows.append((f"`geopain --help` (load {_load(startup.get('load_average'))}; `benchmarks/startup.py`)",
+        rows.append((f"`geopain --help` (load {_load_average(startup.get('load_average'))}; `benchmarks/startup.py`)",
                      f"{c['wall_s_best']:.2f} s wall, {c['cpu_s_best']:.2f} CPU-s{before}"))
     lines = ["| what | measured |", "|---|---|", *[f"| {a} | {b} |" for a, b in rows]]
     return "\n".join(lines) + "\n"

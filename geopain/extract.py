@@ -33,6 +33,7 @@ from .errors import GeopainError, InputError, OutputExistsError, SettingsChanged
 from .jsonio import dumps
 from .landmarks import LandmarkSequence
 from .media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, iter_video, media_kind, read_image, video_info
+from .parallel import process_pool, resolve_workers
 from .species import convert_sequence, default_scheme, get_scheme, scheme_key
 
 #: Images per part (and per Ray task) when extracting from many images.
@@ -695,26 +696,13 @@ def _check_same_run(output: Path, settings: _Settings, items: Sequence[WorkItem]
                                 f"or choose another output")
 
 
-def resolve_workers(workers: int | None) -> int:
-    """``None`` or 0 -> the number of cores; otherwise ``workers`` (>= 1)."""
-    if workers is None or workers == 0:
-        return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
-    if workers < 0:
-        raise GeopainError(f"workers must be >= 1 (or 0 for one per core), got {workers}")
-    return int(workers)
-
-
 def _run_pool(todo: list[WorkItem], settings: _Settings, parts: _Parts, bar, workers: int) -> None:
     """Items in a pool of ``workers`` fresh processes (forkserver or spawn: a detector that
     already runs threads in this process, such as MediaPipe's, cannot be forked); each
     finished item is recorded at once, so an interrupted run resumes from the parts written."""
-    import multiprocessing as mp
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures import FIRST_COMPLETED, wait
 
-    from .parallel import worker_init
-
-    ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx, initializer=worker_init) as pool:
+    with process_pool(min(workers, len(todo))) as pool:
         queue = list(todo)
         pending: dict[Any, WorkItem] = {}
         while queue or pending:
@@ -805,7 +793,6 @@ def _merge(output: Path, items: list[WorkItem], parts: _Parts, settings: _Settin
             "extraction": {**settings.fingerprint(), "errors": len(errors), "items": len(items),
                            "inputs": inputs_fingerprint(items)}}
     if output.suffix.lower() == ".parquet":
-
         md = {META_KEY: dumps(meta, indent=None).encode()}
         tmp = output.with_name(output.name + ".tmp")
         pq.write_table(table.replace_schema_metadata(md), tmp)

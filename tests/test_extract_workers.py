@@ -7,7 +7,8 @@ from PIL import Image
 
 import geopain.extract as ex
 from geopain.errors import GeopainError
-from geopain.extract import extract, resolve_workers
+from geopain.extract import extract
+from geopain.parallel import resolve_workers
 from geopain.io.tables import read_frame, read_meta
 
 from _detectors_helpers import photo, write_video

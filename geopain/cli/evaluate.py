@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..errors import GeopainError
     from ..evaluation import markdown_table, run_protocol
-    from ..extract import resolve_workers
+    from ..parallel import resolve_workers
     from ..io.tables import read_frame, sequences_from_frame
     from ..models import MODELS
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -69,6 +70,14 @@ def sequence_table(frames: pd.DataFrame, task: str, n_classes: int) -> pd.DataFr
     return out.reset_index()
 
 
+def _write_parquet(df: pd.DataFrame, path: Path) -> Path:
+    """``df`` to ``path`` through a temporary file and a rename: never half a table."""
+    tmp = path.with_name(path.name + ".tmp")
+    df.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+    return path
+
+
 def _config_hash(obj: Any) -> str:
     return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
@@ -114,14 +123,15 @@ def estimate_seconds(train: Sequence[LandmarkSequence], names: Sequence[str], ta
             per_epoch = float(np.mean([r["seconds"] for r in rows])) if rows else 0.0
             return time.perf_counter() - t0, per_epoch, len(rows)
 
+        probe, k = picked, scale
         try:
             try:
-                fit_s(1, picked)  # warm-up: imports, compiled kernels, caches
+                fit_s(1, probe)  # warm-up: imports, compiled kernels, caches
             except GeopainError:  # e.g. one class only in the probe: probe on everything
-                picked, scale = seqs, 1.0
-            whole, per_epoch, n_run = fit_s(3, picked)
-            epoch = per_epoch * scale
-            setup = max(whole - n_run * per_epoch, 0.0) * scale
+                probe, k = seqs, 1.0
+            whole, per_epoch, n_run = fit_s(3, probe)
+            epoch = per_epoch * k
+            setup = max(whole - n_run * per_epoch, 0.0) * k
             if n_run:
                 low, high = setup + min(patience + 1, epochs) * epoch, setup + epochs * epoch
             else:
@@ -227,8 +237,6 @@ def run_protocol(sequences: Iterable[LandmarkSequence] | str | os.PathLike | pd.
         results["estimate"] = {"per_fold": per_fold, "folds": len(folds),
                                "min_s": len(folds) * float(np.nansum([e["min_s"] for e in per_fold.values()])),
                                "max_s": len(folds) * float(np.nansum([e["max_s"] for e in per_fold.values()]))}
-        import sys
-
         est = results["estimate"]
         split = f"; {workers} worker processes divide it by up to {workers}" if workers > 1 else ""
         print(f"estimated time: {len(folds)} folds x {len(names)} model(s): {_duration(est['min_s'])} to "
@@ -257,9 +265,7 @@ def run_protocol(sequences: Iterable[LandmarkSequence] | str | os.PathLike | pd.
 
     def finished(name: str, fold: Fold, cache: Path | None, result: pd.DataFrame | str) -> None:
         if isinstance(result, pd.DataFrame) and cache is not None:
-            tmp = cache.with_suffix(".tmp")
-            result.to_parquet(tmp, index=False)
-            os.replace(tmp, cache)
+            _write_parquet(result, cache)
         done[name, fold.name] = result
         if bar is not None:
             bar.set_postfix_str(f"{name} {fold.name}")
@@ -271,13 +277,11 @@ def run_protocol(sequences: Iterable[LandmarkSequence] | str | os.PathLike | pd.
 
     workers = max(1, int(workers))
     if workers > 1 and len(todo) > 1:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures import as_completed
 
-        from ..parallel import worker_init
+        from ..parallel import process_pool
 
-        ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
-        with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx, initializer=worker_init) as pool:
+        with process_pool(min(workers, len(todo))) as pool:
             futures = {pool.submit(fit_fold, *job_args(name, fold)): (name, fold, cache) for name, fold, cache in todo}
             for fut in as_completed(futures):
                 finished(*futures[fut], fut.result())  # each finished fold is saved at once (resumable)
@@ -333,11 +337,7 @@ def write_heldout_predictions(predictions: Mapping[str, pd.DataFrame], task: str
 
     parts = [readable_columns(df, task).assign(model=name) for name, df in predictions.items()]
     table = pd.concat(parts, ignore_index=True)
-    table = table[["model"] + [c for c in table.columns if c != "model"]]
-    tmp = path.with_name(path.name + ".tmp")
-    table.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
-    return path
+    return _write_parquet(table[["model"] + [c for c in table.columns if c != "model"]], path)
 
 
 def compare(results: Mapping[str, Any]) -> list[str]:
