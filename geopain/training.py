@@ -198,7 +198,7 @@ def fit_network(model: nn.Module, inputs: dict[str, Any], index: np.ndarray, y: 
     cw = class_weights(strata_arr[tr], max(k, n_classes if task != "score" else k))
     sample_w = cw[strata_arr] if balance == "weight" else None
     gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, foreach=True)  # one kernel per step, not per tensor
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, fused=True)  # one kernel per step, not per tensor
     idx_t = torch.as_tensor(index, dtype=torch.long)
     y_t = torch.as_tensor(y, dtype=torch.float32)
     w_t = None if sample_w is None else torch.as_tensor(sample_w, dtype=torch.float32)
