@@ -13,6 +13,9 @@ onnx      WGNN inference, ONNX Runtime (float and int8) against torch on the CPU
           neural frame model's export parity; int8 accuracy change (benchmarks/speed_onnx.py).
 extract   the default detector: bare detector loop vs ``extract`` with 1 worker and with one
           worker per core; projected wall time of a BioVid-size run.
+cluster   one cross-validation in one process, with ``workers`` = cores, and on a real 2-node
+          local Ray cluster (``ray start``), with the same predictions (not in the default
+          sections: run ``--sections cluster --out benchmarks/results/speed/cluster``).
 
 Every figure is printed with its ratio to the reference measured in the same run. Rates
 are frames (or graphs) per wall-clock second with all threads the library uses (Numba /
@@ -191,6 +194,53 @@ def bench_extract(args, results: dict) -> list[str]:
     ]
 
 
+def bench_cluster(args, results: dict) -> list[str]:
+    """The same cross-validation (the demo's human cohort, binary, 4 subject-grouped folds,
+    ``--cluster-models``) in one process, in a local pool of one worker per core, and on a real
+    2-node local Ray cluster (``ray start --head`` + ``ray start --address``, one CPU each),
+    Ray's start-up on the cluster included; checks that all three give the same predictions."""
+    import numpy as np
+
+    from geopain.evaluation import run_protocol
+    from geopain.parallel import local_ray_cluster, resolve_workers
+    from geopain.synth import simulate
+
+    seqs = simulate(species="human", n_subjects=16, sequences_per_subject=4, frames=24, seed=0)
+    models = list(args.cluster_models)
+    cores = resolve_workers(None)
+
+    def run(**kw):
+        w0 = time.perf_counter()
+        res = run_protocol(seqs, models, "binary", "kfold:4", progress=False, **kw)
+        return time.perf_counter() - w0, res["predictions"]
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    t_single, p_single = run()
+    t_pool, p_pool = run(workers=cores)
+    with local_ray_cluster(nodes=2, cpus_per_node=1) as address:
+        t_ray, p_ray = run(ray_address=address)
+
+    def max_diff(p):
+        key = ["sequence", "frame"]
+        return max(float(np.nanmax(np.abs(p[m].sort_values(key)["p_1"].to_numpy()
+                                          - p_single[m].sort_values(key)["p_1"].to_numpy()))) for m in models)
+
+    r = {"models": models, "folds": 4, "cores": cores, "single_s": t_single, "pool_s": t_pool, "ray_s": t_ray,
+         "pool_ratio": t_pool / t_single, "ray_ratio": t_ray / t_single,
+         "pool_max_dp": max_diff(p_pool), "ray_max_dp": max_diff(p_ray)}
+    results["cluster"] = r
+    return [
+        f"cross-validation, demo human cohort (16 subjects), binary, 4 folds x {len(models)} models ({', '.join(models)}):",
+        f"  one process ({args.threads} torch threads)          {t_single:>7.1f} s",
+        f"  --workers {cores} (local processes)        {t_pool:>7.1f} s   {r['pool_ratio']:.2f}x the one-process time, "
+        f"max |dp| {r['pool_max_dp']:.1e}",
+        f"  --ray, 2-node local cluster (1 CPU each) {t_ray:>7.1f} s   {r['ray_ratio']:.2f}x the one-process time "
+        f"(goal <= 0.6x), max |dp| {r['ray_max_dp']:.1e}",
+    ]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=200_000)
@@ -201,6 +251,8 @@ def main(argv=None) -> int:
     ap.add_argument("--video-frames", type=int, default=48, help="frames per video for the extraction section")
     ap.add_argument("--graphs", type=int, default=20_000, help="graphs for the inference section")
     ap.add_argument("--epochs", type=int, default=15, help="training epochs of the WGNN whose int8 accuracy is compared")
+    ap.add_argument("--cluster-models", nargs="+", default=["logreg", "pointnet", "wgnn"],
+                    help="models of the cross-validation in the cluster section")
     ap.add_argument("--peak-gflops", type=float, default=None,
                     help="the machine's peak float32 GFLOP/s (default: cores x GHz x 32, AVX2 FMA)")
     ap.add_argument("--out", type=Path, default=OUT)
@@ -220,6 +272,8 @@ def main(argv=None) -> int:
             lines += bench_onnx(args, results)
     if "extract" in args.sections:
         lines += bench_extract(args, results)
+    if "cluster" in args.sections:
+        lines += bench_cluster(args, results)
     results["load_average_after"] = os.getloadavg()
     lines.append(f"load average before/after: {tuple(round(v, 1) for v in results['load_average_before'])} / "
                  f"{tuple(round(v, 1) for v in results['load_average_after'])} on {results['cpus']} CPUs "

@@ -351,7 +351,7 @@ def _load_average(value: list | tuple | None) -> str:
 
 def markdown_speed(results_dir: str | Path) -> str:
     """The README's speed table from the committed benchmark outputs (``speed/speed.json``,
-    ``speed/extract/speed.json``, ``monitor/monitor_fps.json``, ``dashboard/dashboard.json``,
+    ``speed/extract/speed.json``, ``speed/cluster/speed.json``, ``monitor/monitor_fps.json``, ``dashboard/dashboard.json``,
     ``startup/startup.json``); a missing file leaves its rows out. Each row names the load
     average it was measured at: on shared cores, wall-clock rates are lower bounds."""
     d = Path(results_dir)
@@ -389,6 +389,14 @@ def markdown_speed(results_dir: str | Path) -> str:
                      f"bare detector loop {e['bare_fps']:.1f} frames/s; 1 worker {e['workers_fps']['1']:.1f} "
                      f"(overhead {100 * e['overhead_one_worker']:+.0f}%); {cores} workers {e['workers_fps'][cores]:.1f} "
                      f"({e['speedup']:.2f}x); BioVid-size run projected at {e['biovid_projected_hours']:.0f} h"))
+    cluster = read("speed/cluster/speed.json")
+    if cluster and "cluster" in cluster:
+        c = cluster["cluster"]
+        rows.append((f"cross-validation, demo human cohort, 4 folds x {len(c['models'])} models "
+                     f"(`benchmarks/speed.py --sections cluster`, load {_load_average(cluster.get('load_average_before'))})",
+                     f"one process {c['single_s']:.0f} s; `--workers {c['cores']}` {c['pool_s']:.0f} s "
+                     f"({c['pool_ratio']:.2f}x); `--ray`, 2-node local cluster {c['ray_s']:.0f} s ({c['ray_ratio']:.2f}x); "
+                     f"same predictions (max |dp| {max(c['pool_max_dp'], c['ray_max_dp']):.0e})"))
     monitor = read("monitor/monitor_fps.json")
     if monitor:
         v = monitor.get("video", {})

@@ -33,7 +33,7 @@ from .errors import GeopainError, InputError, OutputExistsError, SettingsChanged
 from .jsonio import dumps
 from .landmarks import LandmarkSequence
 from .media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, iter_video, media_kind, read_image, video_info
-from .parallel import process_pool, resolve_workers
+from .parallel import resolve_workers
 from .species import convert_sequence, default_scheme, get_scheme, scheme_key
 
 #: Images per part (and per Ray task) when extracting from many images.
@@ -610,7 +610,9 @@ def extract(inputs: Iterable[str | os.PathLike], species: str = "human", detecto
         output: the ``.parquet`` (or ``.csv``) table to write.
         stride: every ``stride``-th video frame.
         resume: continue from ``OUTPUT.parts/`` when it holds a run with the same settings.
-        ray_address: run one Ray task per video / image chunk; ``"local"`` starts Ray here.
+        ray_address: run one Ray task per video / image chunk on that cluster (``"auto"``: the one
+            started on this machine; ``"local"``: a Ray instance started here; see
+            :class:`geopain.parallel.RayTasks`).
         detector_kwargs: options for the detector (e.g. ``{"weights": "best.pt"}``).
         subject_from: who is who: ``"folder"`` (each file's parent folder is one subject),
             ``"file"`` (each image/video its own subject) or ``"face-track"`` (each tracked face
@@ -663,10 +665,8 @@ def extract(inputs: Iterable[str | os.PathLike], species: str = "human", detecto
     bar = progress_bar(total=total, unit="frame", desc=f"extract ({name})", enabled=progress, smoothing=0.1)
     try:
         n_workers = resolve_workers(workers)
-        if ray_address is not None and todo:
-            _run_ray(todo, settings, parts, bar, ray_address, ray_num_cpus)
-        elif n_workers > 1 and len(todo) > 1:
-            _run_pool(todo, settings, parts, bar, n_workers)
+        if todo and (ray_address is not None or (n_workers > 1 and len(todo) > 1)):
+            _run_parallel(todo, settings, parts, bar, n_workers, ray_address, ray_num_cpus)
         else:
             for item in todo:
                 key, n, errors, has_part = _run_item(item, settings, parts.part(item.key), bar)
@@ -696,60 +696,23 @@ def _check_same_run(output: Path, settings: _Settings, items: Sequence[WorkItem]
                                 f"or choose another output")
 
 
-def _run_pool(todo: list[WorkItem], settings: _Settings, parts: _Parts, bar, workers: int) -> None:
-    """Items in a pool of ``workers`` fresh processes (forkserver or spawn: a detector that
-    already runs threads in this process, such as MediaPipe's, cannot be forked); each
-    finished item is recorded at once, so an interrupted run resumes from the parts written."""
-    from concurrent.futures import FIRST_COMPLETED, wait
+def _run_parallel(todo: list[WorkItem], settings: _Settings, parts: _Parts, bar, workers: int,
+                  ray_address: str | None, ray_num_cpus: int | None) -> None:
+    """Items in ``workers`` fresh local processes or as Ray tasks (:func:`geopain.parallel.run_tasks`);
+    each finished item is recorded at once, so an interrupted run resumes from the parts written,
+    and a crashed worker costs its item only."""
+    from .parallel import run_tasks
 
-    with process_pool(min(workers, len(todo))) as pool:
-        queue = list(todo)
-        pending: dict[Any, WorkItem] = {}
-        while queue or pending:
-            while queue and len(pending) < 2 * workers:  # bounded: a few items in flight per worker
-                it = queue.pop(0)
-                pending[pool.submit(_run_item, it, settings, parts.part(it.key))] = it
-            done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-            for fut in done:
-                item = pending.pop(fut)
-                try:
-                    key, n, errors, has_part = fut.result()
-                except Exception as exc:  # a crashed worker: log it, keep the rest
-                    key, n, errors, has_part = (item.key, 0, [f"{item.paths[0]}: worker failed "
-                                                              f"({type(exc).__name__}: {exc})"], False)
-                parts.record(key, n, errors, has_part)
-                bar.update(n)
-
-
-def _run_ray(todo: list[WorkItem], settings: _Settings, parts: _Parts, bar, address: str, num_cpus: int | None) -> None:
-    try:
-        import ray
-    except ImportError:
-        raise GeopainError("--ray needs the 'ray' package (pip install 'geopain[ray]')") from None
-    started = False
-    if not ray.is_initialized():
-        kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "ignore_reinit_error": True}
-        if address in ("", "local", "auto-local"):
-            kw["num_cpus"] = num_cpus or os.cpu_count() or 1
+    jobs = [(it, settings, parts.part(it.key)) for it in todo]
+    for i, result, error in run_tasks(_run_item, jobs, workers=workers, ray_address=ray_address,
+                                      ray_num_cpus=ray_num_cpus):
+        item = todo[i]
+        if error is not None:
+            key, n, errors, has_part = item.key, 0, [f"{item.paths[0]}: worker failed ({type(error).__name__}: {error})"], False
         else:
-            kw["address"] = address
-        ray.init(**kw)
-        started = True
-    try:
-        task = ray.remote(num_cpus=1)(_run_item)
-        pending = {task.remote(it, settings, parts.part(it.key)): it for it in todo}
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            item = pending.pop(ready[0])
-            try:
-                key, n, errors, has_part = ray.get(ready[0])
-            except Exception as exc:  # a crashed task: log it, keep the rest
-                key, n, errors, has_part = item.key, 0, [f"{item.paths[0]}: task failed ({type(exc).__name__})"], False
-            parts.record(key, n, errors, has_part)
-            bar.update(n)
-    finally:
-        if started:
-            ray.shutdown()
+            key, n, errors, has_part = result
+        parts.record(key, n, errors, has_part)
+        bar.update(n)
 
 
 def _merge(output: Path, items: list[WorkItem], parts: _Parts, settings: _Settings, input_errors: list[str],

@@ -69,9 +69,15 @@ class TestReadmeTables:
         (tmp_path / "startup").mkdir()
         (tmp_path / "startup" / "startup.json").write_text(json.dumps({
             "load_average": [0.5, 0, 0], "current": {"geopain --help": {"wall_s_best": 0.123, "cpu_s_best": 0.08}}}))
+        (tmp_path / "speed" / "cluster").mkdir(parents=True)
+        (tmp_path / "speed" / "cluster" / "speed.json").write_text(json.dumps({
+            "load_average_before": [1.5, 1, 1], "cluster": {
+                "models": ["logreg", "wgnn"], "cores": 2, "single_s": 100.0, "pool_s": 60.4, "ray_s": 70.2,
+                "pool_ratio": 0.604, "ray_ratio": 0.702, "pool_max_dp": 0.0, "ray_max_dp": 2e-7}}))
         table = markdown_speed(tmp_path)
         assert "100 runs x 10,000 windows (load 3.2" in table and "sqlite 0.042 s" in table
         assert "0.12 s wall" in table and "(was" not in table
+        assert "4 folds x 2 models" in table and "`--workers 2` 60 s (0.60x)" in table and "cluster 70 s (0.70x)" in table
         assert "monitor" not in table
 
     def test_update_readme_fills_the_block(self, tmp_path):

@@ -28,6 +28,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=1,
                    help="folds fitted at once, one process of one torch thread each (0: one per core; default 1); "
                         "the results are those of --workers 1")
+    p.add_argument("--ray", nargs="?", const="auto", default=None, metavar="ADDRESS",
+                   help="fit the folds as tasks on a Ray cluster (ADDRESS of its head, e.g. 10.0.0.1:6379; without "
+                        "one: the cluster started on this machine with 'ray start'; 'local': start Ray here); "
+                        "the results are those of a local run")
     p.add_argument("--no-estimate", action="store_true",
                    help="skip the time estimate printed before training (short probe fits on the first fold)")
     p.set_defaults(func=run)
@@ -52,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     results = run_protocol(seqs, models, args.task, args.protocol, temporal=temporal, out_dir=args.output,
                            meta=meta, seed=seed, progress=not args.quiet,
                            estimate=not (args.quiet or args.no_estimate), workers=resolve_workers(args.workers),
+                           ray_address=args.ray,
                            **params)
     print(markdown_table(results), end="")
     print(f"results written to {args.output}/results.json, results.md, results.csv, plots and every held-out "

@@ -30,8 +30,10 @@ def register(sub) -> None:
     p.add_argument("--workers", type=int, default=0, metavar="N",
                    help="detector processes working on different videos / image chunks at once (default 0: one "
                         "per core); the table is the same as with --workers 1, row for row")
-    p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
-                   help="run one Ray task per video; without ADDRESS Ray starts on this machine")
+    p.add_argument("--ray", nargs="?", const="auto", default=None, metavar="ADDRESS",
+                   help="one Ray task per video / image chunk on a Ray cluster (ADDRESS of its head, e.g. "
+                        "10.0.0.1:6379; without one: the cluster started on this machine with 'ray start'; 'local': "
+                        "start Ray here); the table is that of a local run, and a lost worker's task runs again")
     p.add_argument("--subject-from", choices=["folder", "file", "face-track", "column"], default="folder",
                    help="who is who: 'folder' (default): the folder holding each file is one subject (one person "
                         "per folder); 'file': each image or video is its own subject (a folder of photos of "

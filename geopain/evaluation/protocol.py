@@ -171,11 +171,20 @@ def fit_fold(name: str, fold_name: str, task: str, temporal: bool | str, seed: i
     return df
 
 
+def fit_fold_at(sequences: Sequence[LandmarkSequence], train_index: Sequence[int], test_index: Sequence[int],
+                *fold: Any) -> pd.DataFrame | str:
+    """:func:`fit_fold` on ``sequences[train_index]`` / ``sequences[test_index]``; ``fold`` is
+    ``name, fold_name, task, temporal, seed, params``. Workers and Ray tasks receive the
+    sequences once (Ray's object store) and the indices of each fold."""
+    return fit_fold(*fold, [sequences[i] for i in train_index], [sequences[i] for i in test_index])
+
+
 def run_protocol(sequences: Iterable[LandmarkSequence] | str | os.PathLike | pd.DataFrame,
                  model: str | Sequence[str], task: str, protocol: str,
                  temporal: bool | str = False, out_dir: str | os.PathLike | None = None, *,
                  meta: Mapping[str, Any] | None = None, seed: int = 0, progress: bool = True,
-                 estimate: bool = False, workers: int = 1, **params: Any) -> dict[str, Any]:
+                 estimate: bool = False, workers: int = 1, ray_address: str | None = None,
+                 **params: Any) -> dict[str, Any]:
     """Evaluate ``model`` (a name or a list of names) on ``task`` under ``protocol``.
 
     Args:
@@ -190,6 +199,8 @@ def run_protocol(sequences: Iterable[LandmarkSequence] | str | os.PathLike | pd.
         seed: seeds splits and training. params: :class:`PainEstimator` parameters.
         workers: folds (and models) fitted at once, in that many worker processes of one
             torch thread each; the results equal a run with ``workers=1``.
+        ray_address: fit the folds as Ray tasks on that cluster instead (``"auto"``: the one
+            started on this machine; ``"local"``: a Ray instance started here); same results.
         estimate: before training, estimate the run's time from probe fits
             (:func:`estimate_seconds`), print it and keep it as ``results["estimate"]``.
 
@@ -238,7 +249,8 @@ def run_protocol(sequences: Iterable[LandmarkSequence] | str | os.PathLike | pd.
                                "min_s": len(folds) * float(np.nansum([e["min_s"] for e in per_fold.values()])),
                                "max_s": len(folds) * float(np.nansum([e["max_s"] for e in per_fold.values()]))}
         est = results["estimate"]
-        split = f"; {workers} worker processes divide it by up to {workers}" if workers > 1 else ""
+        split = (f"; {workers} worker processes divide it by up to {workers}" if workers > 1 and ray_address is None
+                 else "; a Ray cluster divides it by up to its CPUs" if ray_address is not None else "")
         print(f"estimated time: {len(folds)} folds x {len(names)} model(s): {_duration(est['min_s'])} to "
               f"{_duration(est['max_s'])} in one process on this machine (early stopping decides where{split}; "
               f"folds already saved in the output are not refitted)", file=sys.stderr, flush=True)
@@ -273,21 +285,23 @@ def run_protocol(sequences: Iterable[LandmarkSequence] | str | os.PathLike | pd.
 
     def job_args(name: str, fold: Fold) -> tuple:
         tr, te = fold.indices(seq_subjects)
-        return name, fold.name, task, temporal, seed, params, [seqs[i] for i in tr], [seqs[i] for i in te]
+        return tr, te, name, fold.name, task, temporal, seed, params
 
     workers = max(1, int(workers))
-    if workers > 1 and len(todo) > 1:
-        from concurrent.futures import as_completed
+    if ray_address is not None or (workers > 1 and len(todo) > 1):
+        from ..parallel import run_tasks
 
-        from ..parallel import process_pool
-
-        with process_pool(min(workers, len(todo))) as pool:
-            futures = {pool.submit(fit_fold, *job_args(name, fold)): (name, fold, cache) for name, fold, cache in todo}
-            for fut in as_completed(futures):
-                finished(*futures[fut], fut.result())  # each finished fold is saved at once (resumable)
+        # networks first: the short sklearn fits fill the gaps at the end instead of leaving a core idle
+        todo.sort(key=lambda job: MODELS.info(job[0]).get("kind") != "torch")
+        for i, result, error in run_tasks(fit_fold_at, [job_args(name, fold) for name, fold, _ in todo],
+                                          common=(seqs,), workers=workers, ray_address=ray_address):
+            name, fold, cache = todo[i]
+            if error is not None:  # a worker lost beyond retries: this fold's error, the others go on
+                result = f"{name} {fold.name}: worker failed ({type(error).__name__}: {error})"
+            finished(name, fold, cache, result)  # each finished fold is saved at once (resumable)
     else:
         for name, fold, cache in todo:
-            finished(name, fold, cache, fit_fold(*job_args(name, fold)))
+            finished(name, fold, cache, fit_fold_at(seqs, *job_args(name, fold)))
     for name in names:
         frames_all, seconds, errors = [], [], []
         for fold in folds:
