@@ -14,8 +14,8 @@ onnx      WGNN inference, ONNX Runtime (float and int8) against torch on the CPU
 extract   the default detector: bare detector loop vs ``extract`` with 1 worker and with one
           worker per core; projected wall time of a BioVid-size run.
 cluster   one cross-validation in one process, with ``workers`` = cores, and on a real 2-node
-          local Ray cluster (``ray start``), with the same predictions (not in the default
-          sections: run ``--sections cluster --out benchmarks/results/speed/cluster``).
+          local Ray cluster (``ray start``), with the same predictions (alone:
+          ``--sections cluster --out benchmarks/results/speed/cluster``).
 
 Every figure is printed with its ratio to the reference measured in the same run. Rates
 are frames (or graphs) per wall-clock second with all threads the library uses (Numba /
@@ -246,7 +246,7 @@ def main(argv=None) -> int:
     ap.add_argument("--frames", type=int, default=200_000)
     ap.add_argument("--loop-frames", type=int, default=2000, help="frames for the (slow) per-frame SciPy loop")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--sections", nargs="+", default=["geometry", "onnx", "extract"])
+    ap.add_argument("--sections", nargs="+", default=["geometry", "onnx", "extract", "cluster"])
     ap.add_argument("--videos", type=int, default=6, help="videos for the extraction section")
     ap.add_argument("--video-frames", type=int, default=48, help="frames per video for the extraction section")
     ap.add_argument("--graphs", type=int, default=20_000, help="graphs for the inference section")

@@ -380,8 +380,15 @@ def markdown_speed(results_dir: str | Path) -> str:
                          f"torch {t['torch_gps']:,.0f} graphs/s, ONNX Runtime {t['onnx_gps']:,.0f} "
                          f"({t['onnx_gps'] / t['torch_gps']:.2f}x torch), int8 {t['int8_gps']:,.0f}{drop}; "
                          f"{t['onnx_gflops']:.1f} GFLOP/s of a {t['peak_gflops']:.0f} GFLOP/s peak"))
-    extract = read("speed/extract/speed.json")
-    if extract and "extract" in extract:
+    def section(name: str) -> dict | None:
+        """A ``speed.py`` section from its own run (``--out speed/NAME``) or from a run of all sections."""
+        for found in (read(f"speed/{name}/speed.json"), speed):
+            if found and name in found:
+                return found
+        return None
+
+    extract = section("extract")
+    if extract:
         e = extract["extract"]
         cores = str(e.get("cores", 2))
         rows.append((f"`geopain extract`, MediaPipe, {e['videos']} videos x {e['frames'] // max(e['videos'], 1)} frames "
@@ -389,8 +396,8 @@ def markdown_speed(results_dir: str | Path) -> str:
                      f"bare detector loop {e['bare_fps']:.1f} frames/s; 1 worker {e['workers_fps']['1']:.1f} "
                      f"(overhead {100 * e['overhead_one_worker']:+.0f}%); {cores} workers {e['workers_fps'][cores]:.1f} "
                      f"({e['speedup']:.2f}x); BioVid-size run projected at {e['biovid_projected_hours']:.0f} h"))
-    cluster = read("speed/cluster/speed.json")
-    if cluster and "cluster" in cluster:
+    cluster = section("cluster")
+    if cluster:
         c = cluster["cluster"]
         rows.append((f"cross-validation, demo human cohort, 4 folds x {len(c['models'])} models "
                      f"(`benchmarks/speed.py --sections cluster`, load {_load_average(cluster.get('load_average_before'))})",
