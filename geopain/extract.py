@@ -30,7 +30,6 @@ import numpy as np
 
 from .detectors import DETECTORS, Detector, FaceDetection, create, default_detector
 from .errors import GeopainError, InputError, OutputExistsError, SettingsChangedError, error_log_path
-from .jsonio import dumps
 from .landmarks import LandmarkSequence
 from .media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, iter_video, media_kind, read_image, video_info
 from .parallel import resolve_workers
@@ -542,9 +541,8 @@ def _write_part(path: Path, seqs: list[LandmarkSequence]) -> bool:
     conversion, which costs more than the detector on short videos.
     """
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    from .io.tables import META_KEY, sequences_to_frame
+    from .io.tables import sequences_to_frame, write_parquet
 
     if not seqs:
         return False
@@ -555,10 +553,7 @@ def _write_part(path: Path, seqs: list[LandmarkSequence]) -> bool:
     arrays = {c: pa.array(frame[c].to_numpy(), from_pandas=True) for c in other}  # NaN -> null, as pandas does
     arrays.update({c: pa.array(block[:, j], from_pandas=True) for j, c in enumerate(coord)})
     table = pa.table({c: arrays[c] for c in frame.columns})
-    md = {META_KEY: dumps(meta, indent=None).encode()}
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    pq.write_table(table.replace_schema_metadata(md), tmp)
-    os.replace(tmp, path)
+    write_parquet(table, path, meta)
     return True
 
 
@@ -721,7 +716,7 @@ def _merge(output: Path, items: list[WorkItem], parts: _Parts, settings: _Settin
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from .io.tables import META_KEY, write_table
+    from .io.tables import META_KEY, write_parquet, write_table
 
     keys = {it.key for it in items}
     errors = input_errors + parts.errors(keys)
@@ -756,10 +751,7 @@ def _merge(output: Path, items: list[WorkItem], parts: _Parts, settings: _Settin
             "extraction": {**settings.fingerprint(), "errors": len(errors), "items": len(items),
                            "inputs": inputs_fingerprint(items)}}
     if output.suffix.lower() == ".parquet":
-        md = {META_KEY: dumps(meta, indent=None).encode()}
-        tmp = output.with_name(output.name + ".tmp")
-        pq.write_table(table.replace_schema_metadata(md), tmp)
-        os.replace(tmp, output)
+        write_parquet(table.replace_schema_metadata(None), output, meta)
     else:
         write_table(table.to_pandas(), output, meta=meta)
     n_frames = sum(parts.done.get(it.key, 0) for it in items)

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import GeopainError
+from ..io.tables import write_parquet
 from ..jsonio import write_json
 from ..landmarks import LandmarkSequence
 from ..species import get_scheme
@@ -69,13 +70,6 @@ def sequence_table(frames: pd.DataFrame, task: str, n_classes: int) -> pd.DataFr
         out["fold"] = g["fold"].first()
     return out.reset_index()
 
-
-def _write_parquet(df: pd.DataFrame, path: Path) -> Path:
-    """``df`` to ``path`` through a temporary file and a rename: never half a table."""
-    tmp = path.with_name(path.name + ".tmp")
-    df.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
-    return path
 
 
 def _config_hash(obj: Any) -> str:
@@ -277,7 +271,7 @@ def run_protocol(sequences: Iterable[LandmarkSequence] | str | os.PathLike | pd.
 
     def finished(name: str, fold: Fold, cache: Path | None, result: pd.DataFrame | str) -> None:
         if isinstance(result, pd.DataFrame) and cache is not None:
-            _write_parquet(result, cache)
+            write_parquet(result, cache)
         done[name, fold.name] = result
         if bar is not None:
             bar.set_postfix_str(f"{name} {fold.name}")
@@ -351,7 +345,7 @@ def write_heldout_predictions(predictions: Mapping[str, pd.DataFrame], task: str
 
     parts = [readable_columns(df, task).assign(model=name) for name, df in predictions.items()]
     table = pd.concat(parts, ignore_index=True)
-    return _write_parquet(table[["model"] + [c for c in table.columns if c != "model"]], path)
+    return write_parquet(table[["model"] + [c for c in table.columns if c != "model"]], path)
 
 
 def compare(results: Mapping[str, Any]) -> list[str]:

@@ -181,14 +181,25 @@ def write_table(sequences: Iterable[LandmarkSequence] | pd.DataFrame, path: str 
         write_json(path.with_suffix(path.suffix + ".meta.json"), meta, indent=None)
         return path
     import pyarrow as pa
+
+    return write_parquet(pa.Table.from_pandas(frame, preserve_index=False), path, meta)
+
+
+def write_parquet(table: Any, path: str | os.PathLike, meta: dict[str, Any] | None = None) -> Path:
+    """An Arrow table (or a DataFrame) to ``path``, with geopain's metadata (strict JSON) in
+    the file's footer when ``meta`` is given, through a temporary file and a rename: a reader
+    never sees half a table, and an interrupted write leaves the old file as it was."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    md = dict(table.schema.metadata or {})
-    md[META_KEY] = dumps(meta, indent=None).encode()
+    path = Path(path)
+    if isinstance(table, pd.DataFrame):
+        table = pa.Table.from_pandas(table, preserve_index=False)
+    if meta is not None:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), META_KEY: dumps(meta, indent=None).encode()})
     tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table.replace_schema_metadata(md), tmp)
-    os.replace(tmp, path)  # never leave a half-written table behind
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
     return path
 
 
