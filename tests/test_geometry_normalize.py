@@ -4,7 +4,7 @@ import pytest
 
 from geopain.errors import GeopainError, ShapeError
 from geopain.geometry.align import rotation_from_angles
-from geopain.geometry.baseline import apply_baseline, baseline_sequences, neutral_shape, subject_neutrals
+from geopain.geometry.neutral import subtract_neutral, subtract_subject_neutrals, neutral_shape, subject_neutrals
 from geopain.geometry.normalize import fit_weak_perspective, normalize, normalize_coords
 from geopain.landmarks import LandmarkSequence
 from geopain.species import get_scheme
@@ -105,16 +105,19 @@ class TestNormalize:
         np.testing.assert_allclose(out.coords[0], scheme.template, atol=0.01)
         np.testing.assert_allclose(out.meta["pose"]["scale"], 10.0, rtol=1e-3)
 
-    def test_baseline_removes_identity(self, scheme):
+    def test_neutral_removes_identity(self, scheme):
         rng = np.random.default_rng(0)
         identity = rng.normal(0, 0.3, (68, 3))
         frames = np.repeat((scheme.template + identity)[None], 6, 0)
         frames[3:, 17:27, 1] -= 0.4  # brows lowered in the last frames
         seq = _seq(frames, units="cm", labels={"score": np.array([0, 0, 0, 3, 3, 3.0])})
-        out = normalize(seq, baseline="lowest")
+        out = normalize(seq, neutral="lowest")
         np.testing.assert_allclose(out.coords[:3], np.broadcast_to(scheme.template, (3, 68, 3)), atol=0.05)
         assert out.coords[3:, 17:27, 1].mean() < scheme.template[17:27, 1].mean() - 0.2
-        assert "baseline" in out.meta["normalization"]
+        assert "neutral" in out.meta["normalization"]
+        with pytest.warns(FutureWarning, match="neutral="):  # the older keyword still works, and says so
+            old = normalize(seq, baseline="lowest")
+        np.testing.assert_array_equal(old.coords, out.coords)
 
 
 class TestNeutralShape:
@@ -148,13 +151,13 @@ class TestSubjectBaselines:
         b = _seq(np.repeat((scheme.template - 0.5)[None], 4, 0), units="template", subject="B")
         neutrals = subject_neutrals([a, b], method="first", k=2)
         assert set(neutrals) == {"A", "B"}
-        out = baseline_sequences([a, b], method="first", k=2)
+        out = subtract_subject_neutrals([a, b], method="first", k=2)
         for s in out:
             np.testing.assert_allclose(s.coords, np.broadcast_to(scheme.template, s.coords.shape), atol=1e-5)
         with pytest.raises(ShapeError, match="normalise"):
             subject_neutrals([_seq(scheme.template[None], units="px")])
         with pytest.raises(ShapeError):
-            apply_baseline(np.zeros((2, 68, 3)), np.zeros((66, 3)), scheme.template)
+            subtract_neutral(np.zeros((2, 68, 3)), np.zeros((66, 3)), scheme.template)
 
 
 class TestNormalizeEdgeCases:

@@ -1,9 +1,9 @@
-"""Subject-wise standardisation of the geometry (``baseline="subject-median"``)."""
+"""Subject-wise standardisation of the geometry (``reference="subject-median"``)."""
 import numpy as np
 import pytest
 
 from geopain.errors import GeopainError
-from geopain.geometry.baseline import neutral_shape
+from geopain.geometry.neutral import neutral_shape
 
 
 class TestNeutralShapeMedian:

@@ -224,11 +224,11 @@ def template_measurements(scheme: Scheme | str) -> pd.Series:
     return measure(sch.template[None], sch).iloc[0]
 
 
-def measure_sequences(sequences: Iterable, normalize_first: bool | None = None, baseline=None) -> pd.DataFrame:
+def measure_sequences(sequences: Iterable, normalize_first: bool | None = None, neutral=None) -> pd.DataFrame:
     """One row per frame: ``subject, sequence, frame, face_id, timestamp``, labels, measurements.
 
     Sequences that are 2D or not yet in template units are normalised first
-    (:func:`~geopain.geometry.normalize.normalize`, with ``baseline``) unless
+    (:func:`~geopain.geometry.normalize.normalize`, with ``neutral``) unless
     ``normalize_first=False``. Sequences may use different schemes only if their
     measurement names agree (columns are the union; absent ones are NaN).
     """
@@ -237,8 +237,8 @@ def measure_sequences(sequences: Iterable, normalize_first: bool | None = None, 
     frames = []
     for s in sequences:
         need = s.units != "template" or s.dims == 2 and not s.meta.get("normalization")
-        if normalize_first or (normalize_first is None and (need or baseline is not None)):
-            s = normalize(s, baseline=baseline)
+        if normalize_first or (normalize_first is None and (need or neutral is not None)):
+            s = normalize(s, neutral=neutral)
         elif s.dims == 2 and not s.meta.get("normalization"):
             raise ShapeError(f"{s.subject}/{s.sequence}: 2D landmarks must be normalised before measuring")
         df = measure(s.coords, s.scheme)

@@ -19,9 +19,11 @@ What is removed and what is kept:
   z toward the camera) by negating y and z; without that, no rotation could fit.
 
 Per-subject neutral baselining (removing identity) is a separate, optional step: see
-:mod:`geopain.geometry.baseline` and ``normalize(seq, baseline=...)``.
+:mod:`geopain.geometry.neutral` and ``normalize(seq, neutral=...)``.
 """
 from __future__ import annotations
+
+import warnings
 
 from typing import Any
 
@@ -252,7 +254,8 @@ def _image_axes_fit_better(seq, sch) -> bool:
     return bool((det[usable] < 0).sum() > (det[usable] > 0).sum())
 
 
-def normalize(seq, baseline: Any = None, *, image: bool | None = None, scale: bool = True):
+def normalize(seq, neutral: Any = None, *, image: bool | None = None, scale: bool = True,
+              baseline: Any = None):
     """A normalised copy of a :class:`~geopain.landmarks.LandmarkSequence`.
 
     Coordinates are in the template frame (``units="template"``); ``meta["pose"]`` holds the
@@ -261,15 +264,20 @@ def normalize(seq, baseline: Any = None, *, image: bool | None = None, scale: bo
 
     Args:
         seq: the sequence.
-        baseline: ``None`` (no identity removal); ``"auto"``, ``"lowest"`` or ``"first"`` to
-            estimate this sequence's neutral shape (:func:`~geopain.geometry.baseline.neutral_shape`)
+        neutral: ``None`` (no identity removal); ``"auto"``, ``"lowest"`` or ``"first"`` to
+            estimate this sequence's neutral shape (:func:`~geopain.geometry.neutral.neutral_shape`)
             and subtract it; or an ``(N, 3)`` neutral shape in template units (e.g. a
-            subject's, from :func:`~geopain.geometry.baseline.subject_neutrals`).
+            subject's, from :func:`~geopain.geometry.neutral.subject_neutrals`).
         image: image axis convention; default: ``seq.units`` in ``("px", "normalized")``, and
             for ``units="unknown"`` the convention that fits the template better.
         scale: remove size (default).
+        baseline: the older name of ``neutral`` (a FutureWarning says so).
     """
-    from .baseline import apply_baseline, neutral_shape
+    from .neutral import neutral_shape, subtract_neutral
+
+    if baseline is not None:
+        warnings.warn("normalize(baseline=...) is now normalize(neutral=...)", FutureWarning, stacklevel=2)
+        neutral = baseline if neutral is None else neutral
 
     sch = get_scheme(seq.scheme)
     if image is None:
@@ -291,14 +299,14 @@ def normalize(seq, baseline: Any = None, *, image: bool | None = None, scale: bo
         info["z"] = "depth of the fitted template (not observed)"
         info["camera"] = ("pinhole from meta (focal_px, image_size): pose turned to camera axes" if camera
                           else "unknown: pose relative to the line of sight")
-    if baseline is not None:
-        if isinstance(baseline, str):
-            neutral = neutral_shape(aligned, seq.labels.get("score"), method=baseline)
-            info["baseline"] = f"neutral shape of this sequence ({baseline})"
+    if neutral is not None:
+        if isinstance(neutral, str):
+            info["neutral"] = f"neutral shape of this sequence ({neutral}) subtracted"
+            neutral = neutral_shape(aligned, seq.labels.get("score"), method=neutral)
         else:
-            neutral = np.asarray(baseline, dtype=np.float64)
-            info["baseline"] = "given neutral shape"
-        aligned = apply_baseline(aligned, neutral, sch.template)
+            neutral = np.asarray(neutral, dtype=np.float64)
+            info["neutral"] = "given neutral shape subtracted"
+        aligned = subtract_neutral(aligned, neutral, sch.template)
     meta = dict(seq.meta)
     meta["pose"] = pose
     meta["normalization"] = info

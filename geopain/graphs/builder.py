@@ -225,15 +225,15 @@ def graphs_from_sequences(
     sequences: Iterable,
     builder: FacialGraphBuilder,
     label: str = "pain",
-    baseline: Any = None,
+    neutral: Any = None,
     neutrals: dict[str, np.ndarray] | None = None,
 ) -> list[Data]:
     """``Data`` graphs of every frame of ``sequences`` (normalised first when needed).
 
     Each graph has ``y`` (the frame's ``label``, NaN if unknown) and ``subject``,
-    ``sequence``, ``frame``, ``face_id``. ``baseline`` is passed to
+    ``sequence``, ``frame``, ``face_id``. ``neutral`` is passed to
     :func:`~geopain.geometry.normalize.normalize`; ``neutrals`` (``{subject: (N, 3)}``, see
-    :func:`~geopain.geometry.baseline.subject_neutrals`) makes each subject's neutral shape
+    :func:`~geopain.geometry.neutral.subject_neutrals`) makes each subject's neutral shape
     the graph reference (strain and displacement against the subject, not the template).
     Co-movement, when enabled, is computed within each sequence.
     """
@@ -243,8 +243,8 @@ def graphs_from_sequences(
     for s in sequences:
         if s.scheme != builder.scheme.key:
             raise ShapeError(f"{s.subject}/{s.sequence}: scheme {s.scheme} but the builder is for {builder.scheme.key}")
-        if s.units != "template" or baseline is not None:
-            s = normalize(s, baseline=baseline)
+        if s.units != "template" or neutral is not None:
+            s = normalize(s, neutral=neutral)
         ref = None if not neutrals or s.subject not in neutrals else neutrals[s.subject]
         gt = builder.tensors(s.coords, reference=ref, confidence=s.confidence)
         y = s.labels.get(label, np.full(s.n_frames, np.nan)).astype(np.float32)

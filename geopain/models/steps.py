@@ -113,7 +113,7 @@ class Reference:
       where no frame is marked.
 
     The reference shape is subtracted and the template put back
-    (:func:`~geopain.geometry.baseline.apply_baseline`): the result has the template's identity
+    (:func:`~geopain.geometry.neutral.subtract_neutral`): the result has the template's identity
     and the person's expression. :meth:`problem` says, in one line, why an input cannot
     support the reference (one photo of a person, a folder of different people).
     """
@@ -166,7 +166,7 @@ class Reference:
 
         ``labels (F,)`` (training targets; fit time only) stand in for missing neutral marks.
         """
-        from ..geometry.baseline import apply_baseline
+        from ..geometry.neutral import subtract_neutral
 
         if self.kind == "none":
             return frames
@@ -183,7 +183,7 @@ class Reference:
         for g, rows in self._reference_rows(frames).items():
             members = groups == g
             ref = _nanmedian(frames.coords[rows].astype(np.float64), 0)
-            coords[members] = apply_baseline(frames.coords[members], ref, template)
+            coords[members] = subtract_neutral(frames.coords[members], ref, template)
         label = np.full(len(frames), self.kind, dtype=object)
         return frames.with_coords(coords, reference=label)
 

@@ -1,11 +1,11 @@
-"""Per-subject neutral baselining: an optional step that removes identity.
+"""A subject's neutral shape, subtracted: an optional step that removes identity.
 
 After normalisation (:mod:`geopain.geometry.normalize`) a frame still holds the subject's
 face shape (identity) plus the expression. Facial pain is a change of shape, so geopain
 can subtract the subject's *neutral shape* and put the remaining displacement back on the
 scheme's template::
 
-    baselined = aligned - neutral + template
+    relative = aligned - neutral + template
 
 The result has the template's identity and the subject's expression; measurements and
 graphs computed on it are comparable across subjects. This is optional because it needs
@@ -31,7 +31,7 @@ import numpy as np
 from ..errors import GeopainError, ShapeError, check_shape
 from ..species import get_scheme
 
-__all__ = ["neutral_shape", "apply_baseline", "subject_neutrals", "baseline_sequences"]
+__all__ = ["neutral_shape", "subtract_neutral", "subject_neutrals", "subtract_subject_neutrals"]
 
 
 def _nanmedian(a: np.ndarray, axis: int) -> np.ndarray:
@@ -59,7 +59,7 @@ def neutral_shape(
     c = np.asarray(coords, dtype=np.float64)
     check_shape("coords", c, (None, None, 3))
     if method not in ("auto", "lowest", "first", "median"):
-        raise GeopainError(f"baseline method must be 'auto', 'lowest', 'first' or 'median', got {method!r}")
+        raise GeopainError(f"neutral-shape method must be 'auto', 'lowest', 'first' or 'median', got {method!r}")
     if k < 1:
         raise GeopainError(f"k must be >= 1, got {k}")
     T = c.shape[0]
@@ -69,7 +69,7 @@ def neutral_shape(
         check_shape("scores", sc, (T,))
     usable = sc is not None and np.isfinite(sc[has_face]).any()
     if method == "lowest" and not usable:
-        raise GeopainError("baseline 'lowest' needs score labels on frames with a face")
+        raise GeopainError("neutral shape 'lowest' needs score labels on frames with a face")
     if method == "median":
         idx = np.flatnonzero(has_face)
     elif method == "first" or (method == "auto" and not usable):
@@ -86,7 +86,7 @@ def neutral_shape(
     return _nanmedian(c[idx], axis=0)
 
 
-def apply_baseline(coords: np.ndarray, neutral: np.ndarray, template: np.ndarray) -> np.ndarray:
+def subtract_neutral(coords: np.ndarray, neutral: np.ndarray, template: np.ndarray) -> np.ndarray:
     """``coords - neutral + template`` for ``(F, N, 3)`` coords (float32 out).
 
     A neutral point that could not be estimated (NaN) falls back to the template (no change).
@@ -124,7 +124,7 @@ def subject_neutrals(sequences: Iterable, method: str = "auto", k: int = 30) -> 
     return out
 
 
-def baseline_sequences(sequences: Iterable, method: str = "auto", k: int = 30,
+def subtract_subject_neutrals(sequences: Iterable, method: str = "auto", k: int = 30,
                        neutrals: dict[str, np.ndarray] | None = None) -> list:
     """Normalised sequences with each subject's neutral shape removed (see module doc).
 
@@ -141,7 +141,7 @@ def baseline_sequences(sequences: Iterable, method: str = "auto", k: int = 30,
         sch = get_scheme(s.scheme)
         meta = dict(s.meta)
         info = dict(meta.get("normalization", {}))
-        info["baseline"] = f"subject neutral shape ({method}, k={k})"
+        info["neutral"] = f"subject neutral shape ({method}, k={k}) subtracted"
         meta["normalization"] = info
-        out.append(s.with_coords(apply_baseline(s.coords, est[s.subject], sch.template), meta=meta))
+        out.append(s.with_coords(subtract_neutral(s.coords, est[s.subject], sch.template), meta=meta))
     return out
