@@ -71,7 +71,6 @@ def sequence_table(frames: pd.DataFrame, task: str, n_classes: int) -> pd.DataFr
     return out.reset_index()
 
 
-
 def _config_hash(obj: Any) -> str:
     return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
