@@ -349,7 +349,9 @@ def _clear_caches() -> None:
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
+            # libyaml's C parser where PyYAML has it: the same safe loading, and a 468-point
+            # template reads in a tenth of the time (every extraction worker reads one)
+            data = yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         raise SchemeError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(data, dict):
