@@ -394,7 +394,10 @@ def markdown_speed(results_dir: str | Path) -> str:
         rows.append((f"`geopain extract`, MediaPipe, {e['videos']} videos x {e['frames'] // max(e['videos'], 1)} frames "
                      f"(load {_load_average(extract.get('load_average_before'))})",
                      f"bare detector loop {e['bare_fps']:.1f} frames/s; 1 worker {e['workers_fps']['1']:.1f} "
-                     f"(overhead {100 * e['overhead_one_worker']:+.0f}%); {cores} workers {e['workers_fps'][cores]:.1f} "
+                     f"(overhead {100 * e['overhead_one_worker']:+.0f}%"
+                     + (f", {100 * e['overhead_loaded_detector']:+.0f}% with the detector loaded"
+                        if "overhead_loaded_detector" in e else "")
+                     + f"); {cores} workers {e['workers_fps'][cores]:.1f} "
                      f"({e['speedup']:.2f}x); BioVid-size run projected at {e['biovid_projected_hours']:.0f} h"))
     cluster = section("cluster")
     if cluster:
