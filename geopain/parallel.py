@@ -121,19 +121,11 @@ class RayTasks:
         # one task per CPU: a task queued behind a long one on a busy node would leave another node
         # idle (Ray does not move a granted lease); a new task is submitted as each one finishes
         limit = self.cpus()
-        queue = list(range(len(jobs)))[::-1]
-        pending: dict[Any, int] = {}
-        while queue or pending:
-            while queue and len(pending) < limit:
-                i = queue.pop()
-                pending[remote.remote(fn_ref, common_ref, jobs[i])] = i
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            i = pending.pop(ready[0])
-            try:
-                result, error = ray.get(ready[0]), None
-            except Exception as exc:  # the task's own error, or a worker lost more than max_retries times
-                result, error = None, getattr(exc, "cause", None) or exc
-            yield i, result, error
+
+        def wait_some(pending: list[Any]) -> list[Any]:
+            return ray.wait(pending, num_returns=1)[0]
+
+        yield from _bounded(lambda i: remote.remote(fn_ref, common_ref, jobs[i]), wait_some, ray.get, len(jobs), limit)
 
 
 def run_tasks(fn: Callable[..., Any], jobs: Sequence[tuple], *, common: tuple = (), workers: int = 1,
@@ -151,20 +143,32 @@ def run_tasks(fn: Callable[..., Any], jobs: Sequence[tuple], *, common: tuple = 
 
     workers = max(1, min(int(workers), len(jobs)))
     with process_pool(workers) as pool:
-        queue = list(range(len(jobs)))[::-1]
-        pending: dict[Any, int] = {}
-        while queue or pending:
-            while queue and len(pending) < 2 * workers:  # a few jobs in flight per worker
-                i = queue.pop()
-                pending[pool.submit(fn, *common, *jobs[i])] = i
-            done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-            for fut in done:
-                i = pending.pop(fut)
-                try:
-                    result, error = fut.result(), None
-                except Exception as exc:  # a crashed worker: the job's error, the rest go on
-                    result, error = None, exc
-                yield i, result, error
+        def wait_some(pending: list[Any]) -> list[Any]:
+            return list(wait(pending, return_when=FIRST_COMPLETED)[0])
+
+        # a few jobs in flight per worker: none waits for a submission, memory stays bounded
+        yield from _bounded(lambda i: pool.submit(fn, *common, *jobs[i]), wait_some, lambda fut: fut.result(),
+                            len(jobs), 2 * workers)
+
+
+def _bounded(submit: Callable[[int], Any], wait_some: Callable[[list[Any]], list[Any]],
+             result: Callable[[Any], Any], n_jobs: int, limit: int) -> Iterator[tuple[int, Any, BaseException | None]]:
+    """Jobs ``0..n_jobs-1`` in order, at most ``limit`` in flight; yields ``(job, result, error)``
+    as they finish. ``submit(i)`` returns a handle, ``wait_some(handles)`` the finished ones,
+    ``result(handle)`` the value (or raises: the job's error, the other jobs go on)."""
+    queue = list(range(n_jobs))[::-1]
+    pending: dict[Any, int] = {}
+    while queue or pending:
+        while queue and len(pending) < limit:
+            i = queue.pop()
+            pending[submit(i)] = i
+        for handle in wait_some(list(pending)):
+            i = pending.pop(handle)
+            try:
+                value, error = result(handle), None
+            except Exception as exc:  # a crashed worker, or a task's own error
+                value, error = None, getattr(exc, "cause", None) or exc
+            yield i, value, error
 
 
 @contextlib.contextmanager

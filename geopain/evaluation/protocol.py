@@ -242,8 +242,10 @@ def run_protocol(sequences: Iterable[LandmarkSequence] | str | os.PathLike | pd.
                                "min_s": len(folds) * float(np.nansum([e["min_s"] for e in per_fold.values()])),
                                "max_s": len(folds) * float(np.nansum([e["max_s"] for e in per_fold.values()]))}
         est = results["estimate"]
-        split = (f"; {workers} worker processes divide it by up to {workers}" if workers > 1 and ray_address is None
-                 else "; a Ray cluster divides it by up to its CPUs" if ray_address is not None else "")
+        if ray_address is not None:
+            split = "; a Ray cluster divides it by up to its CPUs"
+        else:
+            split = f"; {workers} worker processes divide it by up to {workers}" if workers > 1 else ""
         print(f"estimated time: {len(folds)} folds x {len(names)} model(s): {_duration(est['min_s'])} to "
               f"{_duration(est['max_s'])} in one process on this machine (early stopping decides where{split}; "
               f"folds already saved in the output are not refitted)", file=sys.stderr, flush=True)
