@@ -16,10 +16,6 @@ from ..errors import ShapeError
 
 __all__ = ["fill_missing", "edge_geometry", "edge_weights", "node_features", "vertex_normals_np"]
 
-#: Node feature blocks and their widths (the order of blocks in ``x`` is the order asked for).
-NODE_FEATURE_WIDTHS = {"pos": 3, "disp": 3, "region": None, "conf": 1, "normal": 3}
-
-
 def fill_missing(pos: np.ndarray, template: np.ndarray, reference: np.ndarray | None = None
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``pos (..., N, 3)`` with missing points (any coordinate not finite) replaced by the reference.
@@ -112,29 +108,25 @@ def node_features(pos: np.ndarray, reference: np.ndarray, mask: np.ndarray, feat
     reference) / ``ref_len`` (0 for missing points), ``region`` (``onehot (N, R)``), ``conf``
     (confidence, NaN -> 1, times ``mask``), ``normal`` (needs ``triangles``)."""
     pos = np.asarray(pos, dtype=np.float32)
-    lead, N = pos.shape[:-2], pos.shape[-2]
-    widths = {**NODE_FEATURE_WIDTHS, "region": onehot.shape[1]}
-    x = np.empty(lead + (N, sum(widths[f] for f in features)), dtype=np.float32)
-    col = 0
+    lead = pos.shape[:-2]
+    inv = np.float32(1.0 / ref_len)
+    blocks = []  # whole blocks, then one concatenate: faster than strided writes into x
     for f in features:
-        width = widths[f]
-        out = x[..., col:col + width]
         if f == "pos":
-            np.multiply(pos, np.float32(1.0 / ref_len), out=out)
+            blocks.append(pos * inv)
         elif f == "disp":
-            np.subtract(pos, reference, out=out)
-            out *= np.float32(1.0 / ref_len)
+            d = (pos - reference) * inv
             if not mask.all():
-                out[~mask] = 0.0
+                d[~mask] = 0.0
+            blocks.append(d)
         elif f == "region":
-            out[...] = onehot
+            blocks.append(np.broadcast_to(onehot.astype(np.float32, copy=False), lead + onehot.shape))
         elif f == "conf":
-            if confidence is None:
-                out[..., 0] = mask
-            else:
+            m = np.asarray(mask, dtype=np.float32)
+            if confidence is not None:
                 c = np.asarray(confidence, dtype=np.float32)
-                out[..., 0] = np.where(np.isnan(c), np.float32(1), c) * mask
+                m = np.where(np.isnan(c), np.float32(1), c) * m
+            blocks.append(np.broadcast_to(m, pos.shape[:-1])[..., None])
         elif f == "normal":
-            out[...] = vertex_normals_np(pos, triangles)
-        col += width
-    return x
+            blocks.append(vertex_normals_np(pos, triangles).astype(np.float32, copy=False))
+    return np.concatenate(blocks, -1).astype(np.float32, copy=False)

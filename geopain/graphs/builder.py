@@ -98,6 +98,9 @@ class FacialGraphBuilder:
         comovement: multiply weights by temporal co-movement (frames must be one sequence in order).
         window, mix: co-movement window (frames) and mixing factor.
         weight_kwargs: extra arguments of the weighting (e.g. ``{"scale": 0.2}``).
+        edges: compute the per-frame edge geometry and weights (``edge_attr``, ``edge_weight``);
+            ``False`` for models that read node features only (registry ``graph=False``), whose
+            graphs then carry the shared ``edge_index`` but no per-frame edge tensors.
     """
 
     def __init__(
@@ -111,16 +114,19 @@ class FacialGraphBuilder:
         window: int = 5,
         mix: float = 0.5,
         weight_kwargs: dict[str, Any] | None = None,
+        edges: bool = True,
     ):
         self.scheme = get_scheme(scheme) if isinstance(scheme, str) else scheme
         self.knn, self.delaunay, self.weighting = knn, delaunay, weighting
         self.features, self.comovement = tuple(features), comovement
         self.window, self.mix, self.weight_kwargs = window, mix, dict(weight_kwargs or {})
+        self.edges = bool(edges)
         self.topology = TemplateTopology(self.scheme, knn=knn, delaunay=delaunay)
         self.node_features = NodeFeatures(self.scheme, self.features)
-        steps = [self.topology, FillMissing(self.scheme), EdgeGeometry(self.scheme),
-                 EdgeWeight(weighting, **self.weight_kwargs)]
-        if comovement:
+        steps = [self.topology, FillMissing(self.scheme)]
+        if self.edges:
+            steps += [EdgeGeometry(self.scheme), EdgeWeight(weighting, **self.weight_kwargs)]
+        if self.edges and comovement:
             steps.append(CoMovement(window, mix))
         steps.append(self.node_features)
         self.transform = Compose(steps)

@@ -270,7 +270,7 @@ class PainEstimator:
         if self._kind == "sklearn":
             return MeasurementFeatures()
         return GraphFeatures(scheme, self.graph, measurements=bool(self._info.get("measurements")),
-                             coordinates=bool(self._info.get("coordinates")))
+                             coordinates=bool(self._info.get("coordinates")), edges=bool(self._info.get("graph")))
 
     def reference_problem(self, sequences: Iterable[LandmarkSequence] | LandmarkSequence) -> str | None:
         """Why ``sequences`` cannot support this model's per-person reference (one line), or ``None``."""

@@ -286,13 +286,15 @@ class GraphFeatures:
     """Frames -> dense facial-graph tensors ``x, edge_index, edge_weight, edge_attr, pos, time``,
     and ``features (F, M [+ 3N])`` for models with a linear part: the measurements
     (``measurements=True``) then the flattened normalised coordinates, missing points at the
-    template's (``coordinates=True``; registry metadata of the same names)."""
+    template's (``coordinates=True``; registry metadata of the same names). ``edges=False``
+    (registry ``graph=False``: point models): no per-frame edge tensors (``edge_weight`` and
+    ``edge_attr`` are ``None``), which such models never read."""
 
     def __init__(self, scheme: Scheme, graph: dict[str, Any] | None = None, measurements: bool = False,
-                 coordinates: bool = False):
+                 coordinates: bool = False, edges: bool = True):
         from ..graphs import FacialGraphBuilder
 
-        self.builder = FacialGraphBuilder(scheme, **(graph or {}))
+        self.builder = FacialGraphBuilder(scheme, **{**(graph or {}), "edges": edges})
         self.measurements, self.coordinates = measurements, coordinates
 
     def transform(self, frames: Frames) -> dict[str, Any]:
