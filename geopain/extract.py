@@ -22,7 +22,7 @@ import json
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable, Sequence
 
@@ -37,6 +37,12 @@ from .species import convert_sequence, default_scheme, get_scheme, scheme_key
 
 #: Images per part (and per Ray task) when extracting from many images.
 IMAGE_CHUNK = 64
+
+#: Source frames per chunk of a long video when extracting in parallel (a part each: bounded
+#: memory per worker, resumable pieces); fewer videos than workers split them finer, down to
+#: :data:`MIN_VIDEO_CHUNK` frames, so that one long video keeps every worker busy.
+VIDEO_CHUNK = 3000
+MIN_VIDEO_CHUNK = 64
 
 #: Where subjects (persons, animals) come from: see :func:`assign_subjects`.
 SUBJECT_SOURCES = ("folder", "file", "face-track", "column")
@@ -178,13 +184,29 @@ class WorkItem:
     subjects: tuple[str, ...]
     #: ``True`` when each face of a file is its own subject (``<subject>#face<id>``).
     per_face: bool = False
+    #: a chunk of a video: source frames ``[start, stop)`` (``stop=None``: to the end)
+    start: int = 0
+    stop: int | None = None
+
+    @property
+    def is_chunk(self) -> bool:
+        return self.kind == "video" and (self.start > 0 or self.stop is not None)
 
     @property
     def key(self) -> str:
         # names and subjects are written into the part: a different subject setting (or the same
         # file reached from another input folder) must not reuse it
         text = "\n".join((self.kind, *self.paths, "", *self.names, "", *self.subjects, str(self.per_face)))
+        if self.is_chunk:
+            text += f"\n{self.start}:{self.stop}"
+            return f"chunk-{hashlib.sha1(text.encode()).hexdigest()[:16]}"
         return f"{self.kind}-{hashlib.sha1(text.encode()).hexdigest()[:16]}"
+
+    def chunks(self, n_frames: int, size: int) -> list["WorkItem"]:
+        """A video's chunks of ``size`` source frames (the last one runs to the end of the stream)."""
+        starts = list(range(0, max(n_frames, 1), size))
+        return [replace(self, start=a, stop=b if b < n_frames else None)
+                for a, b in zip(starts, starts[1:] + [n_frames])]
 
     def subject(self, i: int, face_id: int = 0) -> str:
         """Subject of the ``i``-th file's face ``face_id``."""
@@ -381,21 +403,60 @@ def process_images(item: WorkItem, detector: Detector, scheme: str | None, progr
     return seqs, errors, n_done
 
 
-def process_video(item: WorkItem, detector: Detector, scheme: str | None, stride: int = 1,
-                  progress=None) -> tuple[list[LandmarkSequence], list[str], int]:
-    """Detect in every ``stride``-th frame; faces tracked into face ids; every face spans every frame."""
-    path, name = item.paths[0], item.names[0]
+@dataclass
+class VideoDetections:
+    """What a detector found in a run of video frames, before tracking: ``T`` frames read,
+    ``K`` faces in all (rows ascending; the detector's order within a frame)."""
+
+    frames: np.ndarray      # (T,) source frame index
+    timestamps: np.ndarray  # (T,) seconds
+    rows: np.ndarray        # (K,) frame row of each face
+    boxes: np.ndarray       # (K, 4) x0, y0, x1, y1
+    coords: np.ndarray      # (K, N, 3)
+    confidence: np.ndarray  # (K, N)
+    score: np.ndarray       # (K,)
+    errors: list[str] = field(default_factory=list)
+    #: the detector's ``scheme``, ``name``, ``version``, ``dims``; the video's ``fps``, ``size``
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    ARRAYS = ("frames", "timestamps", "rows", "boxes", "coords", "confidence", "score")
+
+    @classmethod
+    def concat(cls, parts: Sequence["VideoDetections"]) -> "VideoDetections":
+        """The detections of consecutive chunks as one run (rows renumbered; errors once each)."""
+        offsets = np.cumsum([0] + [len(p.frames) for p in parts])
+        arrays = {k: np.concatenate([getattr(p, k) for p in parts]) for k in cls.ARRAYS if k != "rows"}
+        rows = np.concatenate([p.rows + o for p, o in zip(parts, offsets)])
+        errors = list(dict.fromkeys(e for p in parts for e in p.errors))
+        return cls(rows=rows, errors=errors, meta=dict(parts[0].meta), **arrays)
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez(tmp, **{k: getattr(self, k) for k in self.ARRAYS},
+                 info=np.array(json.dumps({"errors": self.errors, "meta": self.meta})))
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> "VideoDetections":
+        with np.load(path) as z:
+            info = json.loads(str(z["info"]))
+            return cls(errors=info["errors"], meta=info["meta"], **{k: z[k] for k in cls.ARRAYS})
+
+
+def detect_video(item: WorkItem, detector: Detector, stride: int = 1, progress=None) -> VideoDetections:
+    """Run ``detector`` on every ``stride``-th frame of ``item`` (a video or a chunk of one);
+    a frame the detector fails on is a frame without faces and an error line."""
+    path = item.paths[0]
+    n = detector.n_points
+    meta = {"scheme": detector.scheme, "name": detector.name, "version": detector.version, "dims": detector.dims}
+    frames: list[int] = []
+    stamps: list[float] = []
+    found: list[tuple[int, FaceDetection]] = []
     errors: list[str] = []
     try:
         info = video_info(path)
-    except InputError as exc:
-        return [], [str(exc)], 0
-    tracker = IoUTracker()
-    frames: list[int] = []
-    stamps: list[float] = []
-    hits: list[tuple[int, int, FaceDetection]] = []  # (row, face id, detection)
-    try:
-        for index, ts, rgb in iter_video(path, stride=stride):
+        meta.update(fps=info.fps, size=[info.width, info.height])
+        for index, ts, rgb in iter_video(path, stride=stride, start=item.start, stop=item.stop):
             row = len(frames)
             frames.append(index)
             stamps.append(ts)
@@ -404,37 +465,66 @@ def process_video(item: WorkItem, detector: Detector, scheme: str | None, stride
             except Exception as exc:
                 errors.append(str(InputError(path, f"frame {index}: detector {detector.name} failed ({type(exc).__name__}: {exc})")))
                 faces = []
-            if faces:
-                ids = tracker.update(np.stack([f.box for f in faces]))
-                hits.extend((row, fid, f) for fid, f in zip(ids, faces))
-            else:
-                tracker.update(np.zeros((0, 4)))
+            found.extend((row, f) for f in faces)
             if progress is not None:
                 progress.update(1)
     except InputError as exc:
         errors.append(str(exc))
-    if not frames:
-        return [], errors, 0
-    T, N = len(frames), detector.n_points
-    n_ids = max(tracker.next_id, 1)
+    K = len(found)
+    return VideoDetections(
+        frames=np.asarray(frames, np.int64), timestamps=np.asarray(stamps, np.float64),
+        rows=np.asarray([r for r, _ in found], np.int64),
+        boxes=np.stack([f.box for _, f in found]).astype(np.float64) if K else np.zeros((0, 4)),
+        coords=np.stack([f.coords for _, f in found]).astype(np.float32) if K else np.zeros((0, n, 3), np.float32),
+        confidence=np.stack([f.confidence for _, f in found]).astype(np.float32) if K else np.zeros((0, n), np.float32),
+        score=np.asarray([f.score for _, f in found], np.float32), errors=errors, meta=meta)
+
+
+def track_faces(rows: np.ndarray, boxes: np.ndarray, n_frames: int, tracker: IoUTracker | None = None
+                ) -> tuple[np.ndarray, int]:
+    """Face ids ``(K,)`` of boxes ``(K, 4)`` on frame rows ``(K,)`` (ascending), tracked frame by
+    frame in order (:class:`IoUTracker`), and the number of ids."""
+    tracker = tracker or IoUTracker()
+    ids = np.zeros(len(rows), np.int64)
+    bounds = np.searchsorted(rows, np.arange(n_frames + 1))
+    for r in range(n_frames):  # tracking is sequential: each frame's matches depend on the last
+        a, b = bounds[r], bounds[r + 1]
+        ids[a:b] = tracker.update(boxes[a:b])
+    return ids, tracker.next_id
+
+
+def video_sequences(item: WorkItem, det: VideoDetections, scheme: str | None, stride: int = 1) -> list[LandmarkSequence]:
+    """Faces of a whole video's detections tracked into face ids: one sequence per face, each
+    spanning every frame read (NaN where that face was not found)."""
+    T = len(det.frames)
+    if not T:
+        return []
+    m = det.meta
+    ids, n_ids = track_faces(det.rows, det.boxes, T)
+    n_ids = max(n_ids, 1)
+    N = det.coords.shape[1]
     coords = np.full((n_ids, T, N, 3), np.nan, np.float32)
     conf = np.full((n_ids, T, N), np.nan, np.float32)
     score = np.full((n_ids, T), np.nan, np.float32)
-    if hits:
-        rows = np.array([h[0] for h in hits])
-        fids = np.array([h[1] for h in hits])
-        coords[fids, rows] = np.stack([h[2].coords for h in hits])
-        conf[fids, rows] = np.stack([h[2].confidence for h in hits])
-        score[fids, rows] = [h[2].score for h in hits]
+    coords[ids, det.rows] = det.coords
+    conf[ids, det.rows] = det.confidence
+    score[ids, det.rows] = det.score
     seqs = []
     for fid in range(n_ids):
-        seq = LandmarkSequence(coords=coords[fid], scheme=detector.scheme, confidence=conf[fid], frame_confidence=score[fid],
-                               frames=np.asarray(frames), timestamps=np.asarray(stamps), fps=info.fps or None,
-                               subject=item.subject(0, fid), sequence=name, face_id=fid, dims=detector.dims, units="px",
-                               detector=detector.name, detector_version=detector.version, source=path,
-                               meta={"image_size": [info.width, info.height], "stride": stride})
+        seq = LandmarkSequence(coords=coords[fid], scheme=m["scheme"], confidence=conf[fid], frame_confidence=score[fid],
+                               frames=det.frames, timestamps=det.timestamps, fps=m.get("fps") or None,
+                               subject=item.subject(0, fid), sequence=item.names[0], face_id=fid, dims=m["dims"],
+                               units="px", detector=m["name"], detector_version=m["version"], source=item.paths[0],
+                               meta={"image_size": list(m.get("size", [0, 0])), "stride": stride})
         seqs.append(_convert(seq, scheme))
-    return seqs, errors, T
+    return seqs
+
+
+def process_video(item: WorkItem, detector: Detector, scheme: str | None, stride: int = 1,
+                  progress=None) -> tuple[list[LandmarkSequence], list[str], int]:
+    """Detect in every ``stride``-th frame; faces tracked into face ids; every face spans every frame."""
+    det = detect_video(item, detector, stride, progress)
+    return video_sequences(item, det, scheme, stride), det.errors, len(det.frames)
 
 
 # ----------------------------------------------------------------------------------------
@@ -508,7 +598,8 @@ class _Parts:
         return {json.loads(line)["key"] for line in f.read_text().splitlines() if line.strip()} if f.is_file() else set()
 
     def part(self, key: str) -> Path:
-        return self.dir / f"{key}.parquet"
+        """An item's Parquet part; a video chunk's detections (``.npz``, tracked when its video is whole)."""
+        return self.dir / (f"{key}.npz" if key.startswith("chunk-") else f"{key}.parquet")
 
     def record(self, key: str, n_frames: int, errors: list[str], has_part: bool) -> None:
         if errors:
@@ -566,6 +657,10 @@ def _run_item(item: WorkItem, settings: _Settings, part: Path, progress=None) ->
     det = _WORKER_DETECTORS.get(key)
     if det is None:
         det = _WORKER_DETECTORS[key] = create(settings.detector, **settings.detector_kw)
+    if item.is_chunk:  # detections only: faces are tracked across chunks when the video is whole
+        found = detect_video(item, det, settings.stride, progress)
+        found.save(part)
+        return item.key, len(found.frames), [], True
     if item.kind == "video":
         seqs, errors, n = process_video(item, det, settings.scheme, settings.stride, progress)
     else:
@@ -574,13 +669,57 @@ def _run_item(item: WorkItem, settings: _Settings, part: Path, progress=None) ->
     return item.key, n, errors, has_part
 
 
-def _estimate_frames(item: WorkItem, stride: int) -> int:
+def _source_frames(item: WorkItem) -> int:
+    """Images of an image chunk; frames a video's container declares (0 when unknown or unreadable)."""
     if item.kind == "images":
         return len(item.paths)
     try:
-        return max(1, -(-video_info(item.paths[0]).n_frames // stride))
+        return max(0, video_info(item.paths[0]).n_frames)
     except InputError:
-        return 1
+        return 0
+
+
+def _chunk_size(n_frames: int, n_items: int, workers: int, stride: int, chunk_frames: int | None) -> int:
+    """Source frames per chunk of a video of ``n_frames`` (a multiple of ``stride``, so the chunks
+    read the frames one pass would): ``chunk_frames``, else :data:`VIDEO_CHUNK`, split finer when
+    there are fewer items than workers."""
+    size = chunk_frames or VIDEO_CHUNK
+    if not chunk_frames and n_items < workers:
+        size = min(size, max(MIN_VIDEO_CHUNK, -(-n_frames // workers)))
+    return max(stride, size - size % stride)
+
+
+def _plan(items: list[WorkItem], todo: list[WorkItem], lengths: dict[str, int], parts: "_Parts", workers: int,
+          stride: int, chunk_frames: int | None) -> tuple[list[WorkItem], dict[WorkItem, list[WorkItem]]]:
+    """What to run: ``todo`` with its long videos split into chunks when ``workers > 1``
+    (chunks already done are skipped), and each split video's chunks."""
+    units: list[WorkItem] = []
+    split: dict[WorkItem, list[WorkItem]] = {}
+    for it in todo:
+        n = lengths.get(it.key, 0)
+        size = _chunk_size(n, len(items), workers, stride, chunk_frames) if it.kind == "video" else 0
+        if workers > 1 and it.kind == "video" and n > size:
+            split[it] = it.chunks(n, size)
+            units.extend(c for c in split[it] if c.key not in parts.done)
+        else:
+            units.append(it)
+    return units, split
+
+
+def _assemble(video: WorkItem, chunks: list[WorkItem], settings: "_Settings", parts: "_Parts") -> None:
+    """A split video whose chunks are all done: their detections joined, faces tracked across
+    the chunk borders as in one pass, the video's part written. A chunk whose worker failed
+    leaves the video to the next run."""
+    raw = [parts.part(c.key) for c in chunks]
+    if not all(c.key in parts.done and r.is_file() for c, r in zip(chunks, raw)):
+        return
+    det = VideoDetections.concat([VideoDetections.load(r) for r in raw])
+    seqs = video_sequences(video, det, settings.scheme, settings.stride)
+    has_part = _write_part(parts.part(video.key), seqs)
+    if not has_part:  # nothing read (e.g. unreadable): the chunks run again next time, as a whole video would
+        for r in raw:
+            r.unlink(missing_ok=True)
+    parts.record(video.key, len(det.frames), det.errors, has_part)
 
 
 def _detector_kwargs(name: str, species: str, scheme: str | None, kw: dict[str, Any]) -> dict[str, Any]:
@@ -594,7 +733,8 @@ def extract(inputs: Iterable[str | os.PathLike], species: str = "human", detecto
             scheme: str | None = None, output: str | os.PathLike = "landmarks.parquet", stride: int = 1,
             resume: bool = True, ray_address: str | None = None, detector_kwargs: dict[str, Any] | None = None,
             progress: bool = True, keep_parts: bool = False, ray_num_cpus: int | None = None,
-            subject_from: str = "folder", overwrite: bool = False, workers: int | None = 1) -> ExtractResult:
+            subject_from: str = "folder", overwrite: bool = False, workers: int | None = 1,
+            chunk_frames: int | None = None) -> ExtractResult:
     """Extract landmarks from images, folders (recursive) and videos into one table.
 
     Args:
@@ -616,6 +756,11 @@ def extract(inputs: Iterable[str | os.PathLike], species: str = "human", detecto
         workers: detector processes running items (videos, image chunks) side by side
             (``None``: one per core). Parts, resume and the table's row order are those of one
             worker: each item writes its own part, and the parts are merged in input order.
+            With more than one worker (or Ray) long videos are split into chunks of source
+            frames that run side by side; their faces are tracked across the chunk borders once
+            the video is whole, so the table equals one worker's.
+        chunk_frames: source frames per chunk of a split video (default :data:`VIDEO_CHUNK`,
+            finer when there are fewer items than workers).
         overwrite: replace an existing ``output`` that was extracted from other inputs or with
             other settings (or is not an extraction at all); without it that is an
             :class:`~geopain.errors.OutputExistsError`. The same run again rewrites it freely.
@@ -653,22 +798,32 @@ def extract(inputs: Iterable[str | os.PathLike], species: str = "human", detecto
     parts = _Parts(output, settings, resume)
     todo = [it for it in items if it.key not in parts.done]
     n_resumed = len(items) - len(todo)
+    if chunk_frames is not None and chunk_frames < 1:
+        raise GeopainError(f"chunk_frames must be >= 1, got {chunk_frames}")
 
     from .progress import progress_bar
 
-    total = sum(_estimate_frames(it, stride) for it in todo)
+    n_workers = resolve_workers(workers)
+    parallel = ray_address is not None or n_workers > 1
+    lengths = {it.key: _source_frames(it) for it in todo}
+    units, split = _plan(items, todo, lengths, parts, max(n_workers, 2) if ray_address is not None else n_workers,
+                         stride, chunk_frames)
+    total = sum(max(1, -(-lengths.get(it.key, 0) // stride)) if it.kind == "video" else lengths[it.key] for it in todo)
     bar = progress_bar(total=total, unit="frame", desc=f"extract ({name})", enabled=progress, smoothing=0.1)
+    bar.update(sum(parts.done.get(c.key, 0) for chunks in split.values() for c in chunks))  # chunks of a resumed video
     try:
-        n_workers = resolve_workers(workers)
-        if todo and (ray_address is not None or (n_workers > 1 and len(todo) > 1)):
-            _run_parallel(todo, settings, parts, bar, n_workers, ray_address, ray_num_cpus)
+        if units and parallel and len(units) > 1:
+            _run_parallel(units, settings, parts, bar, n_workers, ray_address, ray_num_cpus)
         else:
-            for item in todo:
+            for item in units:
                 key, n, errors, has_part = _run_item(item, settings, parts.part(item.key), bar)
                 parts.record(key, n, errors, has_part)
+        for video, chunks in split.items():
+            _assemble(video, chunks, settings, parts)
     finally:
         bar.close()
-    return _merge(output, items, parts, settings, input_errors, n_resumed, t0, keep_parts)
+    chunk_keys = {c.key for chunks in split.values() for c in chunks}
+    return _merge(output, items, parts, settings, input_errors, n_resumed, t0, keep_parts, chunk_keys)
 
 
 def inputs_fingerprint(items: Sequence[WorkItem]) -> str:
@@ -703,7 +858,8 @@ def _run_parallel(todo: list[WorkItem], settings: _Settings, parts: _Parts, bar,
                                       ray_num_cpus=ray_num_cpus):
         item = todo[i]
         if error is not None:
-            key, n, errors, has_part = item.key, 0, [f"{item.paths[0]}: worker failed ({type(error).__name__}: {error})"], False
+            where = f" (frames {item.start}-{'end' if item.stop is None else item.stop - 1})" if item.is_chunk else ""
+            key, n, errors, has_part = item.key, 0, [f"{item.paths[0]}{where}: worker failed ({type(error).__name__}: {error})"], False
         else:
             key, n, errors, has_part = result
         parts.record(key, n, errors, has_part)
@@ -711,14 +867,15 @@ def _run_parallel(todo: list[WorkItem], settings: _Settings, parts: _Parts, bar,
 
 
 def _merge(output: Path, items: list[WorkItem], parts: _Parts, settings: _Settings, input_errors: list[str],
-           n_resumed: int, t0: float, keep_parts: bool) -> ExtractResult:
-    """Concatenate the parts (as Arrow tables, no per-row Python) into the final table."""
+           n_resumed: int, t0: float, keep_parts: bool, chunk_keys: set[str] = frozenset()) -> ExtractResult:
+    """Concatenate the parts (as Arrow tables, no per-row Python) into the final table;
+    ``chunk_keys``: chunks of split videos, whose failures are errors of this run too."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from .io.tables import META_KEY, write_parquet, write_table
 
-    keys = {it.key for it in items}
+    keys = {it.key for it in items} | set(chunk_keys)
     errors = input_errors + parts.errors(keys)
     tables, metas = [], []
     for it in items:

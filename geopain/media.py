@@ -141,12 +141,15 @@ def video_info(path: str | os.PathLike) -> VideoInfo:
         cap.release()
 
 
-def iter_video(path: str | os.PathLike, stride: int = 1, start: int = 0) -> Iterator[tuple[int, float, np.ndarray]]:
-    """Yield ``(frame_index, timestamp_s, rgb uint8 (H, W, 3))`` for frames ``start, start+stride, ...``.
+def iter_video(path: str | os.PathLike, stride: int = 1, start: int = 0,
+               stop: int | None = None) -> Iterator[tuple[int, float, np.ndarray]]:
+    """Yield ``(frame_index, timestamp_s, rgb uint8 (H, W, 3))`` for frames ``start, start+stride, ...``
+    before ``stop`` (default: the end of the stream).
 
     Timestamps are ``frame_index / fps``. A video whose stream ends well before the frame
-    count its container declares raises :class:`InputError` ("truncated") after the frames
-    that could be read were yielded.
+    count its container declares (or before ``stop``) raises :class:`InputError` ("truncated")
+    after the frames that could be read were yielded. Frames before ``start`` are grabbed, not
+    seeked to: exact on every codec, at the cost of decoding them.
     """
     if stride < 1:
         raise InputError(path, f"stride must be >= 1, got {stride}")
@@ -157,7 +160,7 @@ def iter_video(path: str | os.PathLike, stride: int = 1, start: int = 0) -> Iter
         declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         index = 0
         read = 0
-        while True:
+        while stop is None or index < stop:
             if index < start or (index - start) % stride:
                 ok = cap.grab()
                 if not ok:
@@ -171,7 +174,8 @@ def iter_video(path: str | os.PathLike, stride: int = 1, start: int = 0) -> Iter
             index += 1
         if index == 0:
             raise InputError(path, "video has no readable frames (corrupt or truncated)")
-        if declared > 0 and index < declared - max(2, declared // 100):
+        end = declared if stop is None else min(stop, declared)
+        if declared > 0 and index < end - max(2, declared // 100):
             raise InputError(path, f"video ended at frame {index} of {declared} (truncated)")
     finally:
         cap.release()

@@ -28,8 +28,11 @@ def register(sub) -> None:
                    help="replace OUT when it holds landmarks from other inputs or settings (the same run "
                         "again needs no flag)")
     p.add_argument("--workers", type=int, default=0, metavar="N",
-                   help="detector processes working on different videos / image chunks at once (default 0: one "
-                        "per core); the table is the same as with --workers 1, row for row")
+                   help="detector processes working on different videos, chunks of long videos and image chunks at "
+                        "once (default 0: one per core); the table is the same as with --workers 1, row for row")
+    p.add_argument("--chunk-frames", type=int, default=None, metavar="K",
+                   help="with several workers (or --ray), split long videos into chunks of K source frames that "
+                        "run side by side (default: 3000, or finer when there are fewer videos than workers)")
     p.add_argument("--ray", nargs="?", const="auto", default=None, metavar="ADDRESS",
                    help="one Ray task per video / image chunk on a Ray cluster (ADDRESS of its head, e.g. "
                         "10.0.0.1:6379; without one: the cluster started on this machine with 'ray start'; 'local': "
@@ -60,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         res = extract(args.inputs, species=args.species, detector=args.detector, scheme=args.scheme,
                       output=args.output, stride=args.stride, resume=not args.no_resume, ray_address=args.ray,
                       detector_kwargs=kw, progress=not args.quiet, subject_from=args.subject_from,
-                      overwrite=args.overwrite, workers=args.workers)
+                      overwrite=args.overwrite, workers=args.workers, chunk_frames=args.chunk_frames)
     except SettingsChangedError as exc:
         raise SettingsChangedError(f"{exc}; the exact command: {rerun_command(args, '--no-resume')}") from None
     for line in res.errors:
