@@ -12,7 +12,8 @@ onnx      WGNN inference, ONNX Runtime (float and int8) against torch on the CPU
           and the achieved FLOP/s against the machine's peak (see ``--peak-gflops``); every
           neural frame model's export parity; int8 accuracy change (benchmarks/speed_onnx.py).
 extract   the default detector: bare detector loop vs ``extract`` with 1 worker and with one
-          worker per core; projected wall time of a BioVid-size run.
+          worker per core; one long video (chunks side by side) with 1 worker and one per core;
+          projected wall time of a BioVid-size run.
 cluster   one cross-validation in one process, with ``workers`` = cores, and on a real 2-node
           local Ray cluster (``ray start``), with the same predictions (alone:
           ``--sections cluster --out benchmarks/results/speed/cluster``).
@@ -179,6 +180,14 @@ def bench_extract(args, results: dict) -> list[str]:
     w0 = time.perf_counter()
     warm = extract(videos, output=tmp / "warm.parquet", workers=1, progress=False, resume=False)
     w_warm = time.perf_counter() - w0
+    # one long video (all the frames above in one file): its chunks keep every worker busy
+    long_video = tmp / "long.mp4"
+    write_video(long_video, n=args.videos * args.video_frames)
+    long_runs = {}
+    for n in sorted({1, cores}):
+        w0 = time.perf_counter()
+        res = extract([long_video], output=tmp / f"long{n}.parquet", workers=n, progress=False, resume=False)
+        long_runs[n] = res.n_frames / (time.perf_counter() - w0)
     F = len(frames)
     fps = {n: f / w for n, (w, f) in runs.items()}
     biovid_frames = 1_200_000
@@ -186,7 +195,9 @@ def bench_extract(args, results: dict) -> list[str]:
          "workers_fps": {str(n): v for n, v in fps.items()}, "cores": cores,
          "overhead_one_worker": (F / w_bare) / fps[1] - 1, "speedup": fps[cores] / fps[1],
          "overhead_loaded_detector": w_warm / w_bare * F / warm.n_frames - 1,
-         "biovid_projected_hours": biovid_frames / fps[cores] / 3600}
+         "biovid_projected_hours": biovid_frames / fps[cores] / 3600,
+         "long_video": {"frames": args.videos * args.video_frames, "workers_fps": {str(n): v for n, v in long_runs.items()},
+                        "speedup": long_runs[cores] / long_runs[1]}}
     results["extract"] = r
     return [
         f"extraction, MediaPipe FaceMesh (default human detector), {len(videos)} videos x {args.video_frames} frames:",
@@ -197,6 +208,8 @@ def bench_extract(args, results: dict) -> list[str]:
         f"(what each further video of a long run costs beyond detection)",
         f"  extract, {cores} workers                    {fps[cores]:>8.1f} frames/s   {cores} workers / 1 worker: "
         f"{r['speedup']:.2f}x (goal 1.8x on 2 cores)",
+        f"  one video of {args.videos * args.video_frames} frames, split into chunks: 1 worker {long_runs[1]:.1f} frames/s, "
+        f"{cores} workers {long_runs[cores]:.1f} ({r['long_video']['speedup']:.2f}x)",
         f"  projected BioVid-size run (8,700 videos, ~1.2 M frames) at {cores} workers: "
         f"{r['biovid_projected_hours']:.1f} h on this machine",
     ]

@@ -398,7 +398,10 @@ def markdown_speed(results_dir: str | Path) -> str:
                      + (f", {100 * e['overhead_loaded_detector']:+.0f}% with the detector loaded"
                         if "overhead_loaded_detector" in e else "")
                      + f"); {cores} workers {e['workers_fps'][cores]:.1f} "
-                     f"({e['speedup']:.2f}x); BioVid-size run projected at {e['biovid_projected_hours']:.0f} h"))
+                     f"({e['speedup']:.2f}x)"
+                     + (f"; one {e['long_video']['frames']}-frame video in chunks {e['long_video']['speedup']:.2f}x"
+                        if "long_video" in e else "")
+                     + f"; BioVid-size run projected at {e['biovid_projected_hours']:.0f} h"))
     cluster = section("cluster")
     if cluster:
         c = cluster["cluster"]
