@@ -4,7 +4,7 @@
 recursively), runs a detector on every image and on every ``stride``-th video frame, tracks
 several faces across frames by box overlap (IoU) into face ids, and writes the landmark
 table (``geopain.io.tables``) in pixels of the source images. A frame without a face is a
-row of NaN. Work is written in parts (``OUT.parts/``: one Parquet part per video or per
+row of NaN. Work is written in parts (``OUT.parts/``: one Arrow part per video or per
 chunk of images, a done-list, an error log) so an interrupted run continues where it
 stopped when the same command runs again, and the final table holds every frame once.
 With ``ray_address`` each video (or image chunk) is one Ray task, with the same parts.
@@ -566,7 +566,8 @@ class _Settings:
 
 
 class _Parts:
-    """``OUT.parts/``: ``manifest.json`` (settings), ``<key>.parquet`` parts, ``done.txt``, ``errors.jsonl``."""
+    """``OUT.parts/``: ``manifest.json`` (settings), ``<key>.arrow`` parts (Arrow IPC), ``<key>.npz``
+    detections of video chunks, ``done.txt``, ``errors.jsonl``."""
 
     def __init__(self, output: Path, settings: _Settings, resume: bool):
         self.dir = output.with_name(output.name + ".parts")
@@ -598,8 +599,8 @@ class _Parts:
         return {json.loads(line)["key"] for line in f.read_text().splitlines() if line.strip()} if f.is_file() else set()
 
     def part(self, key: str) -> Path:
-        """An item's Parquet part; a video chunk's detections (``.npz``, tracked when its video is whole)."""
-        return self.dir / (f"{key}.npz" if key.startswith("chunk-") else f"{key}.parquet")
+        """An item's part (Arrow IPC); a video chunk's detections (``.npz``, tracked when its video is whole)."""
+        return self.dir / (f"{key}.npz" if key.startswith("chunk-") else f"{key}.arrow")
 
     def record(self, key: str, n_frames: int, errors: list[str], has_part: bool) -> None:
         if errors:
@@ -625,8 +626,14 @@ class _Parts:
         return out
 
 
+def _is_coord(column: str) -> bool:
+    return column[:2] in ("x_", "y_", "z_", "c_") and column[2:].isdigit()
+
+
 def _write_part(path: Path, seqs: list[LandmarkSequence]) -> bool:
-    """Write sequences as one Parquet part (same layout and metadata as ``write_table``).
+    """Write sequences as one part: an Arrow IPC file with the columns and metadata of
+    ``write_table``, except that missing coordinates stay NaN here (:func:`_merge` turns them
+    into nulls once, for the whole table).
 
     Columns go to Arrow straight from NumPy (column-major), not through pandas' per-column
     conversion, which costs more than the detector on short videos.
@@ -638,14 +645,25 @@ def _write_part(path: Path, seqs: list[LandmarkSequence]) -> bool:
     if not seqs:
         return False
     frame, meta = sequences_to_frame(seqs)
-    coord = [c for c in frame.columns if c[:2] in ("x_", "y_", "z_", "c_") and c[2:].isdigit()]
+    coord = [c for c in frame.columns if _is_coord(c)]
     other = [c for c in frame.columns if c not in set(coord)]
     block = np.asfortranarray(frame[coord].to_numpy(np.float32))
     arrays = {c: pa.array(frame[c].to_numpy(), from_pandas=True) for c in other}  # NaN -> null, as pandas does
-    arrays.update({c: pa.array(block[:, j], from_pandas=True) for j, c in enumerate(coord)})
+    arrays.update({c: pa.array(block[:, j]) for j, c in enumerate(coord)})
     table = pa.table({c: arrays[c] for c in frame.columns})
-    write_parquet(table, path, meta)
+    write_parquet(table, path, meta, format="arrow")
     return True
+
+
+def _nan_to_null(table):
+    """``table`` with NaN coordinates as nulls (what pandas' conversion in ``write_table`` gives)."""
+    import pyarrow.compute as pc
+
+    for i, name in enumerate(table.column_names):
+        if _is_coord(name):
+            col = table.column(i)
+            table = table.set_column(i, name, pc.if_else(pc.is_nan(col), None, col))
+    return table
 
 
 _WORKER_DETECTORS: dict[str, Detector] = {}
@@ -871,7 +889,7 @@ def _merge(output: Path, items: list[WorkItem], parts: _Parts, settings: _Settin
     """Concatenate the parts (as Arrow tables, no per-row Python) into the final table;
     ``chunk_keys``: chunks of split videos, whose failures are errors of this run too."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
+    import pyarrow.feather as feather
 
     from .io.tables import META_KEY, write_parquet, write_table
 
@@ -881,7 +899,7 @@ def _merge(output: Path, items: list[WorkItem], parts: _Parts, settings: _Settin
     for it in items:
         part = parts.part(it.key)
         if part.is_file():
-            t = pq.read_table(part)
+            t = feather.read_table(part, memory_map=True)
             metas.append(json.loads((t.schema.metadata or {}).get(META_KEY, b"{}")))
             tables.append(t.replace_schema_metadata(None))
     err_log = error_log_path(output)
@@ -896,7 +914,7 @@ def _merge(output: Path, items: list[WorkItem], parts: _Parts, settings: _Settin
         err_log.write_text("\n".join(errors) + "\n", encoding="utf-8")
     elif err_log.exists():
         err_log.unlink()
-    table = pa.concat_tables(tables, promote_options="default")
+    table = _nan_to_null(pa.concat_tables(tables, promote_options="default"))
     n_points = int(metas[0].get("n_points", 0))
     coord_cols = [f"{a}_{i}" for a in "xyzc" for i in range(n_points)]
     names = table.column_names

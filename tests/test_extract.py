@@ -122,7 +122,7 @@ class TestExtract:
         out = tmp_path / "out.parquet"
         with pytest.raises(KeyboardInterrupt):
             extract([d], output=out, progress=False)
-        assert not out.exists() and len(list((tmp_path / "out.parquet.parts").glob("*.parquet"))) == 2
+        assert not out.exists() and len(list((tmp_path / "out.parquet.parts").glob("*.arrow"))) == 2
         monkeypatch.setattr(ex, "_run_item", real)
         res = extract([d], output=out, progress=False)
         assert res.n_resumed == 2 and res.n_frames == 3

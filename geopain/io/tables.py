@@ -185,12 +185,16 @@ def write_table(sequences: Iterable[LandmarkSequence] | pd.DataFrame, path: str 
     return write_parquet(pa.Table.from_pandas(frame, preserve_index=False), path, meta)
 
 
-def write_parquet(table: Any, path: str | os.PathLike, meta: dict[str, Any] | None = None) -> Path:
+def write_parquet(table: Any, path: str | os.PathLike, meta: dict[str, Any] | None = None,
+                  format: str = "parquet") -> Path:
     """An Arrow table (or a DataFrame) to ``path``, with geopain's metadata (strict JSON) in
     the file's footer when ``meta`` is given, through a temporary file and a rename: a reader
-    never sees half a table, and an interrupted write leaves the old file as it was."""
+    never sees half a table, and an interrupted write leaves the old file as it was.
+
+    ``format="arrow"`` writes an uncompressed Arrow IPC (Feather v2) file instead: several
+    times faster to write and to read back (memory-mapped), for intermediate parts that are
+    merged into a Parquet table later."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     path = Path(path)
     if isinstance(table, pd.DataFrame):
@@ -198,7 +202,16 @@ def write_parquet(table: Any, path: str | os.PathLike, meta: dict[str, Any] | No
     if meta is not None:
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), META_KEY: dumps(meta, indent=None).encode()})
     tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp)
+    if format == "arrow":
+        import pyarrow.feather as feather
+
+        feather.write_feather(table, tmp, compression="uncompressed")
+    elif format == "parquet":
+        import pyarrow.parquet as pq
+
+        pq.write_table(table, tmp)
+    else:
+        raise ValueError(f"format must be 'parquet' or 'arrow', got {format!r}")
     os.replace(tmp, path)
     return path
 
