@@ -7,7 +7,9 @@ table (``geopain.io.tables``) in pixels of the source images. A frame without a 
 row of NaN. Work is written in parts (``OUT.parts/``: one Arrow part per video or per
 chunk of images, a done-list, an error log) so an interrupted run continues where it
 stopped when the same command runs again, and the final table holds every frame once.
-With ``ray_address`` each video (or image chunk) is one Ray task, with the same parts.
+With several workers (``workers``) or ``ray_address``, each video, chunk of a long video or
+chunk of images is one task, with the same parts; a long video's faces are tracked across
+its chunks once all of them are done.
 Face images are never written.
 
 Who is who (``subject_from``, see :func:`assign_subjects`): ``"folder"`` (default) makes the
