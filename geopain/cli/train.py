@@ -17,7 +17,7 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
     from ..models import estimator
 
     references = estimator.REFERENCES
-    p.add_argument("--task", choices=["binary", "five", "score"], default="binary",
+    p.add_argument("--task", choices=list(estimator.TASKS), default="binary",
                    help="binary pain / no pain, five ordinal levels, or the continuous score (default: binary)")
     p.add_argument("--temporal", nargs="?", const="gru", default=None, choices=["gru", "lstm", "cloud"],
                    help="predict from windows of frames: frame embeddings + GRU (default) or LSTM, or a "

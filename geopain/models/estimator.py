@@ -43,6 +43,7 @@ from ..species import Scheme, get_scheme
 from ._common import HEADS
 from .abstention import frame_status
 from ..predictions import apply_temperature, frame_table, sequence_table, task_targets
+from ..tasks import TASKS
 from .calibration import after_fit
 from .factory import MODELS, create, create_temporal
 from .pretrained import resolve_init
@@ -50,7 +51,6 @@ from .serialization import WEIGHTS, read_model_dir, write_model_dir
 from .steps import (REFERENCES, FeatureScaler, Frames, GraphFeatures, IdentityAugment, MeasurementFeatures, Normalize,
                     Reference, feature_blocks)
 
-TASKS = ("binary", "five", "score")
 TEMPORAL = (False, True, "gru", "lstm", "cloud")
 
 
