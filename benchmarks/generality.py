@@ -131,10 +131,11 @@ def make_method(spec: str, task: str, seed: int, common: dict[str, Any]) -> Any:
     if spec == REFERENCE:
         return PlainReference(task, seed)
     from geopain.models import PainEstimator
+    from geopain.tasks import canonical_task
 
     name, kw = parse_model(spec, common)
     kw.setdefault("seed", seed)
-    return PainEstimator(model=name, task=task, **kw)
+    return PainEstimator(model=name, task=canonical_task(task, warn=False), **kw)  # this report keeps "five"
 
 
 def classification_metrics(y: np.ndarray, proba: np.ndarray, task: str) -> dict[str, float]:

@@ -86,7 +86,7 @@ def score_grimaces(estimator, image: np.ndarray | None = None) -> dict[str, Any]
     grimace = [score(warp_face(image, points, _moves(points, "grimace", k))) for k in INTENSITIES]
     smile = score(warp_face(image, points, _moves(points, "smile", 1.0)))
     return {"grimace": grimace, "smile": smile, "intensities": list(INTENSITIES),
-            "column": {"score": "predicted scale score", "binary": "p(pain)", "five": "expected level"}[estimator.task]}
+            "column": {"score": "predicted scale score", "binary": "p(pain)", "levels": "expected level"}[estimator.task]}
 
 
 def main(argv: list[str]) -> int:

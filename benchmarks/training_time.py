@@ -21,6 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+# "five" (not "levels"): the name every checkout understands, the older ones before the rename too
 CONFIGS = [("pointnet", "binary", "human"), ("wgnn", "binary", "human"), ("wgnn", "five", "human"),
            ("pointnet", "five", "sheep"), ("wgnn", "binary", "sheep")]
 

@@ -30,6 +30,7 @@ import numpy as np
 
 from .errors import GeopainError
 from .jsonio import dumps, write_json
+from .tasks import canonical_task
 
 
 @dataclass
@@ -41,7 +42,7 @@ class DemoConfig:
     frames: int = 24
     folds: int = 4
     models: tuple[str, ...] = ("logreg", "gboost", "pointnet", "wgnn", "hybrid")
-    tasks: tuple[str, ...] = ("binary", "five")
+    tasks: tuple[str, ...] = ("binary", "levels")
     species: tuple[str, ...] = ("human", "sheep")
     epochs: int = 60
     #: per-person references evaluated (see PainEstimator): none (a single photo) and each
@@ -256,7 +257,7 @@ def _explain_photo(est, face68, human_seqs: list, out: Path) -> dict:
 
 # ---------------------------------------------------------------------------------------
 _KEYS = {"binary": ["balanced_accuracy", "roc_auc", "sensitivity", "specificity", "f1"],
-         "five": ["accuracy", "balanced_accuracy", "mae_level", "qwk"]}
+         "levels": ["accuracy", "balanced_accuracy", "mae_level", "qwk"]}
 _REFERENCE_WORDS = {"none": "none (reference-free)", "subject-median": "subject's median face",
                     "first-frames": "first frames", "neutral-labelled": "neutral-labelled frames"}
 
@@ -273,6 +274,7 @@ def results_table(results: dict, level: str = "frame") -> list[list[str]]:
     rows = []
     for species, cohort in results.get("cohorts", {}).items():
         for task, by_reference in cohort["results"].items():
+            task = canonical_task(task, warn=False)  # demos saved before "five" became "levels"
             for reference, models in by_reference.items():
                 for model, res in models.items():
                     cells = [_cell((res.get(level) or {}).get(key)) for key in _KEYS.get(task, [])]
@@ -289,7 +291,7 @@ def markdown_results(results: dict) -> str:
              f"sequences of {cfg.get('frames')} frames), grouped {cfg.get('folds')}-fold by subject, per-frame "
              f"metrics, mean ± sd over folds; {results.get('seconds')} s on this machine. Five levels use "
              "ordinal (cumulative-link) heads in the neural models.", ""]
-    task_words = {"binary": "pain vs no pain", "five": "five levels of the scale"}
+    task_words = {"binary": "pain vs no pain", "levels": "five levels of the scale"}
     for task, keys in _KEYS.items():
         rows = [r for r in results_table(results) if r[1] == task]
         if not rows:
@@ -302,6 +304,7 @@ def markdown_results(results: dict) -> str:
     refs = {"none": "reference-free", "subject-median": "with the subject's median face"}
     for species, cohort in results.get("cohorts", {}).items():
         for task, by_ref in (cohort.get("best") or {}).items():
+            task = canonical_task(task, warn=False)
             for reference, b in by_ref.items():
                 if b:
                     lines.append(f"- {species}, {task_words[task]}, {refs.get(reference, reference)}: best network "
@@ -511,7 +514,7 @@ def write_report(results: dict, out: Path) -> Path:
     ]
     from .evaluation.report import METRIC_LABELS
 
-    task_words = {"binary": "pain vs no pain", "five": "five levels of the scale (ordinal)"}
+    task_words = {"binary": "pain vs no pain", "levels": "five levels of the scale (ordinal)"}
     for level in ("frame", "sequence"):
         for task, keys in _KEYS.items():
             rows = [r for r in results_table(results, level) if r[1] == task]

@@ -28,6 +28,7 @@ import pandas as pd
 
 from .errors import GeopainError, InputError
 from .predictions import apply_temperature, frame_table, sequence_table, task_targets
+from .tasks import canonical_task
 
 __all__ = ["OnnxPainModel", "FORMAT", "METADATA_KEY", "is_onnx"]
 
@@ -80,7 +81,7 @@ class OnnxPainModel:
         if cfg.get("format") != FORMAT:
             raise InputError(self.path, f"unknown geopain ONNX format {cfg.get('format')!r} (expected {FORMAT})")
         self.config = cfg
-        self.task = cfg["task"]
+        self.task = canonical_task(cfg["task"], warn=False)  # files exported with "five" too
         self.model = cfg["model"]
         self.scheme_ = cfg["scheme"]
         self.scheme_obj_ = get_scheme(self.scheme_)

@@ -8,6 +8,8 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from .tasks import canonical_task, sequence_targets
+
 __all__ = ["apply_temperature", "task_targets", "frame_table", "sequence_table"]
 
 
@@ -32,7 +34,7 @@ def task_targets(sequences: Sequence[Any], task: str, scheme: Any = None) -> np.
 
         scheme = get_scheme(sequences[0].scheme)
     scale = scheme.pain_scale
-    name = {"binary": "pain", "five": "level", "score": "score"}[task]
+    name = {"binary": "pain", "levels": "level", "score": "score"}[canonical_task(task)]
     out = []
     for s in sequences:
         v = s.labels.get(name)
@@ -69,7 +71,7 @@ def frame_table(seqs: Sequence[Any], out: np.ndarray, ok: np.ndarray, reference:
         df["prediction"] = pred
         for k in range(out.shape[1]):
             df[f"p_{k}"] = out[:, k]
-        if task == "five":
+        if task == "levels":
             df["expected_level"] = (out * np.arange(out.shape[1])).sum(1)
     if np.isfinite(targets).any():
         df["target"] = targets
@@ -80,8 +82,6 @@ def sequence_table(frames: pd.DataFrame, task: str) -> pd.DataFrame:
     """One row per sequence of a :func:`frame_table`: frames, frames with a face, mean per-frame
     outputs, the sequence prediction (argmax of the mean probabilities, or the mean score), the
     reference and the sequence target (:func:`geopain.tasks.sequence_targets`)."""
-    from .tasks import sequence_targets
-
     df = frames
     keys = ["subject", "sequence", "face_id"]
     value_cols = [c for c in df.columns if c.startswith("p_") or c == "expected_level"]

@@ -5,18 +5,40 @@ One definition for every place that needs it (``geopain evaluate``'s sequence ta
 sequence's target is the same number wherever it is shown.
 
 * ``"binary"``: classes ``no_pain``, ``pain``;
-* ``"five"``: the levels of the species' scale, ``level_0`` ... ``level_{K-1}``;
+* ``"levels"``: the ordered levels of the species' scale, ``level_0`` ... ``level_{K-1}``
+  (called ``"five"`` before; that name is still read, see :func:`canonical_task`);
 * ``"score"``: the continuous pain score (no classes).
 """
 from __future__ import annotations
 
+import warnings
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
+from .errors import GeopainError
+
 #: The tasks a model can be trained for.
-TASKS = ("binary", "five", "score")
+TASKS = ("binary", "levels", "score")
+
+#: Former task names, still read in models, results and monitor runs saved with them.
+TASK_ALIASES = {"five": "levels"}
+
+
+def canonical_task(task: str, warn: bool = True) -> str:
+    """``task``'s current name (one of :data:`TASKS`). A former name maps to its new one, with a
+    FutureWarning when ``warn`` (a name a user typed; files saved with it are read silently).
+    Any other name is a one-line :class:`~geopain.errors.GeopainError`."""
+    if task in TASKS:
+        return task
+    if task in TASK_ALIASES:
+        new = TASK_ALIASES[task]
+        if warn:
+            warnings.warn(f"task {task!r} is now called {new!r} (the ordered levels of the species' scale); "
+                          f"{task!r} will stop working in a later release", FutureWarning, stacklevel=3)
+        return new
+    raise GeopainError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
 
 #: Columns that identify one sequence of one face.
 SEQUENCE_KEYS = ["subject", "sequence", "face_id"]
@@ -33,7 +55,7 @@ def class_names(task: str, n_classes: int) -> list[str]:
 
 def sequence_targets(frames: pd.DataFrame, task: str, keys: Sequence[str] = SEQUENCE_KEYS) -> pd.Series:
     """Per-sequence target from per-frame ``target`` labels: the median over the frames with a
-    face and a finite label, rounded to a class for ``binary`` and ``five`` (a five-level
+    face and a finite label, rounded to a class for ``binary`` and ``levels`` (a five-level
     sequence's target is a level, never 3.42). Indexed by ``keys``; sequences without a
     labelled frame are absent."""
     t = frames["target"].to_numpy(float)

@@ -239,7 +239,7 @@ class TestRunProtocol:
             np.testing.assert_allclose(a[["p_0", "p_1"]].to_numpy(), b[["p_0", "p_1"]].to_numpy(), atol=1e-6)
         assert len(list(tmp_path.glob("predictions/*/fold*.parquet"))) == 4
 
-    @pytest.mark.parametrize("species,task", [("sheep", "five"), ("human", "score")])
+    @pytest.mark.parametrize("species,task", [("sheep", "levels"), ("human", "score")])
     def test_species_and_tasks(self, species, task):
         from geopain.evaluation import run_protocol
 

@@ -130,7 +130,7 @@ def _five_results() -> dict:
     pooled = {"n": 31, "accuracy": 0.68, "balanced_accuracy": 0.6, "mae_level": 0.35, "qwk": 0.8, "f1_macro": 0.55,
               "roc_auc": 0.8, "confusion_matrix": cm}
     block = {"folds": [], "summary": summ, "pooled": pooled}
-    return {"task": "five", "protocol": "loso", "species": "sheep", "scheme": "sheep/spfes",
+    return {"task": "levels", "protocol": "loso", "species": "sheep", "scheme": "sheep/spfes",
             "scale": {"name": "SPFES", "range": [0, 10], "n_levels": 5, "level_names": []},
             "n_subjects": 4, "folds": [{"name": "f1"}, {"name": "f2"}],
             "models": {"wgnn": {"frame": block, "sequence": block}}, "comparisons": []}

@@ -52,8 +52,8 @@ class TestMulticlassOrdinal:
                     "precision_per_class", "confusion_matrix", "recall_per_level", "qwk", "kappa", "ece"):
             assert key in m, key
         assert isinstance(m["confusion_matrix"], list) and isinstance(m["confusion_matrix"][0], list)
-        assert set(M.task_metrics("five", Y5, YH5, n_classes=5)) == set(m)
-        assert "qwk" in M.HEADLINE["five"]
+        assert set(M.task_metrics("levels", Y5, YH5, n_classes=5)) == set(m)
+        assert "qwk" in M.HEADLINE["levels"]
 
     def test_absent_level_and_empty(self):
         t = np.array([0, 0, 1, 2, 2, 4])  # level 3 never occurs
@@ -69,7 +69,7 @@ class TestMulticlassOrdinal:
 
     def test_match_sklearn(self):
         proba = _proba5(YH5)
-        m = M.task_metrics("five", Y5, YH5, proba, n_classes=5)
+        m = M.task_metrics("levels", Y5, YH5, proba, n_classes=5)
         assert m["qwk"] == pytest.approx(skm.cohen_kappa_score(Y5, YH5, weights="quadratic", labels=range(5)))
         assert m["kappa"] == pytest.approx(skm.cohen_kappa_score(Y5, YH5, labels=range(5)))
         assert m["mae_level"] == pytest.approx(skm.mean_absolute_error(Y5, YH5))

@@ -85,7 +85,7 @@ def cohort():
 def five_model(cohort):
     from geopain.models import PainEstimator
 
-    return PainEstimator("logreg", "five", verbose=False).fit(cohort)
+    return PainEstimator("logreg", "levels", verbose=False).fit(cohort)
 
 
 class TestSequenceTarget:
@@ -96,14 +96,14 @@ class TestSequenceTarget:
 
         df = pd.DataFrame({"subject": "a", "sequence": "s", "face_id": 0, "face_found": True,
                            "target": [0.0, 4.0, 4.0, 4.0, 4.0, 2.0, 2.0]})
-        assert sequence_targets(df, "five").iloc[0] == 4.0  # the mean would be 2.86
+        assert sequence_targets(df, "levels").iloc[0] == 4.0  # the mean would be 2.86
         assert sequence_targets(df, "score").iloc[0] == 4.0
 
     def test_predict_and_evaluate_agree(self, cohort, five_model):
         from geopain.evaluation import sequence_table
 
         seq = five_model.predict_sequences(cohort)
-        ev = sequence_table(five_model.predict_frames(cohort), "five", 5)
+        ev = sequence_table(five_model.predict_frames(cohort), "levels", 5)
         m = seq.merge(ev, on=["subject", "sequence", "face_id"], suffixes=("", "_eval"))
         assert len(m) == len(cohort)
         np.testing.assert_array_equal(m["target"], m["target_eval"])
@@ -380,7 +380,7 @@ class TestHeldOutPredictionsInOneFile:
         from geopain.evaluation.protocol import write_heldout_predictions
 
         frames = five_model.predict_frames(cohort).assign(fold="fold-1")
-        write_heldout_predictions({"a": frames, "b": frames}, "five", tmp_path / "h.parquet")
+        write_heldout_predictions({"a": frames, "b": frames}, "levels", tmp_path / "h.parquet")
         table = pd.read_parquet(tmp_path / "h.parquet")
         assert table.columns[0] == "model" and table["model"].tolist() == ["a"] * len(frames) + ["b"] * len(frames)
         assert "p_level_4" in table and table["prediction"].dtype.kind == "i"

@@ -163,15 +163,15 @@ class TestBaselines:
         assert (m.predict(Xt) == yt).mean() < 0.7
 
     @pytest.mark.parametrize("kind", ["logreg", "gboost"])
-    @pytest.mark.parametrize("task", ["binary", "five", "score"])
+    @pytest.mark.parametrize("task", ["binary", "levels", "score"])
     def test_exported_arrays_match_sklearn(self, kind, task):
         rng = np.random.default_rng(1)
         X = rng.normal(size=(200, 4))
         X[rng.random(X.shape) < 0.05] = np.nan
         z = np.nan_to_num(X[:, 0]) + 0.3 * rng.normal(size=200)
-        y = {"binary": (z > 0).astype(int), "five": np.digitize(z, [-1, -0.3, 0.3, 1]), "score": z}[task]
+        y = {"binary": (z > 0).astype(int), "levels": np.digitize(z, [-1, -0.3, 0.3, 1]), "score": z}[task]
         kw = {"max_iter": 10} if kind == "gboost" else {}
-        m = MeasurementBaseline(kind, task, n_classes=5 if task == "five" else 2, **kw).fit(X, y)
+        m = MeasurementBaseline(kind, task, n_classes=5 if task == "levels" else 2, **kw).fit(X, y)
         a = m.arrays_
         Xs = (np.where(np.isfinite(X), X, a["median"]) - a["mean"]) / a["std"]
         est = m._sklearn().fit(Xs, y)

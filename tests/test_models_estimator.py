@@ -44,7 +44,7 @@ class TestPainEstimator:
         np.testing.assert_array_equal(again.predict_proba(seqs), proba)
         assert again.get_params() == est.get_params()
 
-    @pytest.mark.parametrize("task,species", [("five", "sheep"), ("score", "human")])
+    @pytest.mark.parametrize("task,species", [("levels", "sheep"), ("score", "human")])
     def test_tasks(self, task, species, tmp_path):
         seqs = cohort(species, n_subjects=3, seqs=1)
         est = PainEstimator("wgnn-uniform", task, **FAST).fit(seqs)
@@ -170,3 +170,42 @@ def test_predict_image_and_video_end_to_end(tmp_path):
     assert main(["predict", str(tmp_path / "m"), str(tmp_path / "face.avi"), "-o", str(tmp_path / "vid")]) == 0
     vid = pd.read_csv(tmp_path / "vid" / "frames.csv")
     assert len(vid) == 3 and vid["face_found"].all()
+
+
+class TestTaskNames:
+    """The level task is called "levels"; "five", its former name, is still read."""
+
+    def test_canonical_task(self):
+        from geopain.tasks import TASKS, canonical_task
+
+        assert [canonical_task(t) for t in TASKS] == list(TASKS)
+        with pytest.warns(FutureWarning, match="'five' is now called 'levels'"):
+            assert canonical_task("five") == "levels"
+        with pytest.raises(GeopainError, match="binary, levels, score"):
+            canonical_task("four")
+
+    def test_former_name_warns_once_where_typed_and_never_where_saved(self, tmp_path):
+        import warnings
+
+        seqs = cohort("sheep", n_subjects=3, seqs=1)
+        with pytest.warns(FutureWarning, match="'five'"):
+            est = PainEstimator("logreg", "five", **FAST)
+        assert est.task == "levels" and est.get_params()["task"] == "levels"
+        est.fit(seqs).save(tmp_path)
+        cfg = json.loads((tmp_path / "config.json").read_text())
+        cfg["params"]["task"] = "five"  # a model saved before the rename
+        (tmp_path / "config.json").write_text(json.dumps(cfg))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", FutureWarning)
+            old = PainEstimator.load(tmp_path)
+        assert old.task == "levels"
+        np.testing.assert_array_equal(old.predict_proba(seqs), est.predict_proba(seqs))
+
+    def test_results_saved_as_five_render(self):
+        from geopain.evaluation.report import markdown_table
+        from test_evaluation_compare import _five_results
+
+        now = _five_results()
+        before = {**now, "task": "five"}  # a results.json written before the rename
+        assert now["task"] == "levels" and markdown_table(before) == markdown_table(now)
+        assert "task levels" in markdown_table(before)  # read by its current name

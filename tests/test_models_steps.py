@@ -215,7 +215,7 @@ class TestModels:
 
     @pytest.mark.parametrize("model", ["wgnn", "pointnet", "hybrid"])
     def test_five_levels_use_the_ordinal_head(self, cohort, model):
-        est = PainEstimator(model, "five", **FAST).fit(cohort)
+        est = PainEstimator(model, "levels", **FAST).fit(cohort)
         assert isinstance(est.model_.head, CumulativeLinkHead)
         p = est.predict_proba(cohort[:1])
         ok = np.isfinite(p).all(1)

@@ -241,7 +241,7 @@ def run(args: argparse.Namespace) -> int:
         ref = r.get("reference")
         note = f" [{ref.split(' (', 1)[0]} reference of the fallback model]" if isinstance(ref, str) and "(fallback" in ref else ""
         value = r[col]
-        shown = "no face" if value is None or value != value else f"{value}" if task == "five" else f"{value:.3f}"
+        shown = "no face" if value is None or value != value else f"{value}" if task == "levels" else f"{value:.3f}"
         print(f"  {r['subject']}/{r['sequence']} face {r['face_id']}: {what} {shown}{note}")
     if len(sequences) > SHOWN_ROWS:
         print(f"  ... {len(sequences) - SHOWN_ROWS} more sequence(s) in {seq_path}")

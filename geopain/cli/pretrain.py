@@ -8,6 +8,8 @@ HELP = "pretrain a model on a large simulated cohort (thousands of identities)"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from ..tasks import TASKS, canonical_task
+
     p = sub.add_parser("pretrain", help=HELP,
                        description="Simulate a large cohort of one species (randomised generator, every confounder) "
                                    "and train a reference-free model on it; writes a model directory plus "
@@ -16,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--species", default="human", help="species to simulate (default human)")
     p.add_argument("--scheme", default=None, help="landmark scheme (default: the species')")
     p.add_argument("--model", default="wgnn", help="model to pretrain (default wgnn)")
-    p.add_argument("--task", default="score", choices=["binary", "five", "score"],
+    p.add_argument("--task", default="score", choices=list(TASKS), type=canonical_task,
                    help="pretraining target (default score: the scale's total, the richest signal)")
     p.add_argument("--subjects", type=int, default=None, help="simulated identities (default 1000)")
     p.add_argument("--sequences", type=int, default=None, help="sequences per identity (default 2)")

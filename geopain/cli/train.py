@@ -17,8 +17,9 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
     from ..models import estimator
 
     references = estimator.REFERENCES
-    p.add_argument("--task", choices=list(estimator.TASKS), default="binary",
-                   help="binary pain / no pain, five ordinal levels, or the continuous score (default: binary)")
+    p.add_argument("--task", choices=list(estimator.TASKS), default="binary", type=estimator.canonical_task,
+                   help="binary pain / no pain, the ordered levels of the species' scale ('levels'; formerly "
+                        "'five'), or the continuous score (default: binary)")
     p.add_argument("--temporal", nargs="?", const="gru", default=None, choices=["gru", "lstm", "cloud"],
                    help="predict from windows of frames: frame embeddings + GRU (default) or LSTM, or a "
                         "spatio-temporal point cloud ('cloud')")

@@ -33,6 +33,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from ..errors import ShapeError
+from ..tasks import canonical_task
 
 
 def _div(a: float, b: float) -> float:
@@ -281,10 +282,11 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]
 
 def task_metrics(task: str, y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None = None,
                  n_classes: int = 2) -> dict[str, Any]:
-    """The metrics of ``task`` (``binary``, ``five`` or ``score``)."""
+    """The metrics of ``task`` (``binary``, ``levels`` or ``score``)."""
+    task = canonical_task(task)
     if task == "binary":
         return binary_metrics(y_true, y_pred, proba)
-    if task == "five":
+    if task == "levels":
         return multiclass_metrics(y_true, y_pred, n_classes, proba)
     if task == "score":
         return regression_metrics(y_true, y_pred)
@@ -294,7 +296,7 @@ def task_metrics(task: str, y_true: np.ndarray, y_pred: np.ndarray, proba: np.nd
 #: Scalar metrics shown first in tables, per task.
 HEADLINE = {
     "binary": ["accuracy", "balanced_accuracy", "sensitivity", "specificity", "ppv", "npv", "f1", "roc_auc"],
-    "five": ["accuracy", "balanced_accuracy", "mae_level", "qwk", "f1_macro", "roc_auc"],
+    "levels": ["accuracy", "balanced_accuracy", "mae_level", "qwk", "f1_macro", "roc_auc"],
     "score": ["mae", "mse", "rmse", "pearson_r", "icc", "icc_agreement"],
 }
 

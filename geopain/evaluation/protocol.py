@@ -31,7 +31,7 @@ from ..io.tables import write_parquet
 from ..jsonio import write_json
 from ..landmarks import LandmarkSequence
 from ..species import get_scheme
-from ..tasks import SEQUENCE_KEYS, sequence_targets
+from ..tasks import SEQUENCE_KEYS, canonical_task, sequence_targets
 from .metrics import aggregate, task_metrics
 from .splits import Fold, protocol_folds
 
@@ -184,7 +184,7 @@ def run_protocol(sequences: Iterable[LandmarkSequence] | str | os.PathLike | pd.
         sequences: labelled landmark sequences of one scheme (any species), or a landmark table's
             path or DataFrame (its named protocols are used unless ``meta`` is given).
         model: registered model name(s), e.g. ``"wgnn"`` or ``["wgnn", "wgnn-uniform", "logreg"]``.
-        task: ``"binary"``, ``"five"`` or ``"score"``.
+        task: ``"binary"``, ``"levels"`` or ``"score"``.
         protocol: ``"loso"``, ``"kfold:K"``, ``"holdout:FILE"`` or a name in ``meta["protocols"]``.
         temporal: see :class:`~geopain.models.PainEstimator`.
         out_dir: if given, predictions (resumable), ``results.json``, a table and plots go there.
@@ -205,6 +205,7 @@ def run_protocol(sequences: Iterable[LandmarkSequence] | str | os.PathLike | pd.
     from ..io.tables import load_sequences
     from ..models import MODELS
 
+    task = canonical_task(task)
     seqs, table_meta = load_sequences(sequences)  # sequences, a table path or a DataFrame
     meta = table_meta if meta is None else meta
     if not seqs:
@@ -214,9 +215,7 @@ def run_protocol(sequences: Iterable[LandmarkSequence] | str | os.PathLike | pd.
         MODELS.get(n)
     scheme = get_scheme(seqs[0].scheme)
     scale = scheme.pain_scale
-    n_classes = {"binary": 2, "five": scale.n_levels if scale else 5, "score": 1}.get(task)
-    if n_classes is None:
-        raise GeopainError(f"task must be binary, five or score, got {task!r}")
+    n_classes = {"binary": 2, "levels": scale.n_levels if scale else 5, "score": 1}[task]
     seq_subjects = np.array([s.subject for s in seqs])
     frame_subjects = np.concatenate([[s.subject] * s.n_frames for s in seqs])
     folds: list[Fold] = protocol_folds(protocol, seq_subjects, meta, seed, sample_subjects=frame_subjects)
@@ -352,7 +351,7 @@ def write_heldout_predictions(predictions: Mapping[str, pd.DataFrame], task: str
 def compare(results: Mapping[str, Any]) -> list[str]:
     """Plain sentences: each deep model against the best baseline, and WGNN against its
     uniform-weight twin, on the task's main pooled frame metric."""
-    task = results["task"]
+    task = canonical_task(results["task"], warn=False)
     metric, higher = ("mae", False) if task == "score" else ("balanced_accuracy", True)
     models = results["models"]
 

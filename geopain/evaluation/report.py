@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ..jsonio import write_json
+from ..tasks import canonical_task
 from .metrics import HEADLINE, reliability_curve, roc_auc
 
 #: Metric key -> words for table headers, axis labels and sentences (reuse it elsewhere).
@@ -42,9 +43,14 @@ METRIC_LABELS: dict[str, str] = {
     "icc": "ICC(3,1) consistency", "icc_agreement": "ICC(2,1) agreement",
 }
 #: Task key -> words for plot titles.
-TASK_WORDS = {"binary": "pain vs no pain", "five": "five pain levels", "score": "pain score"}
+TASK_WORDS = {"binary": "pain vs no pain", "levels": "levels of the pain scale", "score": "pain score"}
 #: Former name of :data:`METRIC_LABELS`.
 LABELS = METRIC_LABELS
+
+
+def _task(results: Mapping[str, Any]) -> str:
+    """The results' task by its current name (results saved with ``"five"`` read as ``"levels"``)."""
+    return canonical_task(results["task"], warn=False)
 
 
 def default_class_names(n_classes: int, level_names: Sequence[str] | None = None) -> list[str]:
@@ -66,11 +72,11 @@ def _class_names(results: Mapping[str, Any], n_classes: int, class_names: Sequen
             raise ValueError(f"{len(names)} class names for {n_classes} classes")
         return names
     scale = results.get("scale") or {}
-    return default_class_names(n_classes, scale.get("level_names") if results.get("task") == "five" else None)
+    return default_class_names(n_classes, scale.get("level_names") if _task(results) == "levels" else None)
 
 
 def _n_classes(results: Mapping[str, Any]) -> int:
-    if results["task"] == "binary":
+    if _task(results) == "binary":
         return 2
     scale = results.get("scale") or {}
     return int(scale.get("n_levels") or 5)
@@ -87,7 +93,7 @@ def results_table(results: Mapping[str, Any]) -> pd.DataFrame:
         for level in ("frame", "sequence"):
             block = entry.get(level) or {}
             summary, pooled = block.get("summary") or {}, block.get("pooled") or {}
-            for metric in HEADLINE[results["task"]]:
+            for metric in HEADLINE[_task(results)]:
                 s = summary.get(metric, {})
                 rows.append({"model": name, "level": level, "metric": metric, "mean": s.get("mean", np.nan),
                              "std": s.get("std", np.nan), "n_defined": s.get("n_defined", 0),
@@ -97,7 +103,7 @@ def results_table(results: Mapping[str, Any]) -> pd.DataFrame:
 
 def markdown_table(results: Mapping[str, Any]) -> str:
     """A Markdown table users can paste into a paper, with a caption line."""
-    task = results["task"]
+    task = _task(results)
     metrics = HEADLINE[task]
     long = results_table(results)
     head = "| model | level | " + " | ".join(METRIC_LABELS.get(m, m) for m in metrics) + " |"
@@ -180,7 +186,7 @@ def plot_metric_bars(results: Mapping[str, Any], out_dir: str | os.PathLike, met
     """``metric_by_model.png``: ``metric`` (default: balanced accuracy, MAE for scores) per
     model for frames and sequences, mean ± sd over folds, with a dashed chance line."""
     plt = _plt()
-    task = results["task"]
+    task = _task(results)
     metric = metric or _main_metric(task)
     names = list(results["models"])
     levels = [lv for lv in ("frame", "sequence")
@@ -259,7 +265,7 @@ def plot_roc_curves(results: Mapping[str, Any], predictions: Mapping[str, pd.Dat
                     out_dir: str | os.PathLike) -> Path | None:
     """``roc_curves.png`` (binary only): pooled frame ROC curve per model, AUC in the legend,
     the chance diagonal labelled. None without predictions or for other tasks."""
-    if results["task"] != "binary" or not predictions:
+    if _task(results) != "binary" or not predictions:
         return None
     plt = _plt()
     fig, ax = plt.subplots(figsize=(4.2, 4.0))
@@ -301,7 +307,7 @@ def plot_reliability(results: Mapping[str, Any], predictions: Mapping[str, pd.Da
     probability (binary: ``P(pain)`` vs fraction of pain frames; levels: top-class
     confidence vs accuracy) per bin, bar width = bin, the "perfect calibration" diagonal
     and the ECE in the title. None without predictions or for scores."""
-    if results["task"] == "score" or not predictions:
+    if _task(results) == "score" or not predictions:
         return None
     plt = _plt()
     k = _n_classes(results)
@@ -373,7 +379,7 @@ def plot_results(results: Mapping[str, Any], out_dir: Path, predictions: Mapping
     if predictions is None:
         predictions = results.get("predictions") or None
     paths = [plot_metric_bars(results, out_dir)]
-    if results["task"] == "score":
+    if _task(results) == "score":
         paths.append(plot_score_scatter(results, predictions, out_dir))
     else:
         for p in (plot_confusion_matrices(results, out_dir, class_names),

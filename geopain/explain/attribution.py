@@ -1,7 +1,7 @@
 """Attributions of a fitted :class:`~geopain.models.PainEstimator`'s pain output, per frame.
 
 What is explained (:func:`explained_output`): for ``task="binary"`` the pain log-odds
-``log p(pain) - log p(no pain)``; for ``"five"`` the expected level ``sum_k k p_k``; for
+``log p(pain) - log p(no pain)``; for ``"levels"`` the expected level ``sum_k k p_k``; for
 ``"score"`` the score. Every method satisfies *completeness*: the attributions of a frame sum
 to ``f(frame) - f(reference frame)``; the reference frame is the species template (the
 neutral face of the scheme, through the same pipeline), with the frame's own missing points
@@ -40,6 +40,7 @@ import torch
 
 from ..errors import GeopainError
 from ..landmarks import LandmarkSequence
+from ..tasks import canonical_task
 
 
 @dataclass
@@ -84,7 +85,7 @@ class Attribution:
 
 def explained_output(task: str) -> str:
     """What the attributions explain for ``task`` (words)."""
-    return {"binary": "pain log-odds", "five": "expected pain level", "score": "pain score"}[task]
+    return {"binary": "pain log-odds", "levels": "expected pain level", "score": "pain score"}[canonical_task(task, warn=False)]
 
 
 def _target_from_log_probs(logp: torch.Tensor, task: str) -> torch.Tensor:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import GeopainError, ShapeError
+from ..tasks import canonical_task
 
 KINDS = ("logreg", "gboost")
 
@@ -41,7 +42,7 @@ class MeasurementBaseline:
 
     Args:
         kind: ``"logreg"`` or ``"gboost"``.
-        task: ``"binary"``, ``"five"`` (any number of ordered classes) or ``"score"``.
+        task: ``"binary"``, ``"levels"`` (any number of ordered classes) or ``"score"``.
         n_classes: classes of a classification task (columns of ``predict_proba``).
         seed: random state; params: passed to the scikit-learn estimator.
     """
@@ -127,7 +128,7 @@ class MeasurementBaseline:
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], config: dict[str, Any]) -> "MeasurementBaseline":
-        obj = cls(config["kind"], config["task"], config["n_classes"], config.get("seed", 0), **config.get("params", {}))
+        obj = cls(config["kind"], canonical_task(config["task"], warn=False), config["n_classes"], config.get("seed", 0), **config.get("params", {}))
         obj.arrays_ = {k: np.asarray(v) for k, v in arrays.items()}
         return obj
 

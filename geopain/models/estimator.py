@@ -14,7 +14,7 @@ Neural models start from the encoder geopain ships for the scheme when there is 
 (``init="auto"``, see :mod:`geopain.models.pretrained`); what is new for the task is fitted
 first by scikit-learn, then trained with early stopping on held-out subjects.
 
-Labels come from the sequences: ``pain`` (binary), ``level`` (five; the species scale's
+Labels come from the sequences: ``pain`` (binary), ``level`` (levels; the species scale's
 number of levels) and ``score`` (regression over the scale's range: PSPI 0-16, SPFES
 0-10). A missing ``pain``/``level`` is derived from ``score`` with the species' scale.
 Nothing depends on the species except through the scheme's data.
@@ -43,7 +43,7 @@ from ..species import Scheme, get_scheme
 from ._common import HEADS
 from .abstention import frame_status
 from ..predictions import apply_temperature, frame_table, sequence_table, task_targets
-from ..tasks import TASKS
+from ..tasks import TASK_ALIASES, TASKS, canonical_task
 from .calibration import after_fit
 from .factory import MODELS, create, create_temporal
 from .pretrained import resolve_init
@@ -102,7 +102,8 @@ class PainEstimator:
 
     Args:
         model: a registered model name (:func:`geopain.models.names`).
-        task: ``"binary"``, ``"five"`` (the levels of the species' scale) or ``"score"``.
+        task: ``"binary"``, ``"levels"`` (the ordered levels of the species' scale; formerly
+            ``"five"``, still accepted with a FutureWarning) or ``"score"``.
         temporal: ``False`` (frames), ``True``/``"gru"``/``"lstm"`` (frame embeddings + RNN
             over windows; baselines use window statistics) or ``"cloud"`` (spatio-temporal
             point cloud; implied by ``model="stpointnet"``).
@@ -116,7 +117,7 @@ class PainEstimator:
             ``"first-frames"``, ``"subject-median"`` or ``"neutral-labelled"``. A model trained
             with a reference refuses inputs that cannot give one
             (:class:`~geopain.errors.ReferenceUnavailableError`, see :meth:`reference_problem`).
-        head: ``"auto"`` (ordinal cumulative-link head for ``task="five"`` where the model has
+        head: ``"auto"`` (ordinal cumulative-link head for ``task="levels"`` where the model has
             one, else softmax), ``"softmax"`` or ``"ordinal"``.
         augment: identity augmentation while training neural models
             (:class:`~geopain.models.steps.IdentityAugment`): ``"auto"`` (on when
@@ -151,7 +152,7 @@ class PainEstimator:
                  model_params: dict[str, Any] | None = None, device: str = "auto",
                  seed: int = 0, verbose: bool = False, baseline: str | None = None):
         self.model = model
-        self.task = task
+        self.task = canonical_task(task) if task in TASK_ALIASES else task
         self.temporal = temporal
         self.hidden = hidden
         self.layers = layers
@@ -242,11 +243,11 @@ class PainEstimator:
     def _head(self) -> str:
         heads = self._info.get("heads", ("softmax",))
         if self.head == "auto":
-            return "ordinal" if self.task == "five" and "ordinal" in heads and not self._rnn else "softmax"
+            return "ordinal" if self.task == "levels" and "ordinal" in heads and not self._rnn else "softmax"
         if self.head not in heads:
             raise GeopainError(f"model {self.model!r} has no {self.head!r} head (it has: {', '.join(heads)})")
-        if self.head == "ordinal" and self.task != "five":
-            raise GeopainError("the ordinal head is for task='five' (ordered levels)")
+        if self.head == "ordinal" and self.task != "levels":
+            raise GeopainError("the ordinal head is for task='levels' (ordered levels)")
         return self.head
 
     @property
@@ -369,7 +370,7 @@ class PainEstimator:
         scale = scheme.pain_scale
         if scale is None:
             raise GeopainError(f"scheme {self.scheme_} has no pain scale; cannot define {self.task} targets")
-        self.n_classes_ = {"binary": 2, "five": scale.n_levels, "score": 1}[self.task]
+        self.n_classes_ = {"binary": 2, "levels": scale.n_levels, "score": 1}[self.task]
         self.score_range_ = tuple(float(v) for v in scale.range)
         targets = task_targets(seqs, self.task, scheme)
         frames = self._frames(seqs, scheme, fitting=True, targets=targets)
@@ -626,7 +627,7 @@ class PainEstimator:
     def predict_proba(self, sequences: Iterable[LandmarkSequence]) -> np.ndarray:
         """``(F, n_classes)`` class probabilities of every frame (NaN where no face was found)."""
         if self.task == "score":
-            raise GeopainError("predict_proba is for the binary and five tasks; use predict for scores")
+            raise GeopainError("predict_proba is for the binary and levels tasks; use predict for scores")
         return self._raw_outputs(_as_list(sequences))[0]
 
     def predict(self, sequences: Iterable[LandmarkSequence]) -> np.ndarray:
@@ -713,6 +714,8 @@ class PainEstimator:
     def params_from_config(config: dict[str, Any]) -> dict[str, Any]:
         """Constructor parameters of a saved config, older spellings mapped to today's."""
         params = dict(config["params"])
+        if "task" in params:  # saved as "five" before the rename
+            params["task"] = canonical_task(params["task"], warn=False)
         if params.get("baseline") is not None and "reference" not in params:  # written before 'reference'
             params["reference"] = {"first": "first-frames"}.get(params["baseline"], params["baseline"])
         params.pop("subject_norm", None)

@@ -25,6 +25,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import GeopainError
+from ..tasks import canonical_task
 from .sources import CameraSequence, Frame, Sequence, Source, _Broken
 
 #: Latency samples kept for the percentiles (a bounded ring).
@@ -64,12 +65,13 @@ class MonitorSettings:
 
 
 def default_threshold(task: str, score_range: tuple[float, float], scheme: str | None = None) -> float:
-    """Alert level when none is given: p(pain) 0.5 (binary), level 2 of 0-4 (five); for scores,
+    """Alert level when none is given: p(pain) 0.5 (binary), level 2 of 0-4 (levels); for scores,
     the pain scale's own pain/no-pain threshold from the species adapter (``binary_threshold``),
     else a quarter of the scale."""
+    task = canonical_task(task, warn=False)
     if task == "binary":
         return 0.5
-    if task == "five":
+    if task == "levels":
         return 2.0
     if scheme is not None:
         from ..species import get_scheme
@@ -465,7 +467,7 @@ class Monitor:
         seqs = [s for _, s in items]
         df = self.est.predict_frames(seqs)
         task = self.est.task
-        col = "p_1" if task == "binary" else "expected_level" if task == "five" else "prediction"
+        col = "p_1" if task == "binary" else "expected_level" if task == "levels" else "prediction"
         value = df[col].to_numpy(np.float64)
         found = df["face_found"].to_numpy(bool)
         status = df["status"].astype(str).to_numpy() if "status" in df else np.where(found, "scored", "no face")

@@ -21,6 +21,7 @@ from typing import Any
 
 from fastapi import Request, UploadFile  # at module level: FastAPI resolves the handlers' annotations here
 
+from ..tasks import canonical_task
 from .uploads import SNIFF_BYTES, UploadRefused, check_content, check_name
 
 HERE = Path(__file__).resolve().parent
@@ -42,9 +43,10 @@ class UploadJob:
 
 
 def _y_label(task: str, scheme: str) -> str:
+    task = canonical_task(task, warn=False)
     if task == "binary":
         return "p(pain)"
-    if task == "five":
+    if task == "levels":
         return "expected pain level (0-4)"
     from ..errors import SchemeError
     from ..species import get_scheme
@@ -164,8 +166,8 @@ def create_app(store, token: str | None = None, model_dir: str | os.PathLike | N
         tl = store.timeline(subject_id, run["model_version_id"])
         alerts = store.alerts(subject_id=subject_id)
         threshold = (run.get("settings") or {}).get("threshold")
-        task, scheme = model["task"], model["scheme"]
-        y_range = (0.0, 1.0) if task == "binary" else (0.0, 4.0) if task == "five" else None
+        task, scheme = canonical_task(model["task"], warn=False), model["scheme"]
+        y_range = (0.0, 1.0) if task == "binary" else (0.0, 4.0) if task == "levels" else None
         if y_range is None:
             cfg = model.get("config") or {}
             rng = cfg.get("score_range") if isinstance(cfg, dict) else None
