@@ -11,7 +11,10 @@ All models share subject-grouped folds in one :func:`geopain.evaluation.run_prot
 Goals (issue 12): every temporal model beats the best per-frame model at sequence level by
 >= 0.05 balanced accuracy, and trains within 2x the WGNN's time.
 
-    python benchmarks/temporal.py [--subjects 12] [--frames 48] [--folds 3] [--epochs 25]
+    python benchmarks/temporal.py [--subjects 12] [--frames 48] [--folds 3] [--epochs 60]
+
+Every model trains with the estimator's own budget (``geopain.defaults.TRAINING["epochs"]``,
+early stopping on held-out subjects): a shorter one stops the window models before they learn.
 
 writes ``benchmarks/results/temporal/`` (results.json/.md/.csv and plots from the evaluation
 report, ``summary.json`` and ``summary.md`` with the goal checks).
@@ -25,6 +28,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from geopain.defaults import TRAINING
 
 FRAME_MODELS = ("logreg", "pointnet", "wgnn")
 TEMPORAL_MODELS = ("transformer", "dct", "dynamic")
@@ -40,7 +45,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--sequences", type=int, default=4, help="sequences per subject")
     p.add_argument("--frames", type=int, default=48)
     p.add_argument("--folds", type=int, default=3)
-    p.add_argument("--epochs", type=int, default=25)
+    p.add_argument("--epochs", type=int, default=TRAINING["epochs"], help="most epochs (default: the estimator's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--models", nargs="+", default=[*FRAME_MODELS, *TEMPORAL_MODELS])
     p.add_argument("-o", "--output", default=str(Path(__file__).parent / "results" / "temporal"))
