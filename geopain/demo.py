@@ -258,6 +258,8 @@ def _explain_photo(est, face68, human_seqs: list, out: Path) -> dict:
 # ---------------------------------------------------------------------------------------
 _KEYS = {"binary": ["balanced_accuracy", "roc_auc", "sensitivity", "specificity", "f1"],
          "levels": ["accuracy", "balanced_accuracy", "mae_level", "qwk"]}
+#: How the README and the demo report name each task.
+TASK_WORDS = {"binary": "pain vs no pain", "levels": "five levels of the scale"}
 _REFERENCE_WORDS = {"none": "none (reference-free)", "subject-median": "subject's median face",
                     "first-frames": "first frames", "neutral-labelled": "neutral-labelled frames"}
 
@@ -291,12 +293,11 @@ def markdown_results(results: dict) -> str:
              f"sequences of {cfg.get('frames')} frames), grouped {cfg.get('folds')}-fold by subject, per-frame "
              f"metrics, mean ± sd over folds; {results.get('seconds')} s on this machine. Five levels use "
              "ordinal (cumulative-link) heads in the neural models.", ""]
-    task_words = {"binary": "pain vs no pain", "levels": "five levels of the scale"}
     for task, keys in _KEYS.items():
         rows = [r for r in results_table(results) if r[1] == task]
         if not rows:
             continue
-        lines += [f"**{task_words[task]}**", "",
+        lines += [f"**{TASK_WORDS[task]}**", "",
                   "| species | reference | model | " + " | ".join(METRIC_LABELS.get(k, k) for k in keys) + " |",
                   "|---" * (3 + len(keys)) + "|"]
         lines += ["| " + " | ".join([r[0], r[2], r[3], *r[4:]]) + " |" for r in rows]
@@ -307,7 +308,7 @@ def markdown_results(results: dict) -> str:
             task = canonical_task(task, warn=False)
             for reference, b in by_ref.items():
                 if b:
-                    lines.append(f"- {species}, {task_words[task]}, {refs.get(reference, reference)}: best network "
+                    lines.append(f"- {species}, {TASK_WORDS[task]}, {refs.get(reference, reference)}: best network "
                                  f"{b['network']} {b['network_mean']:.3f} vs best baseline {b['baseline']} "
                                  f"{b['baseline_mean']:.3f} balanced accuracy; paired over folds: {b['sentence']}.")
     lines.append("")
@@ -514,7 +515,7 @@ def write_report(results: dict, out: Path) -> Path:
     ]
     from .evaluation.report import METRIC_LABELS
 
-    task_words = {"binary": "pain vs no pain", "levels": "five levels of the scale (ordinal)"}
+    task_words = {**TASK_WORDS, "levels": TASK_WORDS["levels"] + " (ordinal)"}
     for level in ("frame", "sequence"):
         for task, keys in _KEYS.items():
             rows = [r for r in results_table(results, level) if r[1] == task]

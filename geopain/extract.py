@@ -628,10 +628,6 @@ class _Parts:
         return out
 
 
-def _is_coord(column: str) -> bool:
-    return column[:2] in ("x_", "y_", "z_", "c_") and column[2:].isdigit()
-
-
 def _write_part(path: Path, seqs: list[LandmarkSequence]) -> bool:
     """Write sequences as one part: an Arrow IPC file with the columns and metadata of
     ``write_table``, except that missing coordinates stay NaN here (:func:`_merge` turns them
@@ -642,12 +638,12 @@ def _write_part(path: Path, seqs: list[LandmarkSequence]) -> bool:
     """
     import pyarrow as pa
 
-    from .io.tables import sequences_to_frame, write_parquet
+    from .io.tables import is_coordinate_column, sequences_to_frame, write_parquet
 
     if not seqs:
         return False
     frame, meta = sequences_to_frame(seqs)
-    coord = [c for c in frame.columns if _is_coord(c)]
+    coord = [c for c in frame.columns if is_coordinate_column(c)]
     other = [c for c in frame.columns if c not in set(coord)]
     block = np.asfortranarray(frame[coord].to_numpy(np.float32))
     arrays = {c: pa.array(frame[c].to_numpy(), from_pandas=True) for c in other}  # NaN -> null, as pandas does
@@ -661,8 +657,10 @@ def _nan_to_null(table):
     """``table`` with NaN coordinates as nulls (what pandas' conversion in ``write_table`` gives)."""
     import pyarrow.compute as pc
 
+    from .io.tables import is_coordinate_column
+
     for i, name in enumerate(table.column_names):
-        if _is_coord(name):
+        if is_coordinate_column(name):
             col = table.column(i)
             table = table.set_column(i, name, pc.if_else(pc.is_nan(col), None, col))
     return table
@@ -716,9 +714,8 @@ def _plan(items: list[WorkItem], todo: list[WorkItem], lengths: dict[str, int], 
     units: list[WorkItem] = []
     split: dict[WorkItem, list[WorkItem]] = {}
     for it in todo:
-        n = lengths.get(it.key, 0)
-        size = _chunk_size(n, len(items), workers, stride, chunk_frames) if it.kind == "video" else 0
-        if workers > 1 and it.kind == "video" and n > size:
+        n = lengths[it.key]
+        if workers > 1 and it.kind == "video" and n > (size := _chunk_size(n, len(items), workers, stride, chunk_frames)):
             split[it] = it.chunks(n, size)
             units.extend(c for c in split[it] if c.key not in parts.done)
         else:
@@ -828,7 +825,7 @@ def extract(inputs: Iterable[str | os.PathLike], species: str = "human", detecto
     lengths = {it.key: _source_frames(it) for it in todo}
     units, split = _plan(items, todo, lengths, parts, max(n_workers, 2) if ray_address is not None else n_workers,
                          stride, chunk_frames)
-    total = sum(max(1, -(-lengths.get(it.key, 0) // stride)) if it.kind == "video" else lengths[it.key] for it in todo)
+    total = sum(max(1, -(-lengths[it.key] // stride)) if it.kind == "video" else lengths[it.key] for it in todo)
     bar = progress_bar(total=total, unit="frame", desc=f"extract ({name})", enabled=progress, smoothing=0.1)
     bar.update(sum(parts.done.get(c.key, 0) for chunks in split.values() for c in chunks))  # chunks of a resumed video
     try:

@@ -88,7 +88,7 @@ def report_quality(path, min_confidence: float | None, overlays: str | None, qui
     from pathlib import Path
 
     from ..errors import GeopainError
-    from ..io.tables import read_frame, sequences_from_frame, write_table
+    from ..io.tables import is_coordinate_column, read_frame, sequences_from_frame, write_table
     from ..jsonio import write_json
     from ..quality import draw_overlays, drop_low_confidence, format_summary, quality_summary
 
@@ -101,7 +101,7 @@ def report_quality(path, min_confidence: float | None, overlays: str | None, qui
     if min_confidence is not None and "confidence" in frame:
         import numpy as np
 
-        xyz = [c for c in frame.columns if c[:2] in ("x_", "y_", "z_", "c_") and c[2:].isdigit()]
+        xyz = [c for c in frame.columns if is_coordinate_column(c)]
         found = np.isfinite(frame[[c for c in xyz if c.startswith("x_")]].to_numpy(float)).any(1)
         low = found & (frame["confidence"].to_numpy(float) < min_confidence)
         dropped = int(low.sum())

@@ -15,9 +15,10 @@ HELP = "train a pain model on a landmark table and save it"
 def add_training_options(p: argparse.ArgumentParser) -> None:
     """Options shared by ``train`` and ``evaluate``."""
     from ..models import estimator
+    from ..tasks import TASKS, canonical_task
 
     references = estimator.REFERENCES
-    p.add_argument("--task", choices=list(estimator.TASKS), default="binary", type=estimator.canonical_task,
+    p.add_argument("--task", choices=list(TASKS), default="binary", type=canonical_task,
                    help="binary pain / no pain, the ordered levels of the species' scale ('levels'; formerly "
                         "'five'), or the continuous score (default: binary)")
     p.add_argument("--temporal", nargs="?", const="gru", default=None, choices=["gru", "lstm", "cloud"],

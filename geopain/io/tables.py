@@ -36,6 +36,11 @@ def coordinate_columns(n_points: int, confidence: bool = False) -> list[str]:
     return cols
 
 
+def is_coordinate_column(name: str) -> bool:
+    """``x_i``, ``y_i``, ``z_i`` or ``c_i`` (a point's coordinate or confidence column)."""
+    return name[:2] in ("x_", "y_", "z_", "c_") and name[2:].isdigit()
+
+
 def sequences_to_frame(sequences: Iterable[LandmarkSequence]) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Flatten sequences into a table and the metadata that columns cannot hold."""
     seqs = list(sequences)
