@@ -186,6 +186,28 @@ class TestRankPooling:
         v = torch.arange(6.0)[:, None]
         assert approximate_rank_pool(v, 0).item() > 0 and approximate_rank_pool(v.flip(0), 0).item() < 0
 
+    def test_dynamic_shape_tells_a_ramp_from_an_oscillation(self):
+        """Rank pooling alone gives a steady ramp and a fast oscillation with the same net change
+        similar directions; the motion energy part of the dynamic shape tells them apart."""
+        from geopain.models import create
+        from geopain.models.dynamic import approximate_rank_pool
+
+        T, N = 8, 3
+        t = torch.arange(T, dtype=torch.float32)
+        ramp = (t / (T - 1))[:, None, None].expand(T, N, 1)
+        wiggle = ramp + 0.5 * torch.sin(torch.pi * t)[:, None, None] + 0.5 * (-1.0) ** t[:, None, None]
+        x = torch.stack([ramp, wiggle]).repeat(1, 1, 1, 2)  # (2, T, N, 2)
+        model = create("dynamic", in_channels=2, out_channels=2, n_nodes=N, sub_window=T, sub_step=T).eval()
+        shapes = model.dynamic_shapes(x)
+        assert shapes.shape == (2, 1, N, 6)
+        direct = approximate_rank_pool(x, dim=1)
+        assert (direct[0] > 0).all() and (direct[1] > 0).all()  # both trend upwards
+        motion = (x[:, 1:] - x[:, :-1]).abs().mean(1)
+        assert torch.all(motion[1] > 3 * motion[0])  # the oscillation moved far more on the way
+        norm = model.motion_norm
+        expected = (motion - norm.running_mean) / torch.sqrt(norm.running_var + norm.eps) * norm.weight + norm.bias
+        assert torch.allclose(shapes[:, 0, :, 4:], expected, atol=1e-5)
+
     def test_encoder_must_be_a_frame_model(self):
         from geopain.models.dynamic import DynamicSummaryModel
 

@@ -12,7 +12,11 @@ a fixed weighting of the frames::
 which equals ``sum_(q>t) (V_q - V_t)`` exactly (:func:`rank_pool_direct`, the test).
 
 Level 1: every sub-window of ``sub_window`` frames becomes one **dynamic shape**: per landmark
-its node features' rank-pooled direction (divided by ``sum |alpha|``) next to their mean. A
+its node features' mean, their rank-pooled direction (divided by ``sum |alpha|``) and their
+motion energy (mean absolute change from frame to frame). Rank pooling alone gives the net
+trend of a sub-window, which a slow build-up and one cycle of fast talking can share; the
+motion energy says how much moved to get there, so a smooth trend and an oscillation differ
+(``benchmarks/temporal.py``, dynamics-only cohort: sequence-level BA 0.44 -> 0.54). A
 registered graph model (``encoder``, default ``"wgnn"``) embeds this graph, with the
 sub-window's mean edge weights and features. Level 2 (hierarchical): the sub-windows'
 embeddings are rank-pooled again and joined with their mean; a head gives the window's output
@@ -69,7 +73,8 @@ class DynamicSummaryModel(nn.Module):
     """Hierarchical approximate rank pooling of a window, each dynamic shape scored by a graph model.
 
     Args:
-        in_channels: frame node features ``F`` (the encoder sees ``2F``: mean and dynamic).
+        in_channels: frame node features ``F`` (the encoder sees ``3F``: mean, rank-pooled
+            direction and motion energy).
         out_channels: classes, or 1 for a score.
         hidden, layers, edge_dim, n_nodes: the encoder's size, edge features and landmarks.
         encoder: a registered frame model (a graph model such as ``"wgnn"``, or ``"pointnet"``).
@@ -95,17 +100,19 @@ class DynamicSummaryModel(nn.Module):
         if info.get("landmarks"):
             kw["n_nodes"] = n_nodes
         self.encoder_name, self.graph = encoder, bool(info.get("graph"))
-        self.encoder = registry.create(encoder, in_channels=2 * in_channels, out_channels=out_channels, **kw)
+        self.encoder = registry.create(encoder, in_channels=3 * in_channels, out_channels=out_channels, **kw)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.sub_window, self.sub_step = int(sub_window), int(sub_step)
-        self.norm = nn.BatchNorm1d(in_channels, momentum=None)  # dynamics are small next to the shapes: standardised
+        # dynamics are small next to the shapes: standardised (direction and motion, per channel)
+        self.norm = nn.BatchNorm1d(in_channels, momentum=None)
+        self.motion_norm = nn.BatchNorm1d(in_channels, momentum=None)
         self.embed_dim = 2 * self.encoder.embed_dim
         self.head = Head(self.embed_dim, hidden, out_channels, dropout)
 
     def dynamic_shapes(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
-        """``(B, W, N, 2F)``: per sub-window, each landmark's mean node features and their
-        rank-pooled direction, standardised per channel (batch norm; missing points count as their
-        sub-window mean)."""
+        """``(B, W, N, 3F)``: per sub-window, each landmark's mean node features, their
+        rank-pooled direction and their motion energy (mean ``|x_t+1 - x_t|``), the last two
+        standardised per channel (batch norm; missing points count as their sub-window mean)."""
         mask = check_window(x, mask)
         idx = torch.as_tensor(subwindows(x.shape[1], self.sub_window, self.sub_step), device=x.device)
         m = mask.unsqueeze(-1).to(x.dtype)[:, idx]  # (B, W, L, N, 1)
@@ -113,11 +120,14 @@ class DynamicSummaryModel(nn.Module):
         mean = (win * m).sum(2) / m.sum(2).clamp_min(1)
         win = win * m + (1 - m) * mean.unsqueeze(2)
         dyn = approximate_rank_pool(win, dim=2)
-        return torch.cat([mean, self.norm(dyn.reshape(-1, dyn.shape[-1])).view_as(dyn)], -1)
+        motion = (win[:, :, 1:] - win[:, :, :-1]).abs().mean(2) if win.shape[2] > 1 else torch.zeros_like(dyn)
+        F = dyn.shape[-1]
+        return torch.cat([mean, self.norm(dyn.reshape(-1, F)).view_as(dyn),
+                          self.motion_norm(motion.reshape(-1, F)).view_as(motion)], -1)
 
     def embed(self, x: Tensor, edge_index=None, edge_weight=None, edge_attr=None, pos=None, time=None,
               mask: Tensor | None = None) -> Tensor:
-        dyn = self.dynamic_shapes(x, mask)  # (B, W, N, 2F)
+        dyn = self.dynamic_shapes(x, mask)  # (B, W, N, 3F)
         B, W = dyn.shape[:2]
         idx = torch.as_tensor(subwindows(x.shape[1], self.sub_window, self.sub_step), device=x.device)
 
