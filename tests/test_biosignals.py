@@ -191,3 +191,70 @@ class TestBioVidFixture:
         assert np.allclose(f["ecg_hr_bpm"], 72.0, atol=3.0)  # the fixture's ECG beats at 1.2 Hz
         pa4 = f["sequence"].str.contains("PA4").to_numpy()
         assert f["emg_amplitude"][pa4].min() > f["emg_amplitude"][~pa4].max()  # EMG sd 3 + class id
+
+
+class TestFusionInTheRegistry:
+    """Fusion models are registered (kind "fusion") and evaluated by run_protocol with the face models."""
+
+    @pytest.fixture(scope="class")
+    def cohort(self):
+        from geopain.synth import simulate
+
+        seqs = simulate("human", 6, 4, 60, seed=3)
+        return seqs, simulate_biosignals(seqs, coupling=1.0, seed=0, drop={"ecg": 0.25})
+
+    def test_registered_and_refused_by_the_face_estimator(self):
+        from geopain.models import MODELS, PainEstimator
+
+        fusions = {n: MODELS.info(n) for n in MODELS.names() if MODELS.info(n)["kind"] == "fusion"}
+        assert {i["fusion"] for i in fusions.values()} == {"early", "late", "attention", "bio"}
+        with pytest.raises(GeopainError, match="fusion model, not a face model"):
+            PainEstimator("fusion-late").fit([])
+
+    def test_estimator_scores_every_frame_of_a_sequence_alike(self, cohort):
+        from geopain.models import create
+
+        seqs, bio = cohort
+        est = create("fusion-late", biosignals=bio, face_params={"epochs": 2}).fit(seqs[:16])
+        assert est.face_ is not None and est.model_.fusion == "late"
+        frames = est.predict_frames(seqs[16:])
+        assert len(frames) == sum(s.n_frames for s in seqs[16:])
+        per_seq = frames.groupby("sequence")["p_1"].nunique()
+        assert (per_seq == 1).all() and frames["p_1"].between(0, 1).all()
+        assert np.allclose(frames["p_0"] + frames["p_1"], 1)
+        no_ecg = set(bio.groupby("sequence")["ecg"].apply(lambda v: v.isna().all()).pipe(lambda s: s[s].index))
+        said = set(frames.loc[frames["missing"] == "ecg", "sequence"])
+        assert no_ecg & set(frames["sequence"]) and said == no_ecg & set(frames["sequence"])
+        assert frames.loc[frames["missing"] == "ecg", "p_1"].notna().all()  # a sequence without ECG still scores
+
+    def test_bio_only_abstains_without_signals(self, cohort):
+        from geopain.models import create
+
+        seqs, bio = cohort
+        gone = seqs[16].sequence
+        cut = bio.copy()
+        cut.loc[cut["sequence"] == gone, ["gsr", "ecg", "emg_trapezius"]] = np.nan
+        est = create("biosignals", biosignals=cut).fit(seqs[:16])
+        assert est.face_ is None
+        frames = est.predict_frames(seqs[16:])
+        lost = frames["sequence"] == gone
+        assert (frames.loc[lost, "status"] == "abstained").all() and not frames.loc[lost, "face_found"].any()
+        assert frames.loc[~lost, "p_1"].notna().all()
+
+    def test_run_protocol_compares_fusion_with_faces(self, cohort, tmp_path):
+        from geopain.evaluation import run_protocol
+        from geopain.io.tables import write_table
+
+        seqs, bio = cohort
+        res = run_protocol(seqs, ["logreg", "biosignals", "fusion-late"], "binary", "kfold:2", biosignals=bio,
+                           progress=False, epochs=2)
+        for name in ("logreg", "biosignals", "fusion-late"):
+            assert not res["models"][name]["errors"]
+            assert np.isfinite(res["models"][name]["sequence"]["summary"]["balanced_accuracy"]["mean"])
+        # a table path finds its side table; without one the error names the file it looked for
+        table = write_table(seqs, tmp_path / "cohort.parquet")
+        with pytest.raises(GeopainError, match="cohort.biosignals.parquet"):
+            run_protocol(table, "biosignals", "binary", "kfold:2", progress=False)
+        bio.to_parquet(tmp_path / "cohort.biosignals.parquet")
+        again = run_protocol(table, "biosignals", "binary", "kfold:2", progress=False)
+        assert again["models"]["biosignals"]["sequence"]["summary"] == res["models"]["biosignals"]["sequence"]["summary"]

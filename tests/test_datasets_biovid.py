@@ -1,5 +1,6 @@
 """BioVid Part A reader on a generated copy of the layout: tiny real mp4 videos of a real face."""
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -218,3 +219,29 @@ class TestEvaluateOnPreparedTable:
         frame, meta = read_frame(res.path)
         out = protocol.run_protocol(read_table(res.path), "logreg", "binary", "loso67", meta=meta, progress=False)
         assert [f["test_subjects"] for f in out["folds"]] == [["071309_w_21"], ["112914_m_20"]]
+
+    def test_fusion_models_through_geopain_evaluate(self, root, tmp_path, capsys):
+        """`geopain evaluate` finds the prepared table's biosignal side table and scores the fusion
+        models beside a face model under BioVid's LOSO-87 protocol; a table without one is refused
+        in one line that names the file it looked for."""
+        import json
+
+        from geopain.cli import main
+
+        res = prepare("biovid", root, tmp_path / "b.parquet", landmarks=fake_landmarks(root, tmp_path / "g.parquet"),
+                      progress=False)
+        assert Path(res.extra["biosignals"]).name == "b.biosignals.parquet"
+        out = tmp_path / "eval"
+        code = main(["evaluate", str(res.path), "--model", "logreg", "biosignals", "fusion-late", "--protocol",
+                     "loso87", "--task", "binary", "--epochs", "2", "--quiet", "-o", str(out)])
+        assert code == 0
+        results = json.loads((out / "results.json").read_text())
+        assert [f["test_subjects"] for f in results["folds"]] == [[s] for s in SUBJECTS]
+        for name in ("logreg", "biosignals", "fusion-late"):
+            assert not results["models"][name]["errors"]
+            assert "balanced_accuracy" in results["models"][name]["sequence"]["summary"]
+        shutil.copy(res.path, tmp_path / "alone.parquet")
+        code = main(["evaluate", str(tmp_path / "alone.parquet"), "--model", "biosignals", "--protocol", "loso87",
+                     "--quiet", "-o", str(tmp_path / "eval2")])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code != 0 and len(err) == 1 and "alone.biosignals.parquet" in err[0]

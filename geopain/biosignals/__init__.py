@@ -7,8 +7,19 @@ coupling to pain, and sequence-level fusion with the face models' graph embeddin
     face_sequence_table(estimator, sequences) -> per-sequence face probability and graph embedding
 """
 from .features import FEATURE_NAMES, FEATURES, SIGNALS, biosignal_features, ecg_features, emg_features, gsr_features, r_peaks
-from .fusion import FUSIONS, FusionModel, face_sequence_table
 from .simulate import simulate_biosignals
 
+#: the fusion models live with the other models (geopain.models.fusion); imported on first use
+#: so that reading biosignal features never imports torch
+_FROM_MODELS = ("FUSIONS", "FusionModel", "FusionEstimator", "face_sequence_table")
+
+
+def __getattr__(name: str):
+    if name in _FROM_MODELS:
+        from ..models import fusion
+
+        return getattr(fusion, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 __all__ = ["biosignal_features", "gsr_features", "ecg_features", "emg_features", "r_peaks", "FEATURE_NAMES", "FEATURES",
-           "SIGNALS", "simulate_biosignals", "FusionModel", "FUSIONS", "face_sequence_table"]
+           "SIGNALS", "simulate_biosignals", *_FROM_MODELS]

@@ -32,6 +32,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="fit the folds as tasks on a Ray cluster (ADDRESS of its head, e.g. 10.0.0.1:6379; without "
                         "one: the cluster started on this machine with 'ray start'; 'local': start Ray here); "
                         "the results are those of a local run")
+    p.add_argument("--biosignals", metavar="FILE", default=None,
+                   help="per-frame biosignal side table for the fusion models (fusion-late, fusion-early, "
+                        "fusion-attention, biosignals); default: DATA's <stem>.biosignals.parquet, which "
+                        "'geopain dataset prepare biovid' writes")
     p.add_argument("--no-estimate", action="store_true",
                    help="skip the time estimate printed before training (short probe fits on the first fold)")
     p.set_defaults(func=run)
@@ -40,6 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..errors import GeopainError
     from ..evaluation import markdown_table, run_protocol
+    from ..evaluation.protocol import resolve_biosignals
     from ..parallel import resolve_workers
     from ..io.tables import read_frame, sequences_from_frame
     from ..models import MODELS
@@ -48,6 +53,9 @@ def run(args: argparse.Namespace) -> int:
     unknown = [m for m in models if m not in MODELS]
     if unknown:
         raise GeopainError(f"unknown model(s) {unknown}; known: {', '.join(MODELS.names())}")
+    biosignals = None
+    if any(MODELS.info(m)["kind"] == "fusion" for m in models):
+        biosignals = resolve_biosignals(args.biosignals, args.data)
     frame, meta = read_frame(args.data)
     seqs = sequences_from_frame(frame, meta, source=args.data)
     params = estimator_params(args)
@@ -56,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     results = run_protocol(seqs, models, args.task, args.protocol, temporal=temporal, out_dir=args.output,
                            meta=meta, seed=seed, progress=not args.quiet,
                            estimate=not (args.quiet or args.no_estimate), workers=resolve_workers(args.workers),
-                           ray_address=args.ray,
+                           ray_address=args.ray, biosignals=biosignals,
                            **params)
     print(markdown_table(results), end="")
     print(f"results written to {args.output}/results.json, results.md, results.csv, plots and every held-out "

@@ -91,7 +91,7 @@ def estimate_seconds(train: Sequence[LandmarkSequence], names: Sequence[str], ta
     model stops early after ``patience + 1`` epochs at the soonest and runs ``epochs`` at most.
     """
     from ..defaults import TRAINING
-    from ..models import PainEstimator
+    from ..models import MODELS, PainEstimator
 
     seqs = list(train)
     total = sum(s.n_frames for s in seqs)
@@ -107,9 +107,15 @@ def estimate_seconds(train: Sequence[LandmarkSequence], names: Sequence[str], ta
     patience = int(params.get("patience", TRAINING["patience"]))
     out: dict[str, dict[str, float]] = {}
     for name in names:
+        info = MODELS.info(name)
+        if info["kind"] == "fusion" and not info.get("face"):  # a few logistic regressions
+            out[name] = {"min_s": 0.0, "max_s": 0.0, "epoch_s": 0.0, "setup_s": 0.0}
+            continue
+        face = info["face"] if info["kind"] == "fusion" else name  # a fusion's fit is its face model's
+
         def fit_s(n_epochs: int, probe: list[LandmarkSequence]) -> tuple[float, float, int]:
             """(seconds of the whole fit, mean seconds of an epoch as the training loop timed it, epochs)"""
-            est = PainEstimator(name, task, temporal, seed=seed, **{**params, "epochs": n_epochs, "patience": n_epochs + 1})
+            est = PainEstimator(face, task, temporal, seed=seed, **{**params, "epochs": n_epochs, "patience": n_epochs + 1})
             t0 = time.perf_counter()
             est.fit(probe)
             rows = est.history_.rows if getattr(est, "history_", None) is not None else []
@@ -146,10 +152,17 @@ def fit_fold(name: str, fold_name: str, task: str, temporal: bool | str, seed: i
     """One model on one fold: fitted on ``train``, its frame predictions of ``test`` (with
     ``target``, ``fold`` and ``train_seconds`` columns), or the error line when it cannot be
     fitted (e.g. one class in the fold's training subjects). A module-level function, so
-    worker processes can run it."""
-    from ..models import PainEstimator
+    worker processes can run it. A fusion model (registry ``kind="fusion"``) gets its biosignal
+    features as ``params["biosignals"]`` and the rest of ``params`` for its face model."""
+    from ..models import MODELS, PainEstimator
 
-    est = PainEstimator(name, task, temporal, seed=seed, **params)
+    if MODELS.info(name)["kind"] == "fusion":
+        face_params = {k: v for k, v in params.items() if k != "biosignals"}
+        if temporal:
+            face_params["temporal"] = temporal
+        est = MODELS.create(name, biosignals=params.get("biosignals"), task=task, seed=seed, face_params=face_params)
+    else:
+        est = PainEstimator(name, task, temporal, seed=seed, **params)
     t0 = time.perf_counter()
     try:
         est.fit(list(train))
@@ -172,12 +185,37 @@ def fit_fold_at(sequences: Sequence[LandmarkSequence], train_index: Sequence[int
     return fit_fold(*fold, [sequences[i] for i in train_index], [sequences[i] for i in test_index])
 
 
+def resolve_biosignals(biosignals: pd.DataFrame | str | os.PathLike | None, table: Any = None) -> pd.DataFrame:
+    """The per-sequence biosignal features that fusion models need, from ``biosignals`` (the
+    per-frame side table, its path, or features), or else from the side table
+    ``<table>.biosignals.parquet`` beside ``table`` (a path) that ``geopain dataset prepare biovid`` writes."""
+    from ..models.fusion import as_biosignal_features
+
+    if biosignals is None and isinstance(table, (str, os.PathLike)):
+        side = Path(table).with_name(Path(table).stem + ".biosignals.parquet")
+        if side.is_file():
+            biosignals = side
+        else:
+            raise GeopainError(f"{table}: fusion models need biosignals, and there is no side table {side.name} "
+                               "beside it (pass biosignals=... or --biosignals FILE)")
+    if biosignals is None:
+        raise GeopainError("fusion models need biosignals: pass biosignals= (the per-frame side table that "
+                           "'geopain dataset prepare biovid' writes, or biosignal_features(...))")
+    if isinstance(biosignals, (str, os.PathLike)):
+        path = Path(biosignals)
+        try:
+            biosignals = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
+        except (OSError, ValueError) as exc:
+            raise GeopainError(f"{path}: cannot read biosignals ({type(exc).__name__}: {exc})") from None
+    return as_biosignal_features(biosignals)
+
+
 def run_protocol(sequences: Iterable[LandmarkSequence] | str | os.PathLike | pd.DataFrame,
                  model: str | Sequence[str], task: str, protocol: str,
                  temporal: bool | str = False, out_dir: str | os.PathLike | None = None, *,
                  meta: Mapping[str, Any] | None = None, seed: int = 0, progress: bool = True,
                  estimate: bool = False, workers: int = 1, ray_address: str | None = None,
-                 **params: Any) -> dict[str, Any]:
+                 biosignals: pd.DataFrame | str | os.PathLike | None = None, **params: Any) -> dict[str, Any]:
     """Evaluate ``model`` (a name or a list of names) on ``task`` under ``protocol``.
 
     Args:
@@ -194,6 +232,9 @@ def run_protocol(sequences: Iterable[LandmarkSequence] | str | os.PathLike | pd.
             torch thread each; the results equal a run with ``workers=1``.
         ray_address: fit the folds as Ray tasks on that cluster instead (``"auto"``: the one
             started on this machine; ``"local"``: a Ray instance started here); same results.
+        biosignals: for fusion models (``fusion-late``, ``biosignals``, ...): the per-frame side
+            table (or its path) or per-sequence features; by default the table's side table
+            ``<table>.biosignals.parquet`` when ``sequences`` is a path and it exists there.
         estimate: before training, estimate the run's time from probe fits
             (:func:`estimate_seconds`), print it and keep it as ``results["estimate"]``.
 
@@ -213,6 +254,9 @@ def run_protocol(sequences: Iterable[LandmarkSequence] | str | os.PathLike | pd.
     names = [model] if isinstance(model, str) else list(model)
     for n in names:
         MODELS.get(n)
+    fusion_features = None
+    if any(MODELS.info(n)["kind"] == "fusion" for n in names):
+        fusion_features = resolve_biosignals(biosignals, sequences)
     scheme = get_scheme(seqs[0].scheme)
     scale = scheme.pain_scale
     n_classes = {"binary": 2, "levels": scale.n_levels if scale else 5, "score": 1}[task]
@@ -253,6 +297,8 @@ def run_protocol(sequences: Iterable[LandmarkSequence] | str | os.PathLike | pd.
     for name in names:
         cfg = {"model": name, "task": task, "temporal": temporal, "seed": seed, "params": params,
                "protocol": protocol, "folds": [f.test_subjects for f in folds], "n_sequences": len(seqs)}
+        if MODELS.info(name)["kind"] == "fusion":  # other biosignals, other predictions
+            cfg["biosignals"] = str(int(pd.util.hash_pandas_object(fusion_features, index=False).sum()))
         pred_dir = None if out is None else out / "predictions" / f"{name}-{_config_hash(cfg)}"
         if pred_dir is not None:
             pred_dir.mkdir(parents=True, exist_ok=True)
@@ -279,6 +325,8 @@ def run_protocol(sequences: Iterable[LandmarkSequence] | str | os.PathLike | pd.
 
     def job_args(name: str, fold: Fold) -> tuple:
         tr, te = fold.indices(seq_subjects)
+        if MODELS.info(name)["kind"] == "fusion":
+            return tr, te, name, fold.name, task, temporal, seed, {**params, "biosignals": fusion_features}
         return tr, te, name, fold.name, task, temporal, seed, params
 
     workers = max(1, int(workers))

@@ -18,6 +18,7 @@ from pathlib import Path
 from .baselines import MeasurementBaseline
 from .estimator import PainEstimator
 from .factory import DEFAULT_WEIGHTING, MODELS, create, create_temporal, info, names
+from .fusion import FusionEstimator, FusionModel
 from .hybrid import HybridModel
 from .pointnet import PointNet, PointNet2
 from .shared import SharedRegionModel
@@ -35,6 +36,6 @@ def load(directory: str | os.PathLike) -> PainEstimator:
     return PainEstimator.load(directory)
 
 
-__all__ = ["DEFAULT_WEIGHTING", "HybridModel", "MODELS", "MeasurementBaseline", "PainEstimator", "PointNet", "PointNet2",
+__all__ = ["DEFAULT_WEIGHTING", "FusionEstimator", "FusionModel", "HybridModel", "MODELS", "MeasurementBaseline", "PainEstimator", "PointNet", "PointNet2",
            "RecurrentModel", "SharedRegionModel", "SpatioTemporalPointNet", "WGNN", "create", "create_temporal", "info",
            "load", "names", "save"]

@@ -214,6 +214,9 @@ class PainEstimator:
             raise GeopainError(f"temporal must be one of {TEMPORAL}, got {self.temporal!r}")
         if self.model not in MODELS:
             raise GeopainError(f"unknown model {self.model!r}; known: {', '.join(MODELS.names())}")
+        if self._kind not in ("torch", "sklearn"):
+            raise GeopainError(f"model {self.model!r} is a {self._kind} model, not a face model: build it with "
+                               f"geopain.models.create({self.model!r}, ...) (it needs more than landmarks)")
         if self._reference not in REFERENCES:
             raise GeopainError(f"reference must be one of {REFERENCES}, got {self._reference!r}")
         if self.head not in ("auto", *HEADS):

@@ -21,9 +21,18 @@ training sequences, one of:
 
 ``predict`` returns one row per sequence: ``p_1`` (pain probability), ``prediction`` and
 ``missing`` (the absent signals: a sample without ECG still scores and says so).
+
+:class:`FusionEstimator` is the same as one estimator over landmark sequences, registered as
+``fusion-early``, ``fusion-late``, ``fusion-attention`` and ``biosignals`` (the biosignal-only
+reference; registry ``kind="fusion"``), so ``run_protocol`` and ``geopain evaluate`` compare
+them with the face models in one run: it trains the face model on the training sequences,
+looks their biosignal features up by ``subject, sequence``, fits the fusion and gives every
+frame of a sequence that sequence's fused probability (fusion is sequence-level: frame-level
+metrics of these models repeat the sequence's score).
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any, Sequence
 
 import numpy as np
@@ -31,8 +40,13 @@ import pandas as pd
 import torch
 from torch import nn
 
+from ..biosignals.features import FEATURE_NAMES, FEATURES, KEYS, SIGNALS, biosignal_features
 from ..errors import GeopainError
-from .features import FEATURE_NAMES, FEATURES, KEYS, SIGNALS
+from ..predictions import frame_table, task_targets
+from ..tasks import canonical_task, sequence_targets
+from .abstention import embeddings
+from .estimator import PainEstimator
+from .factory import MODELS
 
 FUSIONS = ("face", "bio", "early", "late", "attention")
 
@@ -40,8 +54,6 @@ FUSIONS = ("face", "bio", "early", "late", "attention")
 def face_sequence_table(estimator, sequences: Sequence) -> pd.DataFrame:
     """One row per sequence: ``subject, sequence, p_face`` and ``emb_0..emb_{D-1}`` (mean graph
     embedding of the frames with a face) of a fitted binary :class:`PainEstimator`."""
-    from ..models.abstention import embeddings
-
     seqs = list(sequences)
     frames = estimator.predict_frames(seqs)
     p = frames[frames["face_found"]].groupby(["subject", "sequence"], sort=False)["p_1"].mean()
@@ -62,9 +74,11 @@ def _logit(p: np.ndarray) -> np.ndarray:
 
 class _Standardiser:
     def fit(self, X: np.ndarray) -> "_Standardiser":
-        self.mean_ = np.nanmean(X, 0) if len(X) else np.zeros(X.shape[1])
+        with warnings.catch_warnings():  # a signal absent from every training sequence: mean 0, sd 1
+            warnings.simplefilter("ignore", RuntimeWarning)
+            self.mean_ = np.nanmean(X, 0) if len(X) else np.zeros(X.shape[1])
+            sd = np.nanstd(X, 0) if len(X) else np.ones(X.shape[1])
         self.mean_ = np.where(np.isfinite(self.mean_), self.mean_, 0.0)
-        sd = np.nanstd(X, 0) if len(X) else np.ones(X.shape[1])
         self.sd_ = np.where(np.isfinite(sd) & (sd > 1e-9), sd, 1.0)
         return self
 
@@ -143,14 +157,16 @@ class FusionModel:
         if table["target"].nunique() < 2:
             raise GeopainError("fusion training needs both classes among the training sequences")
         y = table["target"].to_numpy(int)
-        self.emb_cols_ = [c for c in face.columns if c.startswith("emb_")]
         X_bio_raw = table.reindex(columns=list(FEATURE_NAMES)).to_numpy(float)
         self.bio_scaler_ = _Standardiser().fit(X_bio_raw)
+        Xb = self._bio_matrix(table)
+        self.bio_ = LogisticRegression(C=self.C, class_weight="balanced", max_iter=3000).fit(Xb, y)
+        if self.fusion == "bio":  # the biosignal-only reference needs no face
+            return self
+        self.emb_cols_ = [c for c in face.columns if c.startswith("emb_")]
         self.emb_scaler_ = _Standardiser().fit(table[self.emb_cols_].to_numpy(float))
         k = int(max(1, min(self.n_components, len(table) - 1, len(self.emb_cols_))))
         self.pca_ = PCA(k, random_state=self.seed).fit(self.emb_scaler_.transform(table[self.emb_cols_].to_numpy(float)))
-        Xb = self._bio_matrix(table)
-        self.bio_ = LogisticRegression(C=self.C, class_weight="balanced", max_iter=3000).fit(Xb, y)
         if self.fusion == "early":
             self.early_ = LogisticRegression(C=self.C, class_weight="balanced", max_iter=3000).fit(
                 np.concatenate([self._face_matrix(table), Xb], 1), y)
@@ -242,3 +258,120 @@ class FusionModel:
         out["prediction"] = np.where(np.isfinite(p), (p >= 0.5).astype(float), np.nan)
         out["missing"] = missing
         return out
+
+
+def as_biosignal_features(biosignals: pd.DataFrame) -> pd.DataFrame:
+    """Per-sequence biosignal features from either the per-frame side table
+    (``<table>.biosignals.parquet``, features computed here) or a table of features already
+    computed (:func:`~geopain.biosignals.biosignal_features`: it has ``has_<signal>`` columns)."""
+    if not isinstance(biosignals, pd.DataFrame):
+        raise GeopainError(f"biosignals: expected a DataFrame, got {type(biosignals).__name__}")
+    if all(f"has_{g}" in biosignals.columns for g in SIGNALS):
+        return biosignals
+    return biosignal_features(biosignals)
+
+
+class FusionEstimator:
+    """A face model and a :class:`FusionModel` over labelled landmark sequences (scikit-learn style).
+
+    Args:
+        fusion: ``"early"``, ``"late"``, ``"attention"`` or ``"bio"`` (biosignal-only reference).
+        biosignals: the per-frame side table or per-sequence features (:func:`as_biosignal_features`),
+            rows keyed by ``subject, sequence`` as in the landmark sequences.
+        face: the registered face model (a :class:`PainEstimator` name); face_params: its parameters.
+        task: only ``"binary"`` (fusion scores pain vs no pain per sequence).
+        n_components, C: of :class:`FusionModel`. seed: seeds the face model and the fusion.
+
+    Learned state: ``face_`` (the fitted face :class:`PainEstimator`, ``None`` for ``"bio"``),
+    ``features_`` (the biosignal features), ``model_`` (the fitted :class:`FusionModel`).
+    """
+
+    def __init__(self, fusion: str = "late", biosignals: pd.DataFrame | None = None, face: str = "wgnn",
+                 face_params: dict[str, Any] | None = None, task: str = "binary", n_components: int = 8,
+                 C: float = 1.0, seed: int = 0):
+        self.fusion = fusion
+        self.biosignals = biosignals
+        self.face = face
+        self.face_params = face_params
+        self.task = task
+        self.n_components = n_components
+        self.C = C
+        self.seed = seed
+
+    def fit(self, sequences: Sequence[Any]) -> "FusionEstimator":
+        seqs = list(sequences)
+        if canonical_task(self.task) != "binary":
+            raise GeopainError(f"fusion models score pain vs no pain (task 'binary'), not {self.task!r}")
+        if self.biosignals is None:
+            raise GeopainError("fusion models need biosignals: the per-frame side table that 'geopain dataset "
+                               "prepare biovid' writes (<table>.biosignals.parquet) or biosignal_features(...)")
+        if self.fusion not in FUSIONS or self.fusion == "face":
+            raise GeopainError(f"fusion must be one of early, late, attention, bio; got {self.fusion!r}")
+        self.features_ = as_biosignal_features(self.biosignals)
+        labels = self._sequence_labels(seqs)
+        if self.fusion == "bio":
+            self.face_ = None
+            face = labels[KEYS]
+        else:
+            self.face_ = PainEstimator(self.face, "binary", seed=self.seed, **(self.face_params or {})).fit(seqs)
+            face = face_sequence_table(self.face_, seqs)
+        self.model_ = FusionModel(self.fusion, n_components=self.n_components, C=self.C, seed=self.seed).fit(
+            face, self.features_, labels=labels)
+        return self
+
+    @staticmethod
+    def _sequence_labels(seqs: Sequence[Any]) -> pd.DataFrame:
+        """``subject, sequence, target``: each sequence's pain label (median of its frames')."""
+        lengths = [s.n_frames for s in seqs]
+        frames = pd.DataFrame({"subject": np.repeat([str(s.subject) for s in seqs], lengths),
+                               "sequence": np.repeat([str(s.sequence) for s in seqs], lengths),
+                               "target": task_targets(seqs, "binary")})
+        return sequence_targets(frames, "binary", KEYS).rename("target").reset_index()
+
+    def predict_frames(self, sequences: Sequence[Any]) -> pd.DataFrame:
+        """One row per frame (the columns of :meth:`PainEstimator.predict_frames`), every frame of a
+        sequence with that sequence's fused probability, and ``missing`` (the absent signals).
+        A sequence the fusion cannot score (no biosignal for ``"bio"``) abstains and says why."""
+        if not hasattr(self, "model_"):
+            raise GeopainError("this FusionEstimator is not fitted yet")
+        seqs = list(sequences)
+        if self.face_ is None:
+            lengths = [s.n_frames for s in seqs]
+            frames = frame_table(seqs, np.full((sum(lengths), 2), np.nan), np.ones(sum(lengths), bool), "none",
+                                 "binary", task_targets(seqs, "binary"))
+            frames["status"], frames["reason"] = "scored", ""
+            face = frames[KEYS].drop_duplicates()
+        else:
+            frames = self.face_.predict_frames(seqs)
+            face = face_sequence_table(self.face_, seqs)
+        fused = self.model_.predict(face, self.features_).set_index(KEYS)
+        at = pd.MultiIndex.from_frame(frames[KEYS].astype(str))
+        p = fused["p_1"].reindex(at).to_numpy(float)
+        frames["p_0"], frames["p_1"] = 1 - p, p
+        ok = frames["face_found"].to_numpy(bool) & np.isfinite(p)
+        frames["prediction"] = np.where(ok, (p >= 0.5).astype(float), np.nan)
+        frames["missing"] = fused["missing"].reindex(at).fillna("gsr,ecg,emg").to_numpy(str)
+        unscored = frames["face_found"].to_numpy(bool) & ~np.isfinite(p)
+        frames.loc[unscored, "status"] = "abstained"
+        frames.loc[unscored, "reason"] = "no biosignal for this sequence"
+        frames["face_found"] = ok
+        return frames
+
+
+def _register(name: str, fusion: str, description: str) -> None:
+    """``face``: the face model a fit trains (``None``: none)."""
+    def factory(**kw: Any) -> FusionEstimator:
+        return FusionEstimator(fusion, **kw)
+
+    MODELS.register(name, kind="fusion", fusion=fusion, face=None if fusion == "bio" else "wgnn",
+                    sequence_level=True, description=description)(factory)
+
+
+_register("fusion-early", "early", "face graph embedding (PCA) and biosignal features (GSR, ECG, EMG) in one "
+          "logistic regression, per sequence")
+_register("fusion-late", "late", "the face model's logit and a biosignal model's out-of-fold logit combined by a "
+          "logistic regression, per sequence")
+_register("fusion-attention", "attention", "modality-aware attention over face and biosignal tokens (absent "
+          "signals masked), per sequence")
+_register("biosignals", "bio", "biosignal-only reference: logistic regression on GSR, ECG and EMG features, per "
+          "sequence")
