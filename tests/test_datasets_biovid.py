@@ -221,8 +221,8 @@ class TestEvaluateOnPreparedTable:
         assert [f["test_subjects"] for f in out["folds"]] == [["071309_w_21"], ["112914_m_20"]]
 
     def test_fusion_models_through_geopain_evaluate(self, root, tmp_path, capsys):
-        """`geopain evaluate` finds the prepared table's biosignal side table and scores the fusion
-        models beside a face model under BioVid's LOSO-87 protocol; a table without one is refused
+        """One `geopain evaluate` call scores the per-frame, window (temporal) and fusion models under
+        BioVid's LOSO-87 protocol, the fusions with the prepared table's biosignal side table; a table without one is refused
         in one line that names the file it looked for."""
         import json
 
@@ -232,12 +232,13 @@ class TestEvaluateOnPreparedTable:
                       progress=False)
         assert Path(res.extra["biosignals"]).name == "b.biosignals.parquet"
         out = tmp_path / "eval"
-        code = main(["evaluate", str(res.path), "--model", "logreg", "biosignals", "fusion-late", "--protocol",
-                     "loso87", "--task", "binary", "--epochs", "2", "--quiet", "-o", str(out)])
+        names = ["logreg", "wgnn", "transformer", "dct", "dynamic", "biosignals", "fusion-late"]
+        code = main(["evaluate", str(res.path), "--model", *names, "--protocol", "loso87", "--task", "binary",
+                     "--epochs", "2", "--quiet", "-o", str(out)])
         assert code == 0
         results = json.loads((out / "results.json").read_text())
         assert [f["test_subjects"] for f in results["folds"]] == [[s] for s in SUBJECTS]
-        for name in ("logreg", "biosignals", "fusion-late"):
+        for name in names:
             assert not results["models"][name]["errors"]
             assert "balanced_accuracy" in results["models"][name]["sequence"]["summary"]
         shutil.copy(res.path, tmp_path / "alone.parquet")
