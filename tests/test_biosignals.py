@@ -258,3 +258,12 @@ class TestFusionInTheRegistry:
         bio.to_parquet(tmp_path / "cohort.biosignals.parquet")
         again = run_protocol(table, "biosignals", "binary", "kfold:2", progress=False)
         assert again["models"]["biosignals"]["sequence"]["summary"] == res["models"]["biosignals"]["sequence"]["summary"]
+
+    def test_fusions_of_one_fold_share_the_face_model(self, cohort):
+        from geopain.models import create
+
+        seqs, bio = cohort
+        late = create("fusion-late", biosignals=bio, face_params={"epochs": 2}).fit(seqs[:16])
+        early = create("fusion-early", biosignals=bio, face_params={"epochs": 2}).fit(seqs[:16])
+        other = create("fusion-early", biosignals=bio, face_params={"epochs": 2}).fit(seqs[:12])
+        assert late.face_ is early.face_ and other.face_ is not early.face_

@@ -32,7 +32,10 @@ metrics of these models repeat the sequence's score).
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import warnings
+from collections import OrderedDict
 from typing import Any, Sequence
 
 import numpy as np
@@ -313,7 +316,7 @@ class FusionEstimator:
             self.face_ = None
             face = labels[KEYS]
         else:
-            self.face_ = PainEstimator(self.face, "binary", seed=self.seed, **(self.face_params or {})).fit(seqs)
+            self.face_ = _fitted_face(self.face, self.face_params or {}, self.seed, seqs)
             face = face_sequence_table(self.face_, seqs)
         self.model_ = FusionModel(self.fusion, n_components=self.n_components, C=self.C, seed=self.seed).fit(
             face, self.features_, labels=labels)
@@ -356,6 +359,30 @@ class FusionEstimator:
         frames.loc[unscored, "reason"] = "no biosignal for this sequence"
         frames["face_found"] = ok
         return frames
+
+
+#: face models fitted by this process, by (model, parameters, seed, training data): the fusions
+#: of one evaluation fold share one face model instead of training it once per fusion
+_FACE_CACHE: "OrderedDict[str, PainEstimator]" = OrderedDict()
+_FACE_CACHE_SIZE = 4
+
+
+def _fitted_face(name: str, params: dict[str, Any], seed: int, seqs: Sequence[Any]) -> PainEstimator:
+    digest = hashlib.sha1(json.dumps([name, params, seed], sort_keys=True, default=str).encode())
+    for s in seqs:
+        digest.update(f"{s.subject}|{s.sequence}|{s.scheme}|".encode())
+        digest.update(np.ascontiguousarray(s.coords).tobytes())
+        for key in sorted(s.labels):
+            digest.update(key.encode() + np.ascontiguousarray(s.labels[key], dtype=np.float64).tobytes())
+    key = digest.hexdigest()
+    if key in _FACE_CACHE:
+        _FACE_CACHE.move_to_end(key)
+        return _FACE_CACHE[key]
+    face = PainEstimator(name, "binary", seed=seed, **params).fit(seqs)
+    _FACE_CACHE[key] = face
+    while len(_FACE_CACHE) > _FACE_CACHE_SIZE:
+        _FACE_CACHE.popitem(last=False)
+    return face
 
 
 def _register(name: str, fusion: str, description: str) -> None:
