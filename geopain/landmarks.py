@@ -9,6 +9,7 @@ Missing points are NaN in ``coords``; a frame with no face has every point NaN.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping
 
@@ -181,6 +182,19 @@ def stack_coords(sequences: Iterable[LandmarkSequence]) -> tuple[np.ndarray, np.
 def frame_labels(sequences: Iterable[LandmarkSequence], name: str) -> np.ndarray:
     """``(F,)`` concatenated frame label ``name`` (NaN where a sequence lacks it)."""
     return np.concatenate([s.labels.get(name, np.full(s.n_frames, np.nan)) for s in sequences])
+
+
+def sequences_digest(sequences: Iterable[LandmarkSequence]) -> str:
+    """A hex digest of what models learn from: each sequence's ids, scheme, coordinates,
+    confidences and frame labels, in order (equal digests: the same training data)."""
+    h = hashlib.sha1()
+    for s in sequences:
+        h.update(f"{s.subject}|{s.sequence}|{s.face_id}|{s.scheme}|{s.coords.shape}|".encode())
+        for arr in (s.coords, s.confidence, s.frame_confidence):
+            h.update(np.ascontiguousarray(arr).tobytes())
+        for key in sorted(s.labels):
+            h.update(key.encode() + np.ascontiguousarray(s.labels[key], dtype=np.float64).tobytes())
+    return h.hexdigest()
 
 
 def summarize(sequences: Iterable[LandmarkSequence]) -> Mapping[str, Any]:

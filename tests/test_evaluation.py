@@ -224,6 +224,28 @@ class TestRunProtocol:
         same = json.dumps(res2["models"]["wgnn"]["frame"]["pooled"]) == json.dumps(res["models"]["wgnn"]["frame"]["pooled"])
         assert same  # (json: NaN == NaN)
 
+    def test_other_data_or_other_code_is_predicted_again(self, tmp_path, monkeypatch):
+        """Saved predictions are reused only for the same data and the same geopain code: a table
+        with the same subjects and sizes but other coordinates, or a changed package, refits."""
+        from geopain.evaluation import run_protocol
+        import geopain.evaluation.protocol as protocol
+        import geopain.models.estimator as est_mod
+
+        seqs = cohort("human", n_subjects=4, seqs=2, frames=12)
+        run_protocol(seqs, "logreg", "binary", "kfold:2", out_dir=tmp_path, progress=False)
+        calls = []
+        orig = est_mod.PainEstimator.fit
+        monkeypatch.setattr(est_mod.PainEstimator, "fit", lambda self, *a, **k: calls.append(1) or orig(self, *a, **k))
+        moved = [s.with_coords(s.coords * 1.01) for s in seqs]
+        run_protocol(moved, "logreg", "binary", "kfold:2", out_dir=tmp_path, progress=False)
+        assert len(calls) == 2
+        monkeypatch.setattr(protocol, "source_digest", lambda: "other-code")
+        run_protocol(moved, "logreg", "binary", "kfold:2", out_dir=tmp_path, progress=False)
+        assert len(calls) == 4
+        run_protocol(moved, "logreg", "binary", "kfold:2", out_dir=tmp_path, progress=False)
+        assert len(calls) == 4  # same data, same code: reused
+        assert len(list(tmp_path.glob("predictions/logreg-*"))) == 3
+
     def test_feature_worker_processes_give_the_same_results(self, tmp_path):
         """Folds fitted in 2 worker processes: the same predictions as one process, every fold
         saved (a rerun refits nothing)."""

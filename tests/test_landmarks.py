@@ -118,3 +118,26 @@ class TestHelpers:
         assert info == {"sequences": 2, "frames": 4, "subjects": 2, "schemes": ["human/ibug68"],
                         "labels": ["pain", "score"], "faces_missing": 0}
         assert "frames=2" in repr(a) and "labels=pain,score" in repr(a)
+
+
+class TestSequencesDigest:
+    def test_smoke_and_feature(self):
+        from geopain.landmarks import sequences_digest
+        from geopain.synth import simulate
+
+        seqs = simulate(species="human", n_subjects=2, sequences_per_subject=1, frames=4, seed=0)
+        same = simulate(species="human", n_subjects=2, sequences_per_subject=1, frames=4, seed=0)
+        assert sequences_digest(seqs) == sequences_digest(same)
+        moved = [seqs[0].with_coords(seqs[0].coords + 1e-3), seqs[1]]
+        relabelled = [seqs[0], seqs[1]]
+        relabelled[1] = seqs[1].with_coords(seqs[1].coords, labels={**seqs[1].labels, "pain": 1 - seqs[1].labels["pain"]})
+        digests = {sequences_digest(x) for x in (seqs, moved, relabelled, seqs[::-1], seqs[:1])}
+        assert len(digests) == 5
+
+
+class TestSourceDigest:
+    def test_is_stable_hex(self):
+        from geopain.provenance import source_digest
+
+        d = source_digest()
+        assert d == source_digest() and len(d) == 12 and int(d, 16) >= 0

@@ -29,7 +29,8 @@ import pandas as pd
 from ..errors import GeopainError
 from ..io.tables import write_parquet
 from ..jsonio import write_json
-from ..landmarks import LandmarkSequence
+from ..landmarks import LandmarkSequence, sequences_digest
+from ..provenance import source_digest
 from ..species import get_scheme
 from ..tasks import SEQUENCE_KEYS, canonical_task, sequence_targets
 from .metrics import aggregate, task_metrics
@@ -294,9 +295,11 @@ def run_protocol(sequences: Iterable[LandmarkSequence] | str | os.PathLike | pd.
               f"folds already saved in the output are not refitted)", file=sys.stderr, flush=True)
     bar = progress_bar(total=len(jobs), desc=f"{task} {protocol}", enabled=progress)
     caches: dict[str, Path | None] = {}
+    data_digest = sequences_digest(seqs) if out is not None else None
     for name in names:
         cfg = {"model": name, "task": task, "temporal": temporal, "seed": seed, "params": params,
-               "protocol": protocol, "folds": [f.test_subjects for f in folds], "n_sequences": len(seqs)}
+               "protocol": protocol, "folds": [f.test_subjects for f in folds], "n_sequences": len(seqs),
+               "data": data_digest, "code": source_digest()}  # other data or other code: predicted again
         if MODELS.info(name)["kind"] == "fusion":  # other biosignals, other predictions
             cfg["biosignals"] = str(int(pd.util.hash_pandas_object(fusion_features, index=False).sum()))
         pred_dir = None if out is None else out / "predictions" / f"{name}-{_config_hash(cfg)}"

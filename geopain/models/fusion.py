@@ -32,7 +32,6 @@ metrics of these models repeat the sequence's score).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import warnings
 from collections import OrderedDict
@@ -45,6 +44,7 @@ from torch import nn
 
 from ..biosignals.features import FEATURE_NAMES, FEATURES, KEYS, SIGNALS, biosignal_features
 from ..errors import GeopainError
+from ..landmarks import sequences_digest
 from ..predictions import frame_table, task_targets
 from ..tasks import canonical_task, sequence_targets
 from .abstention import embeddings
@@ -368,13 +368,7 @@ _FACE_CACHE_SIZE = 4
 
 
 def _fitted_face(name: str, params: dict[str, Any], seed: int, seqs: Sequence[Any]) -> PainEstimator:
-    digest = hashlib.sha1(json.dumps([name, params, seed], sort_keys=True, default=str).encode())
-    for s in seqs:
-        digest.update(f"{s.subject}|{s.sequence}|{s.scheme}|".encode())
-        digest.update(np.ascontiguousarray(s.coords).tobytes())
-        for key in sorted(s.labels):
-            digest.update(key.encode() + np.ascontiguousarray(s.labels[key], dtype=np.float64).tobytes())
-    key = digest.hexdigest()
+    key = json.dumps([name, params, seed, sequences_digest(seqs)], sort_keys=True, default=str)
     if key in _FACE_CACHE:
         _FACE_CACHE.move_to_end(key)
         return _FACE_CACHE[key]
