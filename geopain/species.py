@@ -310,6 +310,22 @@ def _load_by_key(key: str) -> Scheme:
     raise SchemeError(f"unknown scheme {key!r}; known: {', '.join(list_schemes())}")
 
 
+#: ordered pain levels assumed where a scheme declares no pain scale (PSPI and SPFES are binned into five)
+DEFAULT_LEVELS = 5
+
+
+def scale_levels(scheme: "str | Scheme | None") -> int:
+    """The number of ordered pain levels of a scheme's pain scale (``levels`` task classes);
+    :data:`DEFAULT_LEVELS` without a scheme, for a scheme without a scale or one not installed here."""
+    if scheme is None or scheme == "":
+        return DEFAULT_LEVELS
+    try:
+        scale = scheme.pain_scale if isinstance(scheme, Scheme) else get_scheme(scheme).pain_scale
+    except SchemeError:
+        return DEFAULT_LEVELS
+    return DEFAULT_LEVELS if scale is None else int(scale.n_levels)
+
+
 def get_species_scale(species: str) -> PainScale:
     """The pain scale of a species (its ``species.yaml``, else a scheme file with ``pain_scale:`` inline)."""
     for d in reversed(species_dirs()):

@@ -238,3 +238,36 @@ class TestPainScales:
         np.testing.assert_array_equal(spfes.binary([1, 1.5, 2]), [0, 0, 1])
         np.testing.assert_array_equal(spfes.level([0, 1, 2, 3, 4, 6, 8, 10]), [0, 0, 1, 1, 2, 3, 4, 4])
         assert spfes.level_names == ("none", "mild", "moderate", "marked", "severe")
+
+
+class TestScaleLevels:
+    """The number of ordered levels comes from the species' scale, never a hard-coded five."""
+
+    def test_smoke_shipped(self):
+        from geopain.species import scale_levels
+
+        assert scale_levels("human/ibug68") == 5 and scale_levels(get_scheme("sheep/spfes")) == 5
+
+    def test_exception_unknown_scheme_gives_the_default(self):
+        from geopain.species import DEFAULT_LEVELS, scale_levels
+
+        assert scale_levels("dog/none") == scale_levels(None) == DEFAULT_LEVELS
+
+    def test_feature_a_three_level_scale_drives_the_monitor_and_the_dashboard(self, tmp_path, monkeypatch):
+        from geopain.monitor.runner import default_threshold
+        from geopain.species import scale_levels
+        from geopain.web.app import _y_label
+
+        def three_levels(data):
+            data["pain_scale"]["levels"] = {"cut_offs": [1, 3], "names": ["none", "moderate", "severe"]}
+
+        cat_adapter(tmp_path, mutate=three_levels)
+        monkeypatch.setenv("GEOPAIN_SPECIES_PATH", str(tmp_path))
+        species._clear_caches()
+        try:
+            assert scale_levels("cat/catflw48") == 3
+            assert default_threshold("levels", (0, 4), "cat/catflw48") == 1.0  # the middle of 0-2
+            assert default_threshold("levels", (0, 4), "human/ibug68") == 2.0
+            assert _y_label("levels", "cat/catflw48") == "expected pain level (0-2)"
+        finally:
+            species._clear_caches()

@@ -31,7 +31,7 @@ from ..io.tables import write_parquet
 from ..jsonio import write_json
 from ..landmarks import LandmarkSequence, sequences_digest
 from ..provenance import source_digest
-from ..species import get_scheme
+from ..species import get_scheme, scale_levels
 from ..tasks import SEQUENCE_KEYS, canonical_task, sequence_targets
 from .metrics import aggregate, task_metrics
 from .splits import Fold, protocol_folds
@@ -260,7 +260,7 @@ def run_protocol(sequences: Iterable[LandmarkSequence] | str | os.PathLike | pd.
         fusion_features = resolve_biosignals(biosignals, sequences)
     scheme = get_scheme(seqs[0].scheme)
     scale = scheme.pain_scale
-    n_classes = {"binary": 2, "levels": scale.n_levels if scale else 5, "score": 1}[task]
+    n_classes = {"binary": 2, "levels": scale_levels(scheme), "score": 1}[task]
     seq_subjects = np.array([s.subject for s in seqs])
     frame_subjects = np.concatenate([[s.subject] * s.n_frames for s in seqs])
     folds: list[Fold] = protocol_folds(protocol, seq_subjects, meta, seed, sample_subjects=frame_subjects)

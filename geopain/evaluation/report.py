@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ..jsonio import write_json
+from ..species import DEFAULT_LEVELS
 from ..tasks import canonical_task
 from .metrics import HEADLINE, reliability_curve, roc_auc
 
@@ -79,7 +80,7 @@ def _n_classes(results: Mapping[str, Any]) -> int:
     if _task(results) == "binary":
         return 2
     scale = results.get("scale") or {}
-    return int(scale.get("n_levels") or 5)
+    return int(scale.get("n_levels") or DEFAULT_LEVELS)
 
 
 def _fmt(x: Any) -> str:

@@ -65,14 +65,17 @@ class MonitorSettings:
 
 
 def default_threshold(task: str, score_range: tuple[float, float], scheme: str | None = None) -> float:
-    """Alert level when none is given: p(pain) 0.5 (binary), level 2 of 0-4 (levels); for scores,
+    """Alert level when none is given: p(pain) 0.5 (binary), the middle level of the scale's
+    levels (levels: 2 of 0-4); for scores,
     the pain scale's own pain/no-pain threshold from the species adapter (``binary_threshold``),
     else a quarter of the scale."""
     task = canonical_task(task, warn=False)
     if task == "binary":
         return 0.5
     if task == "levels":
-        return 2.0
+        from ..species import scale_levels
+
+        return (scale_levels(scheme) - 1) / 2.0
     if scheme is not None:
         from ..species import get_scheme
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from fastapi import Request, UploadFile  # at module level: FastAPI resolves the handlers' annotations here
 
+from ..species import scale_levels
 from ..tasks import canonical_task
 from .uploads import SNIFF_BYTES, UploadRefused, check_content, check_name
 
@@ -47,7 +48,7 @@ def _y_label(task: str, scheme: str) -> str:
     if task == "binary":
         return "p(pain)"
     if task == "levels":
-        return "expected pain level (0-4)"
+        return f"expected pain level (0-{scale_levels(scheme) - 1})"
     from ..errors import SchemeError
     from ..species import get_scheme
 
@@ -167,7 +168,7 @@ def create_app(store, token: str | None = None, model_dir: str | os.PathLike | N
         alerts = store.alerts(subject_id=subject_id)
         threshold = (run.get("settings") or {}).get("threshold")
         task, scheme = canonical_task(model["task"], warn=False), model["scheme"]
-        y_range = (0.0, 1.0) if task == "binary" else (0.0, 4.0) if task == "levels" else None
+        y_range = (0.0, 1.0) if task == "binary" else (0.0, scale_levels(scheme) - 1.0) if task == "levels" else None
         if y_range is None:
             cfg = model.get("config") or {}
             rng = cfg.get("score_range") if isinstance(cfg, dict) else None
