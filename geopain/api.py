@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from .detectors import create, default_detector
+from .errors import GeopainError
 
 
 def measure(data: Any, scheme: Any = None, **kw: Any):
@@ -26,8 +28,6 @@ def measure(data: Any, scheme: Any = None, **kw: Any):
 
     if isinstance(data, np.ndarray):
         if scheme is None:
-            from .errors import GeopainError
-
             raise GeopainError("measure(coords, scheme): an array needs its landmark scheme, e.g. 'human/ibug68'")
         return measure_array_frame(data, scheme)
     return measure_sequences(as_sequences(data), **kw)
@@ -36,6 +36,5 @@ def measure(data: Any, scheme: Any = None, **kw: Any):
 def create_detector(name: str | None = None, species: str = "human", **kw: Any):
     """A landmark detector by name (``"mediapipe"``, ``"dlib"``, ``"fan"``, ``"yolo-pose"``), or
     the species' default when ``name`` is ``None``."""
-    from .detectors import create, default_detector
 
     return create(name or default_detector(species), **kw)

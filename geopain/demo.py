@@ -29,8 +29,14 @@ from typing import Any
 import numpy as np
 
 from .errors import GeopainError
+from .extract import detect_image
+from .graphs import FacialGraphBuilder
 from .jsonio import dumps, write_json
+from .progress import progress_bar
+from .species import convert_sequence, get_scheme
+from .synth import simulate
 from .tasks import canonical_task
+from .viz import plot_graph, plot_landmarks, plot_measurements
 
 
 @dataclass
@@ -56,7 +62,6 @@ class DemoConfig:
 
 def run_demo(output: str | Path = "demo-output", config: DemoConfig | None = None, progress: bool = True) -> dict:
     """Run the whole demo and return the metrics dictionary written to ``metrics.json``."""
-    from .progress import progress_bar
 
     cfg = config or DemoConfig()
     out = Path(output)
@@ -98,13 +103,9 @@ def run_demo(output: str | Path = "demo-output", config: DemoConfig | None = Non
 
 # ---------------------------------------------------------------------------------------
 def _real_photo(out: Path) -> dict:
-    from .extract import detect_image
     from .geometry.measure import measure
     from .geometry.normalize import normalize
-    from .graphs import FacialGraphBuilder
     from .io.tables import write_table
-    from .species import convert_sequence, get_scheme
-    from .viz import plot_graph, plot_landmarks, plot_measurements
 
     try:
         from skimage import data
@@ -151,7 +152,6 @@ def _real_photo(out: Path) -> dict:
 def _cohort(species: str, cfg: DemoConfig, out: Path, progress: bool) -> tuple[list, dict]:
     from .evaluation import run_protocol
     from .io.tables import write_table
-    from .synth import simulate
 
     seqs = simulate(species=species, n_subjects=cfg.subjects, sequences_per_subject=cfg.sequences_per_subject,
                     frames=cfg.frames, seed=cfg.seed)

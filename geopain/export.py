@@ -25,6 +25,7 @@ import numpy as np
 
 from .errors import GeopainError
 from .jsonio import dumps, to_jsonable
+from .landmarks import LandmarkSequence
 from .lite import FORMAT, METADATA_KEY
 
 __all__ = ["export_onnx", "OPSET", "PARITY_TOLERANCE"]
@@ -53,7 +54,6 @@ def _example_inputs(est, frames: int = 64, seed: int = 0) -> dict[str, Any]:
     """Scaled model inputs of simulated frames: the template under random expression-sized noise."""
     import torch
 
-    from .landmarks import LandmarkSequence
     from .models.steps import FeatureScaler, Normalize
 
     sch = est.scheme_obj_

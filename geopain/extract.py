@@ -33,8 +33,9 @@ import numpy as np
 from .detectors import DETECTORS, Detector, FaceDetection, create, default_detector
 from .errors import GeopainError, InputError, OutputExistsError, SettingsChangedError, error_log_path
 from .landmarks import LandmarkSequence
-from .media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, iter_video, media_kind, read_image, video_info
-from .parallel import resolve_workers
+from .media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, iter_video, media_kind, read_image, to_rgb_uint8, video_info
+from .parallel import resolve_workers, run_tasks
+from .progress import progress_bar
 from .species import convert_sequence, default_scheme, get_scheme, scheme_key
 
 #: Images per part (and per Ray task) when extracting from many images.
@@ -94,8 +95,6 @@ def detect_image(path_or_array: str | os.PathLike | np.ndarray, detector: str | 
         image, source = read_image(path_or_array), str(path_or_array)
         name = Path(path_or_array).name
     else:
-        from .media import to_rgb_uint8
-
         image, source, name = to_rgb_uint8(np.asarray(path_or_array)), None, "array"
     det, own = _get_detector(detector, **detector_kw)
     try:
@@ -818,8 +817,6 @@ def extract(inputs: Iterable[str | os.PathLike], species: str = "human", detecto
     if chunk_frames is not None and chunk_frames < 1:
         raise GeopainError(f"chunk_frames must be >= 1, got {chunk_frames}")
 
-    from .progress import progress_bar
-
     n_workers = resolve_workers(workers)
     parallel = ray_address is not None or n_workers > 1
     lengths = {it.key: _source_frames(it) for it in todo}
@@ -868,7 +865,6 @@ def _run_parallel(todo: list[WorkItem], settings: _Settings, parts: _Parts, bar,
     """Items in ``workers`` fresh local processes or as Ray tasks (:func:`geopain.parallel.run_tasks`);
     each finished item is recorded at once, so an interrupted run resumes from the parts written,
     and a crashed worker costs its item only."""
-    from .parallel import run_tasks
 
     jobs = [(it, settings, parts.part(it.key)) for it in todo]
     for i, result, error in run_tasks(_run_item, jobs, workers=workers, ray_address=ray_address,

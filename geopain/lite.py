@@ -27,7 +27,10 @@ import numpy as np
 import pandas as pd
 
 from .errors import GeopainError, InputError
+from .graphs.arrays import edge_geometry, edge_weights, fill_missing, node_features
+from .landmarks import LandmarkSequence
 from .predictions import apply_temperature, frame_table, sequence_table, task_targets
+from .species import REGIONS, convert_sequence, get_scheme
 from .tasks import canonical_task
 
 __all__ = ["OnnxPainModel", "FORMAT", "METADATA_KEY", "is_onnx"]
@@ -61,7 +64,6 @@ class OnnxPainModel:
             import onnxruntime as ort
         except ImportError:
             raise GeopainError("ONNX models need onnxruntime: pip install 'geopain[lite]'") from None
-        from .species import get_scheme
 
         self.path = Path(path)
         if not self.path.is_file():
@@ -100,8 +102,6 @@ class OnnxPainModel:
 
     # -- the estimator's pipeline, in numpy ----------------------------------------------------------
     def _in_scheme(self, seqs: list) -> list:
-        from .species import convert_sequence
-
         return [s if s.scheme == self.scheme_ else convert_sequence(s, self.scheme_) for s in seqs]
 
     def features(self, seqs: Sequence) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -110,8 +110,6 @@ class OnnxPainModel:
         them) and ``found (F,)``, computed as :class:`~geopain.models.steps.GraphFeatures` does."""
         from .geometry.measure import measure_array
         from .geometry.normalize import normalize
-        from .graphs.arrays import edge_geometry, edge_weights, fill_missing, node_features
-        from .species import REGIONS
 
         sch = self.scheme_obj_
         normed = [normalize(s) for s in seqs]
@@ -204,8 +202,6 @@ class OnnxPainModel:
 
 
 def _as_list(sequences: Any) -> list:
-    from .landmarks import LandmarkSequence
-
     if isinstance(sequences, LandmarkSequence):
         return [sequences]
     out = list(sequences)

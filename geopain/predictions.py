@@ -8,6 +8,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from .species import get_scheme
 from .tasks import canonical_task, sequence_targets
 
 __all__ = ["apply_temperature", "task_targets", "frame_table", "sequence_table"]
@@ -30,8 +31,6 @@ def task_targets(sequences: Sequence[Any], task: str, scheme: Any = None) -> np.
     """``(F,)`` frame targets of ``task`` (NaN where unknown): the ``pain`` / ``level`` /
     ``score`` label, or the class of a ``score`` label on the species' scale."""
     if scheme is None:
-        from .species import get_scheme
-
         scheme = get_scheme(sequences[0].scheme)
     scale = scheme.pain_scale
     name = {"binary": "pain", "levels": "level", "score": "score"}[canonical_task(task)]

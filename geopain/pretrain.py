@@ -20,8 +20,10 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
+from . import __version__
 from .errors import GeopainError
 from .jsonio import write_json
+from .synth import SynthConfig, simulate
 
 PRETRAIN_FILE = "pretrain.json"
 
@@ -66,7 +68,6 @@ class PretrainConfig:
 
 def simulate_cohort(cfg: PretrainConfig) -> list:
     """The simulated cohort of ``cfg`` (deterministic in ``cfg.seed``)."""
-    from .synth import SynthConfig, simulate
 
     synth = SynthConfig.preset(cfg.preset, **cfg.synth)
     return simulate(species=cfg.species, scheme=cfg.scheme, n_subjects=cfg.subjects,
@@ -75,7 +76,6 @@ def simulate_cohort(cfg: PretrainConfig) -> list:
 
 def pretrain(cfg: PretrainConfig, output: str | os.PathLike, verbose: bool = True) -> Path:
     """Simulate, train and save; returns the model directory (with ``pretrain.json``)."""
-    from . import __version__
     from .models import PainEstimator
 
     started = time.perf_counter()

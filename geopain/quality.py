@@ -22,6 +22,7 @@ import numpy as np
 
 from .errors import GeopainError
 from .landmarks import LandmarkSequence
+from .media import iter_video, media_kind, read_image
 
 #: Edges of the face-confidence histogram.
 CONFIDENCE_BINS = np.round(np.linspace(0.0, 1.0, 11), 2)
@@ -134,7 +135,6 @@ def draw_overlays(seqs: Sequence[LandmarkSequence], folder: str | os.PathLike, f
     Coordinates must be in pixels of the source (a fresh extraction, ``units="px"``); sequences
     without a readable source are skipped. At most ``max_files`` images are written.
     """
-    from .media import iter_video, media_kind, read_image
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 from .errors import GeopainError
 from .defaults import TRAINING
+from .progress import progress_bar
 
 
 def set_seed(seed: int) -> None:
@@ -208,7 +209,6 @@ def fit_network(model: nn.Module, inputs: dict[str, Any], index: np.ndarray, y: 
         start_out = torch.as_tensor(predict_network(model, inputs, index[va], 4096, device))
         best_loss = float(_loss(start_out, y_t[va], None if w_t is None else w_t[va], task))
         best_state = copy.deepcopy(model.state_dict())
-    from .progress import progress_bar
 
     bar = progress_bar(range(epochs), desc=f"train {type(model).__name__}", enabled=verbose, leave=False)
     tr_t = torch.as_tensor(tr, dtype=torch.long)

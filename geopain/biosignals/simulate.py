@@ -27,6 +27,7 @@ import pandas as pd
 
 from ..errors import GeopainError
 from ..landmarks import LandmarkSequence
+from ..species import get_scheme
 
 
 def _pain_intensity(seq: LandmarkSequence, n_levels: int) -> float:
@@ -76,7 +77,6 @@ def simulate_biosignals(sequences: Iterable[LandmarkSequence], coupling: float =
         n_levels: levels of the pain scale (default: the sequences' scheme's scale).
     """
     from ..datasets.biovid import align_biosignals
-    from ..species import get_scheme
 
     seqs = list(sequences)
     if not seqs:

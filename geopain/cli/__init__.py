@@ -14,6 +14,7 @@ import os
 import sys
 from typing import Sequence
 
+from .. import __version__
 from ..errors import GeopainError
 
 #: Sub-command modules, in the order ``--help`` lists them.
@@ -28,7 +29,6 @@ def build_parser(command: str | None = None, *, full: bool = True) -> argparse.A
     and friends for choices), so ``geopain --help`` and ``geopain info`` start in a fraction
     of a second. A module without ``HELP`` is registered fully.
     """
-    from .. import __version__
 
     parser = argparse.ArgumentParser(prog="geopain", description="Pain assessment from the geometry of faces.")
     parser.add_argument("--version", action="version", version=f"geopain {__version__}")

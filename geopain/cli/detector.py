@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import GeopainError
+
 #: One line for ``geopain --help`` (read without importing what the command needs).
 HELP = "list landmark detectors or train a YOLO pose model"
 
@@ -52,8 +54,6 @@ def run_train(args: argparse.Namespace) -> int:
     scheme = scheme_key(args.scheme, args.species) if args.scheme else default_scheme(args.species)
     sch = get_scheme(scheme)
     if sch.species != args.species:
-        from ..errors import GeopainError
-
         raise GeopainError(f"scheme {scheme} is for {sch.species}, not {args.species}")
     best = train_yolo_pose(args.data, scheme, args.output, weights=args.weights, epochs=args.epochs,
                            imgsz=args.imgsz, batch=args.batch, device=args.device, quiet=args.quiet)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import GeopainError
+from ..parallel import resolve_workers
 from .train import add_training_options, estimator_params
 
 #: One line for ``geopain --help`` (read without importing what the command needs).
@@ -42,10 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import GeopainError
     from ..evaluation import markdown_table, run_protocol
     from ..evaluation.protocol import resolve_biosignals
-    from ..parallel import resolve_workers
     from ..io.tables import read_frame, sequences_from_frame
     from ..models import MODELS
 

@@ -20,6 +20,9 @@ import re
 import sys
 from pathlib import Path
 
+from ..errors import GeopainError
+from .predict import load_input
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("explain", help="attributions of a model's pain output to landmarks, edges, pain units and time",
@@ -76,13 +79,11 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     import pandas as pd
 
-    from ..errors import GeopainError
     from ..explain import explain
     from ..explain.attribution import long_table
     from ..explain.plots import plot_face_heatmap, plot_top_edges, plot_unit_bars, plot_unit_timeline, unit_summary
     from ..explain.units import unit_attributions
     from ..models import PainEstimator
-    from .predict import load_input
 
     est = PainEstimator.load(args.model)
     if est.temporal:

@@ -5,6 +5,9 @@ import argparse
 import shlex
 import sys
 
+from ..errors import GeopainError, SettingsChangedError
+from ..jsonio import write_json
+
 #: One line for ``geopain --help`` (read without importing what the command needs).
 HELP = "detect landmarks in images, folders and videos into a landmark table"
 
@@ -55,7 +58,6 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import SettingsChangedError
     from ..extract import extract
 
     kw = {"weights": args.weights} if args.weights else {}
@@ -87,9 +89,7 @@ def report_quality(path, min_confidence: float | None, overlays: str | None, qui
     ``--overlays``), print the summary unless ``quiet``; returns the summary."""
     from pathlib import Path
 
-    from ..errors import GeopainError
     from ..io.tables import is_coordinate_column, read_frame, sequences_from_frame, write_table
-    from ..jsonio import write_json
     from ..quality import draw_overlays, drop_low_confidence, format_summary, quality_summary
 
     if min_confidence is not None and not 0 <= min_confidence <= 1:

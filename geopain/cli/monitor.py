@@ -15,6 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..errors import GeopainError
+
 #: One line for ``geopain --help`` (listed without registering the parser).
 HELP = "score a video, stream, camera or folder over time into a database"
 
@@ -60,7 +62,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import GeopainError
     from ..monitor import Monitor, MonitorSettings, open_source
     from ..store import DEFAULT_DB_NAME, open_store
 

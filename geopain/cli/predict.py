@@ -21,6 +21,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ..errors import GeopainError, InputError, ReferenceUnavailableError, SchemeError
+
 #: One line for ``geopain --help`` (read without importing what the command needs).
 HELP = "score landmark tables, images, videos or folders with a trained model"
 
@@ -71,7 +73,6 @@ def load_input(path: Path, scheme: str, detector: str | None = None, stride: int
     ``subject_from``: see :func:`geopain.extract.assign_subjects` (default ``"file"`` for
     images, videos and folders; ``"column"`` with ``subject_column`` for tables).
     """
-    from ..errors import InputError
     from ..extract import check_subject_from, read_table_subjects
     from ..io.tables import read_table
     from ..media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, media_kind
@@ -142,8 +143,6 @@ def predict_with_reference(est, seqs: list, model_name: str, fallback=None, fall
     import numpy as np
     import pandas as pd
 
-    from ..errors import GeopainError, ReferenceUnavailableError
-
     problem = reference_problem(est, seqs)
     if problem is None:
         return _predict(est, seqs)
@@ -162,7 +161,6 @@ def predict_with_reference(est, seqs: list, model_name: str, fallback=None, fall
     rest = [s for s in seqs if s.subject in bad]
     fb_scheme = getattr(fallback, "scheme_", None)
     if fb_scheme and any(s.scheme != fb_scheme for s in rest):
-        from ..errors import SchemeError
         from ..species import convert_sequence
 
         try:

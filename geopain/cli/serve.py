@@ -10,6 +10,8 @@ import argparse
 import os
 from pathlib import Path
 
+from ..errors import GeopainError
+
 #: One line for ``geopain --help`` (listed without registering the parser).
 HELP = "web dashboard over a monitor database"
 
@@ -32,7 +34,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import GeopainError
     from ..store import DEFAULT_DB_NAME, open_store
     from ..web import check_bind, create_app, serve
 

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from ..defaults import TRAINING
+from ..errors import GeopainError
 
 #: One line for ``geopain --help`` (read without importing what the command needs).
 HELP = "train a pain model on a landmark table and save it"
@@ -65,7 +66,6 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
 
 def resolve_reference(args: argparse.Namespace) -> str:
     """``--reference``, or the deprecated ``--baseline`` mapped to it (with a warning)."""
-    from ..errors import GeopainError
 
     reference = getattr(args, "reference", None)
     baseline = getattr(args, "baseline", None)
@@ -83,7 +83,6 @@ def resolve_reference(args: argparse.Namespace) -> str:
 
 def resolve_init(value: str | None) -> str | None:
     """``--init``: ``None`` (random), ``"auto"``, ``"pretrained"`` or a model directory (checked here)."""
-    from ..errors import GeopainError
 
     if value in (None, "", "none"):
         return None

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import time
 
+from ..errors import GeopainError
+
 _DESCRIPTION = """\
 Train a shared-region model (species-specific graph encoders -> the homologous facial regions ->
 one shared pain head) on SOURCE and transfer it to TARGET: another species (through the homology
@@ -47,7 +49,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import GeopainError
     from ..io.tables import read_table
     from ..species import get_scheme
     from ..transfer.core import TransferSettings, few_shot, parse_counts, prepare_domain

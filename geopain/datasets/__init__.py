@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
+from ..errors import GeopainError
 from ..registry import Registry
 from ._common import ErrorLog, PrepareResult
 from .biovid import prepare_biovid
@@ -58,8 +59,6 @@ def prepare(name: str, root: str | os.PathLike, output: str | os.PathLike, **opt
     Problems with single files are collected in ``result.errors`` and ``<output>.errors.txt``.
     """
     import inspect
-
-    from ..errors import GeopainError
 
     func = DATASETS.get(name)
     accepted = set(inspect.signature(func).parameters) - {"root", "output"}

@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from ..errors import GeopainError, InputError, error_log_path
 from ..io.tables import read_table, write_table
 from ..landmarks import LandmarkSequence
+from ..progress import progress_bar
 
 
 @dataclass
@@ -64,7 +65,6 @@ class ErrorLog:
 
 def progress(iterable: Iterable, desc: str, total: int | None = None, enabled: bool = True):
     """tqdm progress on stderr (a plain iterator when tqdm is absent or disabled)."""
-    from ..progress import progress_bar
 
     return progress_bar(iterable, desc=desc, total=total, unit="subject", leave=False, enabled=enabled)
 

@@ -26,6 +26,7 @@ import pandas as pd
 import yaml
 
 from ..errors import GeopainError, InputError
+from ..io.yolo import label_path, read_yolo_dataset
 from ..landmarks import LandmarkSequence
 from ..media import IMAGE_EXTENSIONS
 from ..species import get_scheme, get_species_scale
@@ -162,7 +163,6 @@ def read_yolo_landmarks(data_yaml: str | Path, log: ErrorLog, work_dir: Path | N
     of the dataset still loads. The images left out are added to ``excluded``.
     (``work_dir`` is unused and kept for callers of the earlier signature.)
     """
-    from ..io.yolo import label_path, read_yolo_dataset
 
     data_yaml = Path(data_yaml)
     images = _split_images(data_yaml)

@@ -21,8 +21,12 @@ from typing import Any
 
 from ..errors import GeopainError
 from ..registry import Registry
-from ..species import get_scheme, list_schemes
+from ..species import default_scheme, get_scheme, list_schemes
 from .base import Detector, FaceDetection
+from .dlib import DlibDetector
+from .fan import FANDetector
+from .mediapipe import MediaPipeDetector
+from .yolo import YoloPoseDetector
 
 DETECTORS: Registry[Detector] = Registry("detector")
 
@@ -32,8 +36,6 @@ DETECTORS: Registry[Detector] = Registry("detector")
                     weights="shipped inside the mediapipe 0.10.14 wheel (FaceMesh + full-range face detector)",
                     converts_to="human/ibug68")
 def _mediapipe(**kw: Any) -> Detector:
-    from .mediapipe import MediaPipeDetector
-
     return MediaPipeDetector(**kw)
 
 
@@ -41,8 +43,6 @@ def _mediapipe(**kw: Any) -> Detector:
                     species=("human",), default_for=(), package="face_alignment",
                     weights="2DFAN4/3DFAN4/depth (.pth.tar) pre-placed in $TORCH_HOME/hub/checkpoints; never downloaded")
 def _fan(**kw: Any) -> Detector:
-    from .fan import FANDetector
-
     return FANDetector(**kw)
 
 
@@ -50,8 +50,6 @@ def _fan(**kw: Any) -> Detector:
                     species=("human",), default_for=(), package="dlib",
                     weights="shape_predictor_68_face_landmarks.dat from the face-recognition-models package")
 def _dlib(**kw: Any) -> Detector:
-    from .dlib import DlibDetector
-
     return DlibDetector(**kw)
 
 
@@ -59,8 +57,6 @@ def _dlib(**kw: Any) -> Detector:
                     dims="2D", scheme="any with yolo:", species="any", default_for=(), package="ultralytics",
                     weights="trained with 'geopain detector train' (YOLOv8n-pose), given with --weights", takes_scheme=True)
 def _yolo(**kw: Any) -> Detector:
-    from .yolo import YoloPoseDetector
-
     return YoloPoseDetector(**kw)
 
 
@@ -100,7 +96,6 @@ def default_detector(species: str, scheme: str | None = None) -> str:
     for name in DETECTORS.names():
         if species in DETECTORS.info(name).get("default_for", ()):
             return name
-    from ..species import default_scheme
 
     key = scheme or default_scheme(species)
     if get_scheme(key).yolo:

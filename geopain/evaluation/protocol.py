@@ -26,10 +26,13 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ..defaults import TRAINING
 from ..errors import GeopainError
 from ..io.tables import write_parquet
 from ..jsonio import write_json
 from ..landmarks import LandmarkSequence, sequences_digest
+from ..parallel import run_tasks
+from ..progress import progress_bar
 from ..provenance import source_digest
 from ..species import get_scheme, scale_levels
 from ..tasks import SEQUENCE_KEYS, canonical_task, sequence_targets
@@ -91,7 +94,6 @@ def estimate_seconds(train: Sequence[LandmarkSequence], names: Sequence[str], ta
     ``train``. Returns ``{name: {"min_s", "max_s", "epoch_s", "setup_s"}}`` per fold: a neural
     model stops early after ``patience + 1`` epochs at the soonest and runs ``epochs`` at most.
     """
-    from ..defaults import TRAINING
     from ..models import MODELS, PainEstimator
 
     seqs = list(train)
@@ -275,7 +277,6 @@ def run_protocol(sequences: Iterable[LandmarkSequence] | str | os.PathLike | pd.
                   for f in folds],
         "models": {},
     }
-    from ..progress import progress_bar
 
     predictions: dict[str, pd.DataFrame] = {}
     jobs = [(n, f) for n in names for f in folds]
@@ -334,8 +335,6 @@ def run_protocol(sequences: Iterable[LandmarkSequence] | str | os.PathLike | pd.
 
     workers = max(1, int(workers))
     if ray_address is not None or (workers > 1 and len(todo) > 1):
-        from ..parallel import run_tasks
-
         # networks first: the short sklearn fits fill the gaps at the end instead of leaving a core idle
         todo.sort(key=lambda job: MODELS.info(job[0]).get("kind") != "torch")
         for i, result, error in run_tasks(fit_fold_at, [job_args(name, fold) for name, fold, _ in todo],

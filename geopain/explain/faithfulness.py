@@ -20,6 +20,7 @@ from typing import Sequence
 import numpy as np
 
 from ..landmarks import LandmarkSequence
+from ..synth.simulator import Simulator, express
 
 
 def explained_values(est, seqs: Sequence[LandmarkSequence]) -> np.ndarray:
@@ -146,7 +147,6 @@ def single_unit_sequences(species: str, n_subjects: int = 4, frames: int = 24, s
     of the frames), nothing else moves; frontal, with the species' detector noise. Each
     sequence's ``meta["driving_unit"]`` names the unit; frame labels hold the unit intensities.
     """
-    from ..synth.simulator import Simulator, express
 
     sim = Simulator(species, scheme)
     scale = sim.scale

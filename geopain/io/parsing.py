@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from ..errors import GeopainError, InputError
+from ..species import Scheme, get_scheme, load_scheme
 
 if TYPE_CHECKING:
     from ..species import Scheme
@@ -107,7 +108,6 @@ def non_numeric_cell(frame, columns: Iterable[str], header_lines: int = 1) -> st
 
 def resolve_scheme(scheme: Any) -> "Scheme":
     """A :class:`~geopain.species.Scheme` from a Scheme, a key (``"sheep/spfes"``) or an adapter path."""
-    from ..species import Scheme, get_scheme, load_scheme
 
     if isinstance(scheme, Scheme):
         return scheme

@@ -25,8 +25,12 @@ from typing import Any, Callable, Iterable
 
 from ..errors import GeopainError
 from ..landmarks import LandmarkSequence
+from ..progress import progress_bar
 from ..registry import Registry
+from .catflw import read_catflw
 from .parsing import resolve_scheme
+from .pts import read_pts
+from .yolo import read_yolo_dataset
 
 Reader = Callable[..., list[LandmarkSequence]]
 
@@ -51,8 +55,6 @@ def _openface(path, **kw) -> list[LandmarkSequence]:
 @READERS.register("pts", extensions=(".pts",), options=("scheme", "zero_based", "subject", "sequence"),
                   description="iBUG / 300-W .pts landmark file (one image)")
 def _pts(path, **kw) -> list[LandmarkSequence]:
-    from .pts import read_pts
-
     return [read_pts(path, **kw)]
 
 
@@ -70,16 +72,12 @@ def _dlc(path, scheme=None, **kw) -> list[LandmarkSequence]:
 @READERS.register("yolo", extensions=(".yaml", ".yml"), options=("scheme", "split"),
                   description="Ultralytics YOLO pose dataset (data.yaml with image and label folders)")
 def _yolo(path, **kw) -> list[LandmarkSequence]:
-    from .yolo import read_yolo_dataset
-
     return read_yolo_dataset(path, **kw)
 
 
 @READERS.register("catflw", extensions=(".json",), options=("scheme", "subject", "sequence"), needs_scheme=True,
                   description="CatFLW-style JSON: 48 landmarks and a bounding box per image")
 def _catflw(path, scheme=None, **kw) -> list[LandmarkSequence]:
-    from .catflw import read_catflw
-
     if scheme is None:
         raise GeopainError("CatFLW files need a 48-point landmark scheme (--scheme), e.g. a cat adapter YAML")
     return [read_catflw(path, scheme, **kw)]
@@ -164,8 +162,6 @@ def convert_files(inputs: Iterable[str | os.PathLike] | str | os.PathLike, fmt: 
     per_file: list[tuple[Path, list[LandmarkSequence]]] = []
     iterator: Iterable[Path] = files
     if progress and len(files) > 1:
-        from ..progress import progress_bar
-
         iterator = progress_bar(files, desc=f"reading {fmt}", unit="file")
     for f in iterator:
         try:

@@ -13,8 +13,9 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InputError
+from ..errors import GeopainError, InputError
 from ..landmarks import LABEL_COLUMNS
+from ..species import scheme_key
 from .meta import read_meta
 
 if TYPE_CHECKING:
@@ -107,9 +108,6 @@ def summarize_table(path: str | os.PathLike) -> dict[str, Any]:
             if "species" in names and p_i >= 0 and species_v[p_i]:
                 name = f"{species_v[p_i]}/{name}"
             else:
-                from ..errors import GeopainError
-                from ..species import scheme_key
-
                 try:
                     scheme_key(name)
                 except GeopainError as exc:

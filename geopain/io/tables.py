@@ -24,6 +24,7 @@ from ..errors import GeopainError, InputError
 from ..jsonio import dumps, write_json
 from ..landmarks import LABEL_COLUMNS, LandmarkSequence
 
+from ..species import scheme_key
 from .meta import META_KEY, read_meta  # noqa: F401  (read_meta is part of this module's API)
 
 ID_COLUMNS = ["subject", "sequence", "frame", "face_id", "timestamp", "species", "scheme", "detector", "confidence"]
@@ -110,8 +111,6 @@ def sequences_from_frame(frame: pd.DataFrame, meta: dict[str, Any] | None = None
     bare = ~frame["scheme"].astype(str).str.contains("/", regex=False)
     if bare.any():  # "ibug68" with a species column "human" is human/ibug68
         if "species" not in frame.columns:
-            from ..species import scheme_key
-
             try:
                 scheme_key(str(frame.loc[bare.idxmax(), "scheme"]))
             except GeopainError as exc:

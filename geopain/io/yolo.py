@@ -23,7 +23,7 @@ import yaml
 
 from ..errors import GeopainError, InputError
 from ..landmarks import LandmarkSequence
-from ..media import IMAGE_EXTENSIONS
+from ..media import IMAGE_EXTENSIONS, pil_open
 from ..species import Scheme, get_scheme, list_schemes
 from .parsing import check_file, is_number, resolve_scheme
 
@@ -177,8 +177,6 @@ def label_path(image: Path) -> Path:
 
 def _image_size(img: Path) -> tuple[int, int]:
     from PIL import UnidentifiedImageError
-
-    from ..media import pil_open
 
     try:
         with pil_open()(img) as im:

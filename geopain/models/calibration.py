@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import GeopainError
 from ..predictions import apply_temperature, task_targets
 
 #: Bounds of the fitted temperature.
@@ -52,7 +53,6 @@ def fit_temperature(proba: np.ndarray, y: np.ndarray) -> float:
 def _held_out_baseline(est, seqs) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
     """Out-of-fold probabilities and targets of every training subject: copies of a baseline
     fitted on the other folds of an inner group k-fold (``1 / val_fraction`` folds)."""
-    from ..errors import GeopainError
     from ..evaluation.splits import group_kfold
 
     subjects = sorted({s.subject for s in seqs})

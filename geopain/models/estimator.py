@@ -37,9 +37,10 @@ import pandas as pd
 import torch
 
 from ..defaults import TRAINING  # one table of defaults
-from ..errors import GeopainError
+from ..errors import GeopainError, InputError, SchemeError
+from ..jsonio import to_jsonable
 from ..landmarks import LandmarkSequence
-from ..species import Scheme, get_scheme
+from ..species import Scheme, convert_sequence, get_scheme
 from ._common import HEADS
 from .abstention import frame_status
 from ..predictions import apply_temperature, frame_table, sequence_table, task_targets
@@ -347,8 +348,6 @@ class PainEstimator:
     def _in_scheme(self, seqs: list[LandmarkSequence]) -> list[LandmarkSequence]:
         if seqs[0].scheme == self.scheme_:
             return seqs
-        from ..errors import SchemeError
-        from ..species import convert_sequence
 
         try:
             return [convert_sequence(s, self.scheme_) for s in seqs]
@@ -676,7 +675,6 @@ class PainEstimator:
         baseline's config, calibration, abstention) and named CPU tensors (``model.*`` state
         dict or ``baseline.*`` arrays, ``scaler.*``, ``edge_index``, ``ood.*``). Files are
         :mod:`geopain.models.serialization`'s business; this is the estimator's."""
-        from ..jsonio import to_jsonable
 
         self._check_fitted()
         tensors: dict[str, torch.Tensor] = {}
@@ -728,7 +726,6 @@ class PainEstimator:
     def set_state(self, config: dict[str, Any], tensors: dict[str, torch.Tensor],
                   where: str | os.PathLike | None = None) -> "PainEstimator":
         """Restore what :meth:`get_state` returned (``where`` names the source in errors); returns self."""
-        from ..errors import InputError
         from .baselines import MeasurementBaseline
 
         def part(prefix: str) -> dict[str, torch.Tensor]:

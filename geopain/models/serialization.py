@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from .. import __version__
 from ..errors import InputError
 from ..jsonio import write_json
 
@@ -39,8 +40,6 @@ def write_model_dir(directory: str | os.PathLike, config: dict[str, Any], tensor
     model directory (created); ``history`` (a training history) adds its curves. The weights
     are written to a temporary file and renamed, so a crash never leaves half a model."""
     from safetensors.torch import save_file
-
-    from .. import __version__
 
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)

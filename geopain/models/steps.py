@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ..errors import GeopainError, ReferenceUnavailableError
+from ..graphs import FacialGraphBuilder
 from ..landmarks import LandmarkSequence
 from ..species import Scheme
 
@@ -292,8 +293,6 @@ class GraphFeatures:
 
     def __init__(self, scheme: Scheme, graph: dict[str, Any] | None = None, measurements: bool = False,
                  coordinates: bool = False, edges: bool = True):
-        from ..graphs import FacialGraphBuilder
-
         self.builder = FacialGraphBuilder(scheme, **{**(graph or {}), "edges": edges})
         self.measurements, self.coordinates = measurements, coordinates
 

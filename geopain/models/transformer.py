@@ -26,6 +26,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from ..errors import ShapeError
 from ._common import Head
 from .windows import check_window, chunked, masked_max, masked_mean
 
@@ -96,8 +97,6 @@ class LandmarkTransformer(nn.Module):
         self.inp = nn.Linear(3 * in_channels, hidden)
         self.identity = nn.Parameter(torch.randn(n_nodes, hidden) * 0.1) if n_nodes else None
         if tokens not in ("region", "landmark"):
-            from ..errors import ShapeError
-
             raise ShapeError(f"tokens must be 'region' or 'landmark', got {tokens!r}")
         if tokens == "region" and not n_nodes:
             tokens = "landmark"  # regions are learned per landmark: they need the scheme's landmarks
@@ -117,8 +116,6 @@ class LandmarkTransformer(nn.Module):
         mask = check_window(x, mask)
         B, T, N, F = x.shape
         if self.identity is not None and N != self.n_nodes:
-            from ..errors import ShapeError
-
             raise ShapeError(f"the transformer was built for {self.n_nodes} landmarks, got {N}")
         x = torch.nan_to_num(x) * mask.unsqueeze(-1)
         prev = torch.cat([x[:, :1], x[:, :-1]], 1)

@@ -24,7 +24,11 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..detectors import DETECTORS, create, default_detector
 from ..errors import GeopainError
+from ..extract import IoUTracker, _detector_kwargs
+from ..landmarks import LandmarkSequence
+from ..species import convert_sequence, get_scheme, scale_levels
 from ..tasks import canonical_task
 from .sources import CameraSequence, Frame, Sequence, Source, _Broken
 
@@ -73,12 +77,8 @@ def default_threshold(task: str, score_range: tuple[float, float], scheme: str |
     if task == "binary":
         return 0.5
     if task == "levels":
-        from ..species import scale_levels
-
         return (scale_levels(scheme) - 1) / 2.0
     if scheme is not None:
-        from ..species import get_scheme
-
         scale = get_scheme(scheme).pain_scale
         if scale is not None:
             return float(scale.binary_threshold)
@@ -186,7 +186,6 @@ class Monitor:
                  progress: bool = True, on_alert: Callable[[str], None] | None = None,
                  torch_threads: int | None = 1):
         from ..models import PainEstimator
-        from ..species import get_scheme
 
         if torch_threads is not None:
             import torch
@@ -214,8 +213,6 @@ class Monitor:
     def _warm_up(self) -> None:
         """Load the detector and run the model once on the scheme's template face (its output is
         discarded), so the first window of a live stream does not stall on imports."""
-        from ..landmarks import LandmarkSequence
-        from ..species import get_scheme
 
         self.detector.detect(np.zeros((64, 64, 3), np.uint8))
         face = get_scheme(self.scheme).template * 100 + 200  # the scheme's neutral face, in "pixels"
@@ -226,9 +223,6 @@ class Monitor:
     @property
     def detector(self):
         if self._detector is None:
-            from ..detectors import DETECTORS, create, default_detector
-            from ..extract import _detector_kwargs
-
             name = self.settings.detector or default_detector(self.species, self.scheme)
             if name not in DETECTORS:
                 DETECTORS.get(name)  # raises the "unknown detector" error
@@ -285,7 +279,6 @@ class Monitor:
     def _run_sequence(self, run_id: int, seq: Sequence, stats: MonitorStats, deadline: float | None) -> None:
         from tqdm.auto import tqdm
 
-        from ..extract import IoUTracker
         from ..store import AlertSettings
 
         if isinstance(seq, _Broken):
@@ -424,8 +417,6 @@ class Monitor:
     def _window(self, seq: Sequence, fid: int, tr: _Track, sel: np.ndarray, start: int, end: int, n_processed: int,
                 n_skipped: int, image_size):
         """The record of one face's window and, when it can be scored, its landmark sequence."""
-        from ..landmarks import LandmarkSequence
-        from ..species import convert_sequence
         from ..store import WindowRecord
 
         label = tr.label

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+from ..media import read_image, to_rgb_uint8
 
 
 def photo_video(image: np.ndarray, path: str | os.PathLike, seconds: float = 4.0, fps: float = 25.0,
@@ -18,8 +19,6 @@ def photo_video(image: np.ndarray, path: str | os.PathLike, seconds: float = 4.0
     canvas: a horizontal pan of ``shift`` x W and a zoom of ``zoom`` (fractions), one cycle per
     ``period_s`` seconds. Returns the path."""
     import cv2
-
-    from ..media import to_rgb_uint8
 
     img = to_rgb_uint8(np.asarray(image))
     W, H = int(size[0]), int(size[1])
@@ -47,8 +46,6 @@ def photo_video(image: np.ndarray, path: str | os.PathLike, seconds: float = 4.0
 def zidane() -> np.ndarray:
     """``ultralytics/assets/zidane.jpg`` (two people) as RGB, from the installed package."""
     from importlib.util import find_spec
-
-    from ..media import read_image
 
     spec = find_spec("ultralytics")
     if spec is None or not spec.submodule_search_locations:

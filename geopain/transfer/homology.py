@@ -38,7 +38,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..errors import SchemeError
-from ..species import REGIONS, PainScale, Scheme, default_scheme, get_scheme, get_species_scale, list_schemes, species_dirs
+from ..species import REGIONS, PainScale, Scheme, _read_yaml, default_scheme, get_scheme, get_species_scale, list_schemes, species_dirs
 
 #: The shared pain-unit vocabulary: facial actions that pain scales of several species score.
 SHARED_UNITS: dict[str, str] = {
@@ -197,8 +197,6 @@ def _cached(species: str, dirs: tuple[str, ...]) -> Homology:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    from ..species import _read_yaml
-
     return _read_yaml(path)
 
 

@@ -21,7 +21,9 @@ from typing import Any
 
 from fastapi import Request, UploadFile  # at module level: FastAPI resolves the handlers' annotations here
 
-from ..species import scale_levels
+from ..errors import SchemeError
+from ..media import video_info
+from ..species import get_scheme, scale_levels
 from ..tasks import canonical_task
 from .uploads import SNIFF_BYTES, UploadRefused, check_content, check_name
 
@@ -49,8 +51,6 @@ def _y_label(task: str, scheme: str) -> str:
         return "p(pain)"
     if task == "levels":
         return f"expected pain level (0-{scale_levels(scheme) - 1})"
-    from ..errors import SchemeError
-    from ..species import get_scheme
 
     if not scheme:
         return "score"
@@ -79,7 +79,6 @@ def create_app(store, token: str | None = None, model_dir: str | os.PathLike | N
     from fastapi.templating import Jinja2Templates
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
-    from ..species import get_scheme
     from .charts import landmarks_svg, timeline_svg
 
     app = FastAPI(title="geopain dashboard", docs_url=None, redoc_url=None, openapi_url=None)
@@ -305,8 +304,6 @@ def _check_readable(path: Path, kind: str, name: str) -> None:
         if not seqs:
             raise UploadRefused(422, f"{name}: the table holds no frames")
     else:
-        from ..media import video_info
-
         try:
             info = video_info(path)
         except Exception as exc:
