@@ -179,13 +179,13 @@ def _cohort(species: str, cfg: DemoConfig, out: Path, progress: bool) -> tuple[l
                 for name, m in res["models"].items()
             }
             summary.setdefault("comparisons", {}).setdefault(task, {})[reference] = res.get("comparisons", [])
-            summary.setdefault("best", {}).setdefault(task, {})[reference] = _best(summary["results"][task][reference])
+            summary.setdefault("best", {}).setdefault(task, {})[reference] = best_network_vs_baseline(summary["results"][task][reference])
     if cfg.weightings and "binary" in cfg.tasks:
         summary["weightings"] = _weightings(run, cfg)
     return seqs, summary
 
 
-def _best(models: dict) -> dict:
+def best_network_vs_baseline(models: dict) -> dict:
     """Best neural model against the best measurement baseline, paired over folds (balanced accuracy)."""
     from .evaluation.compare import paired_comparison
     from .models import MODELS
@@ -455,9 +455,9 @@ def readme_blocks(results_dir: str | Path) -> dict[str, str]:
         blocks["edge-weights"] = markdown_edge_weights(json.loads((d / "edge_weights.json").read_text()))
     if (d / "generality" / "generality.md").is_file():  # written by benchmarks/generality.py
         blocks["generality"] = (d / "generality" / "generality.md").read_text(encoding="utf-8").rstrip() + "\n"
-    # written by benchmarks/temporal.py, biosignals.py and explanations.py; a summary's own title
+    # written by benchmarks/temporal.py, biosignals.py, explanations.py and cohort_draws.py; a summary's own title
     # line is left out (the README's section has the heading)
-    for name in ("temporal", "biosignals", "explanations"):
+    for name in ("temporal", "biosignals", "explanations", "cohort_draws"):
         if (d / name / "summary.md").is_file():
             text = (d / name / "summary.md").read_text(encoding="utf-8").strip()
             if text.startswith("# "):

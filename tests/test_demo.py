@@ -1,6 +1,8 @@
 """The main job, at toy size: real photo end to end, both species, report and metrics."""
 import json
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from geopain.demo import DemoConfig, results_table, run_demo
@@ -48,7 +50,8 @@ class TestReadmeTables:
 
         root = Path(__file__).resolve().parents[1]
         blocks = readme_blocks(root / "benchmarks" / "results")
-        assert set(blocks) == {"demo-results", "edge-weights", "generality", "temporal", "biosignals", "explanations", "speed"}
+        assert set(blocks) == {"demo-results", "edge-weights", "generality", "temporal", "biosignals", "explanations",
+                               "cohort_draws", "speed"}
         text = (root / "README.md").read_text()
         for name, body in blocks.items():
             block = text.split(f"<!-- {name}:start -->", 1)[1].split(f"<!-- {name}:end -->", 1)[0]
@@ -96,3 +99,27 @@ class TestReadmeTables:
         readme.write_text("no markers")
         with pytest.raises(GeopainError, match="block"):
             update_readme(readme, blocks)
+
+
+class TestCohortDraws:
+    def test_small_run_writes_the_readme_block(self, tmp_path):
+        """benchmarks/cohort_draws.py at toy size: per-draw and pooled rows, the paired verdict,
+        the seed-0 draw reproduces the same run_protocol call as the demo."""
+        import importlib.util
+        import sys
+
+        path = Path(__file__).resolve().parents[1] / "benchmarks" / "cohort_draws.py"
+        spec = importlib.util.spec_from_file_location("cohort_draws", path)
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules["cohort_draws"] = mod
+        spec.loader.exec_module(mod)
+        report = mod.main(["--species", "sheep", "--seeds", "0", "1", "--models", "logreg", "pointnet",
+                           "--epochs", "1", "-o", str(tmp_path)])
+        r = report["species"]["sheep"]
+        assert set(r["draws"]) == {0, 1} and set(r["mean_over_draws"]) == {"logreg", "pointnet"}
+        assert r["pooled"]["network"] == "pointnet" and r["pooled"]["baseline"] == "logreg"
+        assert np.isclose(r["mean_over_draws"]["logreg"],
+                          np.mean([d["balanced_accuracy"]["logreg"] for d in r["draws"].values()]))
+        md = (tmp_path / "summary.md").read_text()
+        assert "| sheep | seed 1 |" in md and "| sheep | all draws |" in md and "Goal (best neural >= best baseline)" in md
+        assert json.loads((tmp_path / "summary.json").read_text())["epochs"] == 1
