@@ -113,13 +113,14 @@ class TestCohortDraws:
         mod = importlib.util.module_from_spec(spec)
         sys.modules["cohort_draws"] = mod
         spec.loader.exec_module(mod)
-        report = mod.main(["--species", "sheep", "--seeds", "0", "1", "--models", "logreg", "pointnet",
-                           "--epochs", "1", "-o", str(tmp_path)])
-        r = report["species"]["sheep"]
+        report = mod.main(["--species", "sheep", "--seeds", "0", "1", "--tasks", "binary", "--models", "logreg",
+                           "pointnet", "--epochs", "1", "-o", str(tmp_path)])
+        r = report["results"]["binary"]["sheep"]
         assert set(r["draws"]) == {0, 1} and set(r["mean_over_draws"]) == {"logreg", "pointnet"}
         assert r["pooled"]["network"] == "pointnet" and r["pooled"]["baseline"] == "logreg"
         assert np.isclose(r["mean_over_draws"]["logreg"],
                           np.mean([d["balanced_accuracy"]["logreg"] for d in r["draws"].values()]))
         md = (tmp_path / "summary.md").read_text()
-        assert "| sheep | seed 1 |" in md and "| sheep | all draws |" in md and "Goal (best neural >= best baseline)" in md
+        assert "| binary | sheep | seed 1 |" in md and "| binary | sheep | all draws |" in md
+        assert "Goal (best neural >= best baseline)" in md
         assert json.loads((tmp_path / "summary.json").read_text())["epochs"] == 1
