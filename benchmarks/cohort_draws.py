@@ -26,7 +26,7 @@ OUT = Path(__file__).resolve().parent / "results" / "cohort_draws"
 
 def main(argv: list[str] | None = None) -> dict:
     from geopain import jsonio
-    from geopain.demo import DemoConfig, best_network_vs_baseline
+    from geopain.demo import DemoConfig, best_network_vs_baseline, model_summaries
     from geopain.evaluation import run_protocol
     from geopain.synth import simulate
 
@@ -54,8 +54,7 @@ def main(argv: list[str] | None = None) -> dict:
                 res = run_protocol(seqs, model=args.models, task=task, protocol=f"kfold:{cfg.folds}",
                                    out_dir=out / "runs" / f"{task}-{species}-seed{seed}", seed=seed, epochs=args.epochs,
                                    reference="none")
-                models = {name: {"frame_folds": [f.get("balanced_accuracy") for f in m["frame"].get("folds", [])]}
-                          for name, m in res["models"].items()}
+                models = model_summaries(res)
                 for name, m in models.items():
                     pooled[name]["frame_folds"].extend(m["frame_folds"])
                 draws[seed] = {"balanced_accuracy": {n: float(np.nanmean(m["frame_folds"])) for n, m in models.items()},

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from .detectors import create, default_detector
 from .errors import GeopainError
 
@@ -36,5 +37,4 @@ def measure(data: Any, scheme: Any = None, **kw: Any):
 def create_detector(name: str | None = None, species: str = "human", **kw: Any):
     """A landmark detector by name (``"mediapipe"``, ``"dlib"``, ``"fan"``, ``"yolo-pose"``), or
     the species' default when ``name`` is ``None``."""
-
     return create(name or default_detector(species), **kw)

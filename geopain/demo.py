@@ -62,7 +62,6 @@ class DemoConfig:
 
 def run_demo(output: str | Path = "demo-output", config: DemoConfig | None = None, progress: bool = True) -> dict:
     """Run the whole demo and return the metrics dictionary written to ``metrics.json``."""
-
     cfg = config or DemoConfig()
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
@@ -172,17 +171,23 @@ def _cohort(species: str, cfg: DemoConfig, out: Path, progress: bool) -> tuple[l
     for task in cfg.tasks:
         for reference in cfg.references:
             res = run(list(cfg.models), task, reference, f"{task}-{reference}")
-            summary["results"].setdefault(task, {})[reference] = {
-                name: {"frame": m["frame"]["summary"], "sequence": m["sequence"]["summary"],
-                       "frame_folds": [f.get("balanced_accuracy") for f in m["frame"].get("folds", [])],
-                       "train_seconds": float(np.sum(m.get("train_seconds", [])))}
-                for name, m in res["models"].items()
-            }
+            summary["results"].setdefault(task, {})[reference] = model_summaries(res)
             summary.setdefault("comparisons", {}).setdefault(task, {})[reference] = res.get("comparisons", [])
-            summary.setdefault("best", {}).setdefault(task, {})[reference] = best_network_vs_baseline(summary["results"][task][reference])
+            summary.setdefault("best", {}).setdefault(task, {})[reference] = best_network_vs_baseline(
+                summary["results"][task][reference])
     if cfg.weightings and "binary" in cfg.tasks:
         summary["weightings"] = _weightings(run, cfg)
     return seqs, summary
+
+
+def model_summaries(res: dict) -> dict:
+    """Per model of a :func:`~geopain.evaluation.run_protocol` result: its frame- and
+    sequence-level summaries, the frame-level balanced accuracy of every fold (``frame_folds``)
+    and its total training seconds."""
+    return {name: {"frame": m["frame"]["summary"], "sequence": m["sequence"]["summary"],
+                   "frame_folds": [f.get("balanced_accuracy") for f in m["frame"].get("folds", [])],
+                   "train_seconds": float(np.sum(m.get("train_seconds", [])))}
+            for name, m in res["models"].items()}
 
 
 def best_network_vs_baseline(models: dict) -> dict:
@@ -206,8 +211,8 @@ def _weightings(run, cfg: DemoConfig) -> dict:
     only ``wgnn`` has a shipped encoder), paired over folds."""
     from .evaluation.compare import compare_many
 
-    res = run(list(cfg.weightings), "binary", "none", "binary-weightings", init=None)["models"]
-    folds = {m: [f.get("balanced_accuracy") for f in res[m]["frame"].get("folds", [])] for m in cfg.weightings}
+    runs = model_summaries(run(list(cfg.weightings), "binary", "none", "binary-weightings", init=None))
+    folds = {m: runs[m]["frame_folds"] for m in cfg.weightings}
     means = {m: float(np.nanmean(v)) for m, v in folds.items()}
     return {"metric": "balanced_accuracy", "folds": folds, "means": means,
             "comparisons": compare_many(folds, cfg.weightings[0], metric="balanced_accuracy")}

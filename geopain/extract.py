@@ -865,7 +865,6 @@ def _run_parallel(todo: list[WorkItem], settings: _Settings, parts: _Parts, bar,
     """Items in ``workers`` fresh local processes or as Ray tasks (:func:`geopain.parallel.run_tasks`);
     each finished item is recorded at once, so an interrupted run resumes from the parts written,
     and a crashed worker costs its item only."""
-
     jobs = [(it, settings, parts.part(it.key)) for it in todo]
     for i, result, error in run_tasks(_run_item, jobs, workers=workers, ray_address=ray_address,
                                       ray_num_cpus=ray_num_cpus):

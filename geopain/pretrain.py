@@ -68,7 +68,6 @@ class PretrainConfig:
 
 def simulate_cohort(cfg: PretrainConfig) -> list:
     """The simulated cohort of ``cfg`` (deterministic in ``cfg.seed``)."""
-
     synth = SynthConfig.preset(cfg.preset, **cfg.synth)
     return simulate(species=cfg.species, scheme=cfg.scheme, n_subjects=cfg.subjects,
                     sequences_per_subject=cfg.sequences_per_subject, frames=cfg.frames, seed=cfg.seed, config=synth)

@@ -14,10 +14,11 @@ from pathlib import Path
 SOURCE_SUFFIXES = (".py", ".yaml", ".yml", ".json")
 
 
-@lru_cache(maxsize=1)
-def source_digest() -> str:
-    """12 hex digits of a SHA-1 over the package's source files (paths and contents, sorted)."""
-    root = Path(__file__).resolve().parent
+@lru_cache(maxsize=4)
+def source_digest(root: Path | None = None) -> str:
+    """12 hex digits of a SHA-1 over the source files below ``root`` (default: geopain's own
+    package), their relative paths and contents, sorted; compiled files are not sources."""
+    root = Path(__file__).resolve().parent if root is None else Path(root)
     h = hashlib.sha1()
     for path in sorted(p for p in root.rglob("*") if p.suffix in SOURCE_SUFFIXES and p.is_file()):
         if "__pycache__" in path.parts:

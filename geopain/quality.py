@@ -135,7 +135,6 @@ def draw_overlays(seqs: Sequence[LandmarkSequence], folder: str | os.PathLike, f
     Coordinates must be in pixels of the source (a fresh extraction, ``units="px"``); sequences
     without a readable source are skipped. At most ``max_files`` images are written.
     """
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     by_source: dict[str, list[LandmarkSequence]] = {}

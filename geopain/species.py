@@ -317,7 +317,7 @@ DEFAULT_LEVELS = 5
 def scale_levels(scheme: "str | Scheme | None") -> int:
     """The number of ordered pain levels of a scheme's pain scale (``levels`` task classes);
     :data:`DEFAULT_LEVELS` without a scheme, for a scheme without a scale or one not installed here."""
-    if scheme is None or scheme == "":
+    if not scheme:
         return DEFAULT_LEVELS
     try:
         scale = scheme.pain_scale if isinstance(scheme, Scheme) else get_scheme(scheme).pain_scale

@@ -129,15 +129,26 @@ class TestSequencesDigest:
         same = simulate(species="human", n_subjects=2, sequences_per_subject=1, frames=4, seed=0)
         assert sequences_digest(seqs) == sequences_digest(same)
         moved = [seqs[0].with_coords(seqs[0].coords + 1e-3), seqs[1]]
-        relabelled = [seqs[0], seqs[1]]
-        relabelled[1] = seqs[1].with_coords(seqs[1].coords, labels={**seqs[1].labels, "pain": 1 - seqs[1].labels["pain"]})
+        relabelled = [seqs[0], seqs[1].with_coords(seqs[1].coords, labels={**seqs[1].labels, "pain": 1 - seqs[1].labels["pain"]})]
         digests = {sequences_digest(x) for x in (seqs, moved, relabelled, seqs[::-1], seqs[:1])}
         assert len(digests) == 5
 
 
 class TestSourceDigest:
-    def test_is_stable_hex(self):
+    def test_smoke(self):
         from geopain.provenance import source_digest
 
         d = source_digest()
-        assert d == source_digest() and len(d) == 12 and int(d, 16) >= 0
+        assert d == source_digest() and len(d) == 12
+
+    def test_feature_a_changed_source_changes_it_and_compiled_files_do_not(self, tmp_path):
+        from geopain.provenance import source_digest
+
+        (tmp_path / "pkg" / "__pycache__").mkdir(parents=True)
+        (tmp_path / "pkg" / "a.py").write_text("x = 1\n")
+        (tmp_path / "pkg" / "species.yaml").write_text("n: 5\n")
+        before = source_digest(tmp_path / "pkg")
+        (tmp_path / "pkg" / "__pycache__" / "a.cpython-311.json").write_text("{}")
+        assert source_digest.__wrapped__(tmp_path / "pkg") == before
+        (tmp_path / "pkg" / "species.yaml").write_text("n: 3\n")
+        assert source_digest.__wrapped__(tmp_path / "pkg") != before

@@ -169,6 +169,6 @@ def test_function_level_imports_are_justified():
             if third - {"numpy", "yaml"} or (module in startup and third):
                 continue
             offenders.append(f"{module}:{line} -> {target}")
-    offenders = sorted(set(offenders), key=offenders.index)
+    offenders = list(dict.fromkeys(offenders))  # one line per statement, in file order
     assert not offenders, ("function-level imports of light geopain modules (move them to the top):\n"
                            + "\n".join(offenders))

@@ -29,7 +29,6 @@ def build_parser(command: str | None = None, *, full: bool = True) -> argparse.A
     and friends for choices), so ``geopain --help`` and ``geopain info`` start in a fraction
     of a second. A module without ``HELP`` is registered fully.
     """
-
     parser = argparse.ArgumentParser(prog="geopain", description="Pain assessment from the geometry of faces.")
     parser.add_argument("--version", action="version", version=f"geopain {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -66,7 +66,6 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
 
 def resolve_reference(args: argparse.Namespace) -> str:
     """``--reference``, or the deprecated ``--baseline`` mapped to it (with a warning)."""
-
     reference = getattr(args, "reference", None)
     baseline = getattr(args, "baseline", None)
     if baseline is not None:
@@ -83,7 +82,6 @@ def resolve_reference(args: argparse.Namespace) -> str:
 
 def resolve_init(value: str | None) -> str | None:
     """``--init``: ``None`` (random), ``"auto"``, ``"pretrained"`` or a model directory (checked here)."""
-
     if value in (None, "", "none"):
         return None
     if value in ("auto", "pretrained"):

@@ -65,7 +65,6 @@ class ErrorLog:
 
 def progress(iterable: Iterable, desc: str, total: int | None = None, enabled: bool = True):
     """tqdm progress on stderr (a plain iterator when tqdm is absent or disabled)."""
-
     return progress_bar(iterable, desc=desc, total=total, unit="subject", leave=False, enabled=enabled)
 
 

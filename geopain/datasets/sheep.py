@@ -163,7 +163,6 @@ def read_yolo_landmarks(data_yaml: str | Path, log: ErrorLog, work_dir: Path | N
     of the dataset still loads. The images left out are added to ``excluded``.
     (``work_dir`` is unused and kept for callers of the earlier signature.)
     """
-
     data_yaml = Path(data_yaml)
     images = _split_images(data_yaml)
     excluded = excluded if excluded is not None else set()

@@ -147,7 +147,6 @@ def single_unit_sequences(species: str, n_subjects: int = 4, frames: int = 24, s
     of the frames), nothing else moves; frontal, with the species' detector noise. Each
     sequence's ``meta["driving_unit"]`` names the unit; frame labels hold the unit intensities.
     """
-
     sim = Simulator(species, scheme)
     scale = sim.scale
     rng = np.random.default_rng(seed)

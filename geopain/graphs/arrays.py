@@ -78,7 +78,6 @@ def edge_weights(length: np.ndarray, strain: np.ndarray, ok: np.ndarray, weighti
     """``(..., 2E)`` float32 weights of a registered weighting
     (:data:`geopain.graphs.weights.WEIGHTINGS`) of ``length`` and ``strain`` (``(..., 2E)``,
     rows 0 and 1 of :func:`edge_geometry`); 0 where ``ok (..., E)`` is False."""
-
     fn = WEIGHTINGS.get(weighting)
     w = np.asarray(fn(length, strain, **kwargs), dtype=np.float32)
     mask = np.concatenate([ok, ok], -1)

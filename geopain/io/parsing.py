@@ -108,7 +108,6 @@ def non_numeric_cell(frame, columns: Iterable[str], header_lines: int = 1) -> st
 
 def resolve_scheme(scheme: Any) -> "Scheme":
     """A :class:`~geopain.species.Scheme` from a Scheme, a key (``"sheep/spfes"``) or an adapter path."""
-
     if isinstance(scheme, Scheme):
         return scheme
     if isinstance(scheme, os.PathLike):

@@ -675,7 +675,6 @@ class PainEstimator:
         baseline's config, calibration, abstention) and named CPU tensors (``model.*`` state
         dict or ``baseline.*`` arrays, ``scaler.*``, ``edge_index``, ``ood.*``). Files are
         :mod:`geopain.models.serialization`'s business; this is the estimator's."""
-
         self._check_fitted()
         tensors: dict[str, torch.Tensor] = {}
 

@@ -213,7 +213,6 @@ class Monitor:
     def _warm_up(self) -> None:
         """Load the detector and run the model once on the scheme's template face (its output is
         discarded), so the first window of a live stream does not stall on imports."""
-
         self.detector.detect(np.zeros((64, 64, 3), np.uint8))
         face = get_scheme(self.scheme).template * 100 + 200  # the scheme's neutral face, in "pixels"
         self.est.predict_sequences([LandmarkSequence(coords=np.stack([face, face]).astype(np.float32),

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+
 from ..media import read_image, to_rgb_uint8
 
 

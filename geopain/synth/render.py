@@ -110,6 +110,5 @@ def render_faces(n: int = 24, size: int = 128, seed: int = 0, species: str = "sh
 def write_dataset(out_dir: str | os.PathLike, n: int = 24, size: int = 128, seed: int = 0,
                   species: str = "sheep", split_fraction: float = 0.75) -> Path:
     """Render ``n`` faces of ``species`` and write them as a YOLO pose dataset; returns ``data.yaml``."""
-
     images, seqs = render_faces(n, size, seed, species)
     return write_yolo_dataset(out_dir, images, seqs, seqs[0].scheme, split_fraction=split_fraction, seed=seed)

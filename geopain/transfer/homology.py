@@ -38,7 +38,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..errors import SchemeError
-from ..species import REGIONS, PainScale, Scheme, _read_yaml, default_scheme, get_scheme, get_species_scale, list_schemes, species_dirs
+from ..species import (REGIONS, PainScale, Scheme, _read_yaml, default_scheme, get_scheme, get_species_scale,
+                       list_schemes, species_dirs)
 
 #: The shared pain-unit vocabulary: facial actions that pain scales of several species score.
 SHARED_UNITS: dict[str, str] = {

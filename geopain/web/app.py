@@ -167,7 +167,7 @@ def create_app(store, token: str | None = None, model_dir: str | os.PathLike | N
         alerts = store.alerts(subject_id=subject_id)
         threshold = (run.get("settings") or {}).get("threshold")
         task, scheme = canonical_task(model["task"], warn=False), model["scheme"]
-        y_range = (0.0, 1.0) if task == "binary" else (0.0, scale_levels(scheme) - 1.0) if task == "levels" else None
+        y_range = {"binary": (0.0, 1.0), "levels": (0.0, scale_levels(scheme) - 1.0)}.get(task)
         if y_range is None:
             cfg = model.get("config") or {}
             rng = cfg.get("score_range") if isinstance(cfg, dict) else None
