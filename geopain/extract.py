@@ -643,10 +643,13 @@ def _write_part(path: Path, seqs: list[LandmarkSequence]) -> bool:
         return False
     frame, meta = sequences_to_frame(seqs)
     coord = [c for c in frame.columns if is_coordinate_column(c)]
-    other = [c for c in frame.columns if c not in set(coord)]
-    block = np.asfortranarray(frame[coord].to_numpy(np.float32))
+    coord_set = set(coord)
+    other = [c for c in frame.columns if c not in coord_set]
+    n = len(frame)
+    # one Arrow array of all coordinates, column after column, sliced (zero-copy) into columns
+    block = pa.array(frame[coord].to_numpy(np.float32).ravel(order="F"))
     arrays = {c: pa.array(frame[c].to_numpy(), from_pandas=True) for c in other}  # NaN -> null, as pandas does
-    arrays.update({c: pa.array(block[:, j]) for j, c in enumerate(coord)})
+    arrays.update({c: block.slice(j * n, n) for j, c in enumerate(coord)})
     table = pa.table({c: arrays[c] for c in frame.columns})
     write_parquet(table, path, meta, format="arrow")
     return True
@@ -654,18 +657,29 @@ def _write_part(path: Path, seqs: list[LandmarkSequence]) -> bool:
 
 def _nan_to_null(table):
     """``table`` with NaN coordinates as nulls (what pandas' conversion in ``write_table`` gives)."""
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     from .io.tables import is_coordinate_column
 
-    for i, name in enumerate(table.column_names):
-        if is_coordinate_column(name):
-            col = table.column(i)
-            table = table.set_column(i, name, pc.if_else(pc.is_nan(col), None, col))
-    return table
+    # one new table from all columns: set_column per column copies the table's column list each
+    # time, quadratic in the columns (1,404 for MediaPipe's 468 points)
+    columns = [pc.if_else(pc.is_nan(col), None, col) if is_coordinate_column(name) else col
+               for name, col in zip(table.column_names, table.columns)]
+    return pa.Table.from_arrays(columns, schema=table.schema)
 
 
 _WORKER_DETECTORS: dict[str, Detector] = {}
+
+
+def release_detectors() -> None:
+    """Close the detectors ``extract`` keeps loaded in this process (one per detector setting,
+    reused by later runs); the next run loads them again."""
+    for det in _WORKER_DETECTORS.values():
+        close = getattr(det, "close", None)
+        if close is not None:
+            close()
+    _WORKER_DETECTORS.clear()
 
 
 def _run_item(item: WorkItem, settings: _Settings, part: Path, progress=None) -> tuple[str, int, list[str], bool]:

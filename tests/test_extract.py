@@ -60,6 +60,34 @@ class TestExtract:
             assert 180 < src_x < 280
         assert not (tmp_path / "out.parquet.parts").exists()
 
+    def test_release_detectors_closes_and_reloads(self, tmp_path):
+        write_video(tmp_path / "clip.mp4", n=4)
+        first = extract([tmp_path / "clip.mp4"], output=tmp_path / "a.parquet", progress=False)
+        kept = list(ex._WORKER_DETECTORS.values())
+        assert kept, "extract keeps its detector loaded for the next run"
+        ex.release_detectors()
+        assert ex._WORKER_DETECTORS == {} and all(d._face is None and d._mesh is None for d in kept)
+        again = extract([tmp_path / "clip.mp4"], output=tmp_path / "b.parquet", progress=False)
+        assert again.n_frames == first.n_frames == 4
+        np.testing.assert_array_equal(read_table(again.path)[0].coords, read_table(first.path)[0].coords)
+
+    def test_frames_without_a_face_are_nulls(self, tmp_path):
+        import cv2
+        import pyarrow.parquet as pq
+
+        face = cv2.resize(photo("astronaut")[0:320, 60:380], (192, 192))[..., ::-1]
+        w = cv2.VideoWriter(str(tmp_path / "gap.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (192, 192))
+        for i in range(6):  # frames 2 and 3 are blank
+            w.write(np.ascontiguousarray(face if i not in (2, 3) else np.zeros_like(face)))
+        w.release()
+        res = extract([tmp_path / "gap.mp4"], output=tmp_path / "gap.parquet", progress=False)
+        table = pq.read_table(res.path)
+        for name in ("x_0", "y_100", "z_467"):
+            col = table.column(name)
+            assert col.null_count == 2 and col.is_null().to_pylist() == [False, False, True, True, False, False]
+            assert not np.isnan(np.asarray(col.drop_null())).any()
+        assert read_table(res.path)[0].face_found.tolist() == [True, True, False, False, True, True]
+
     def test_two_faces_tracked(self, tmp_path):
         import cv2
 

@@ -97,7 +97,8 @@ def holdout(subjects: Iterable[Any], test_subjects: Iterable[str], exclude: Iter
     unknown = sorted(set(test) - set(subs))
     if unknown:
         raise GeopainError(f"held-out subjects not in the data: {unknown[:5]}{' ...' if len(unknown) > 5 else ''}")
-    train = tuple(s for s in subs if s not in set(test))
+    held_out = set(test)
+    train = tuple(s for s in subs if s not in held_out)
     if not train or not test:
         raise GeopainError("a held-out split needs subjects on both sides")
     return _check([Fold("holdout", train, tuple(test))])
