@@ -192,21 +192,41 @@ class TestRankPooling:
         from geopain.models import create
         from geopain.models.dynamic import approximate_rank_pool
 
-        T, N = 8, 3
+        from geopain.models.dynamic import band_limited_speed
+
+        T, N = 16, 3
         t = torch.arange(T, dtype=torch.float32)
         ramp = (t / (T - 1))[:, None, None].expand(T, N, 1)
-        wiggle = ramp + 0.5 * torch.sin(torch.pi * t)[:, None, None] + 0.5 * (-1.0) ** t[:, None, None]
+        wiggle = ramp + 0.5 * torch.sin(2 * torch.pi * t / 6)[:, None, None]  # 4 Hz at 25 fps
         x = torch.stack([ramp, wiggle]).repeat(1, 1, 1, 2)  # (2, T, N, 2)
         model = create("dynamic", in_channels=2, out_channels=2, n_nodes=N, sub_window=T, sub_step=T).eval()
         shapes = model.dynamic_shapes(x)
         assert shapes.shape == (2, 1, N, 6)
         direct = approximate_rank_pool(x, dim=1)
         assert (direct[0] > 0).all() and (direct[1] > 0).all()  # both trend upwards
-        motion = (x[:, 1:] - x[:, :-1]).abs().mean(1)
-        assert torch.all(motion[1] > 3 * motion[0])  # the oscillation moved far more on the way
+        motion = band_limited_speed(x, dim=1)
+        assert torch.all(motion[1] > 2 * motion[0])  # the oscillation moved far more on the way
         norm = model.motion_norm
         expected = (motion - norm.running_mean) / torch.sqrt(norm.running_var + norm.eps) * norm.weight + norm.bias
         assert torch.allclose(shapes[:, 0, :, 4:], expected, atol=1e-5)
+
+    def test_band_limited_speed(self):
+        from geopain.models.dynamic import band_limited_speed
+
+        v = torch.tensor([0.0, 1.0, 3.0, 6.0, 10.0, 15.0])  # smoothed: 4/3, 10/3, 19/3, 31/3
+        assert band_limited_speed(v, 0).item() == pytest.approx(((19 - 4) / 3 + (31 - 10) / 3) / 2)
+        x = torch.randn(2, 7, 4, 3)
+        assert band_limited_speed(x, dim=1).shape == (2, 4, 3)
+        assert torch.equal(band_limited_speed(x[:, :3], dim=1), x[:, :3].diff(dim=1).abs().mean(1))  # short: plain
+        assert torch.equal(band_limited_speed(x[:, :1], dim=1), torch.zeros(2, 4, 3))
+        # detector jitter (white) is damped, a 4 Hz movement at 25 fps is not
+        g = torch.Generator().manual_seed(0)
+        jitter = torch.randn(4000, generator=g)
+        t = torch.arange(4000.0)
+        move = torch.sin(2 * torch.pi * 4 * t / 25)
+        plain = lambda s: s.diff().abs().mean()  # noqa: E731
+        assert band_limited_speed(jitter, 0) < 0.6 * plain(jitter)
+        assert band_limited_speed(move, 0) > 0.9 * plain(move)
 
     def test_encoder_must_be_a_frame_model(self):
         from geopain.models.dynamic import DynamicSummaryModel
@@ -273,3 +293,23 @@ class TestEstimatorWindows:
         est.save(tmp_path / "m")
         again = PainEstimator.load(tmp_path / "m")
         assert np.allclose(again.predict_proba(seqs[:2]), est.predict_proba(seqs[:2]))
+
+    def test_transformer_records_its_build_defaults(self, tmp_path):
+        """A new fit records the registry's build defaults (2 attention heads); a saved model whose
+        config lacks them keeps the constructor's own (4 heads): a changed default never changes
+        a saved model."""
+        import json
+
+        from geopain.models import PainEstimator
+        from geopain.synth import SynthConfig, simulate
+
+        seqs = simulate("human", 4, 2, 20, seed=0, config=SynthConfig.preset("dynamics"))
+        est = PainEstimator("transformer", "binary", epochs=1, hidden=8, window=8, window_step=4, init=None).fit(seqs)
+        assert est.model_kwargs_["heads"] == 2 and est.model_.blocks[0].space.num_heads == 2
+        path = est.save(tmp_path / "m")
+        config_file = next(p for p in path.iterdir() if p.suffix == ".json" and "heads" in p.read_text())
+        config = json.loads(config_file.read_text())
+        assert config["model_kwargs"].pop("heads") == 2
+        config_file.write_text(json.dumps(config))
+        old = PainEstimator.load(path)
+        assert old.model_.blocks[0].space.num_heads == 4

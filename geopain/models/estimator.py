@@ -329,6 +329,8 @@ class PainEstimator:
             kw.setdefault("scheme", self.scheme_)
         if len(info.get("heads", ())) > 1:
             kw.setdefault("head", self._head)
+        for key, value in info.get("build_defaults", {}).items():
+            kw.setdefault(key, value)
         return kw
 
     def _build_model(self, in_channels: int, kwargs: dict[str, Any]):
