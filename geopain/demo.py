@@ -404,8 +404,11 @@ def markdown_speed(results_dir: str | Path) -> str:
                      f"(load {_load_average(extract.get('load_average_before'))})",
                      f"bare detector loop {e['bare_fps']:.1f} frames/s; 1 worker {e['workers_fps']['1']:.1f} "
                      f"(overhead {100 * e['overhead_one_worker']:+.0f}%"
-                     + (f", {100 * e['overhead_loaded_detector']:+.0f}% with the detector loaded"
-                        if "overhead_loaded_detector" in e else "")
+                     + (f" wall, {100 * e['overhead_one_worker_cpu']:+.0f}% CPU" if "overhead_one_worker_cpu" in e else "")
+                     + (f"; {100 * e['overhead_loaded_detector']:+.0f}%"
+                        + (f" wall, {100 * e['overhead_loaded_detector_cpu']:+.0f}% CPU"
+                           if "overhead_loaded_detector_cpu" in e else "")
+                        + " with the detector loaded" if "overhead_loaded_detector" in e else "")
                      + f"); {cores} workers {e['workers_fps'][cores]:.1f} "
                      f"({e['speedup']:.2f}x)"
                      + (f"; one {e['long_video']['frames']}-frame video in chunks {e['long_video']['speedup']:.2f}x"
