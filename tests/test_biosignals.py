@@ -127,7 +127,7 @@ class TestFusion:
     @pytest.mark.parametrize("fusion", FUSIONS)
     def test_scores_without_ecg_and_says_so(self, fusion):
         face, bio, labels = _tables()
-        model = FusionModel(fusion, epochs=50).fit(face, bio, labels=labels)
+        model = FusionModel(fusion, epochs=50).fit(face, bio, labels=labels, face_oof=face)
         test_bio = bio.copy()
         test_bio.loc[0, ["ecg_hr_bpm", "ecg_sdnn_ms", "ecg_rmssd_ms"]] = np.nan
         test_bio.loc[0, "has_ecg"] = False
@@ -154,9 +154,51 @@ class TestFusion:
         tr, te = slice(0, 200), slice(200, 400)
         auc = {}
         for fusion in ("face", "bio", "early", "late"):
-            m = FusionModel(fusion).fit(face[tr], bio[tr], labels=labels[tr])
+            m = FusionModel(fusion).fit(face[tr], bio[tr], labels=labels[tr], face_oof=face[tr])
             auc[fusion] = roc_auc_score(labels["target"][te], m.predict(face[te], bio[te])["p_1"])
         assert auc["early"] > max(auc["face"], auc["bio"]) and auc["late"] > max(auc["face"], auc["bio"])
+
+    def test_late_fusion_stacks_out_of_fold_face_scores(self):
+        """The stacker weighs the face by its out-of-fold scores, not by in-sample ones (which a
+        face model gets right on the sequences it was trained on)."""
+        face, bio, labels = _tables(200, seed=2)
+        in_sample = face.assign(p_face=np.where(labels["target"] > 0, 0.99, 0.01))  # memorised labels
+        noise = np.random.default_rng(3).uniform(0.05, 0.95, len(face))
+        m = FusionModel("late").fit(in_sample, bio, labels=labels, face_oof=face.assign(p_face=noise))
+        w_face, w_bio = np.abs(m.late_.coef_[0])
+        assert w_face < 0.2 * w_bio
+        trusting = FusionModel("late").fit(in_sample, bio, labels=labels, face_oof=in_sample)
+        assert np.abs(trusting.late_.coef_[0])[0] > 1.0  # fitted on in-sample scores it trusts the face
+        with pytest.raises(GeopainError, match="out-of-fold"):
+            FusionModel("late").fit(face, bio, labels=labels)
+        with pytest.raises(GeopainError, match="lacks"):
+            FusionModel("late").fit(face, bio, labels=labels, face_oof=face.iloc[:10])
+
+    def test_out_of_fold_face_table(self, monkeypatch):
+        """Each sequence is scored by a face model trained without its subject."""
+        import geopain.models.fusion as fusion_module
+        from geopain.synth import simulate
+
+        seqs = simulate("human", 4, 2, 8, seed=0)
+        trained_on, scored = [], []
+
+        def fit_face(train):
+            trained_on.append({s.subject for s in train})
+            return len(trained_on) - 1
+
+        def scores(face, sequences):
+            scored.append((face, {s.subject for s in sequences}))
+            return pd.DataFrame({"subject": [s.subject for s in sequences], "sequence": [s.sequence for s in sequences],
+                                 "p_face": 0.5, "emb_0": 0.0})
+
+        monkeypatch.setattr(fusion_module, "face_sequence_table", scores)
+        out = fusion_module.out_of_fold_face_table(fit_face, seqs, folds=2, seed=0)
+        assert list(out.columns) == ["subject", "sequence", "p_face"] and len(out) == len(seqs)
+        assert len(trained_on) == 2 and {s.subject for s in seqs} == set().union(*(subs for _, subs in scored))
+        for face, subs in scored:
+            assert trained_on[face] and not trained_on[face] & subs  # never scored by a model that saw the subject
+        with pytest.raises(GeopainError, match="at least 2"):
+            fusion_module.out_of_fold_face_table(fit_face, [s for s in seqs if s.subject == seqs[0].subject])
 
     def test_errors(self):
         face, bio, labels = _tables()

@@ -62,6 +62,8 @@ class TestExtract:
 
     def test_release_detectors_closes_and_reloads(self, tmp_path):
         write_video(tmp_path / "clip.mp4", n=4)
+        ex.release_detectors()  # detectors earlier tests left loaded (other kinds) are closed too
+        assert ex._WORKER_DETECTORS == {}
         first = extract([tmp_path / "clip.mp4"], output=tmp_path / "a.parquet", progress=False)
         kept = list(ex._WORKER_DETECTORS.values())
         assert kept, "extract keeps its detector loaded for the next run"

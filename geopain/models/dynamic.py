@@ -18,7 +18,7 @@ sub-window, which a slow build-up and one cycle of fast talking can share; the m
 says how much moved to get there, so a smooth trend and an oscillation differ. It is measured on
 the trajectory smoothed over 3 frames, at a lag of 2: a detector's frame-to-frame jitter is
 white and dominates the plain frame-to-frame change of landmarks that barely move, while facial
-movements (talking at 3-5 Hz included) are slower than half the frame rate
+movements (talking at 3-5 Hz included) are well below half the frame rate
 (``benchmarks/temporal.py``, dynamics-only cohort, sequence-level BA over seeds 0-2:
 plain frame-to-frame change 0.542/0.521/0.479, band-limited 0.646/0.542/0.521). A
 registered graph model (``encoder``, default ``"wgnn"``) embeds this graph, with the

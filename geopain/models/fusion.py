@@ -12,8 +12,11 @@ training sequences, one of:
 - ``"early"``: logistic regression on ``[face embedding (PCA, ``n_components``), biosignal
   features, missing indicators]``;
 - ``"late"``: the face logit and the biosignal model's logit combined by a logistic
-  regression fitted on out-of-fold (subject-grouped) biosignal logits; a missing biosignal
-  modality contributes 0 (its logit is not invented);
+  regression (stacking) fitted on out-of-fold, subject-grouped logits of both: the biosignal
+  model's from inner folds, the face's from face models that did not see the subject
+  (:func:`out_of_fold_face_table`; a face model's probabilities on its own training sequences
+  are far surer and righter than on new subjects, and a stacker fitted on them trusts the face
+  too much). A missing biosignal modality contributes 0 (its logit is not invented);
 - ``"attention"``: modality-aware attention (torch): one token per modality present (face
   embedding, GSR, ECG, EMG features, each its own linear map plus a learned modality vector),
   a learned query attends over the tokens that are present (absent modalities are masked out),
@@ -35,7 +38,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections import OrderedDict
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -44,6 +47,7 @@ from torch import nn
 
 from ..biosignals.features import FEATURE_NAMES, FEATURES, KEYS, SIGNALS, biosignal_features
 from ..errors import GeopainError
+from ..evaluation.splits import group_kfold
 from ..landmarks import sequences_digest
 from ..predictions import frame_table, task_targets
 from ..tasks import canonical_task, sequence_targets
@@ -68,6 +72,25 @@ def face_sequence_table(estimator, sequences: Sequence) -> pd.DataFrame:
     emb = emb.groupby(KEYS, sort=False).mean()
     out = emb.join(p.rename("p_face").rename_axis(KEYS), how="outer").reset_index()
     return out
+
+
+def out_of_fold_face_table(fit_face: Callable[[list], Any], sequences: Sequence, folds: int = 2,
+                           seed: int = 0) -> pd.DataFrame:
+    """``subject, sequence, p_face`` of every sequence, each scored by a face model fitted without
+    its subject (``fit_face(training sequences)`` on subject-grouped ``folds``-fold splits): what a
+    fusion is fitted on must look like what it meets on new subjects. Embeddings are not returned:
+    the inner models' embedding spaces differ."""
+    seqs = list(sequences)
+    subjects = np.array([str(s.subject) for s in seqs])
+    if len(np.unique(subjects)) < folds:
+        raise GeopainError(f"out-of-fold face scores need at least {folds} training subjects, "
+                           f"got {len(np.unique(subjects))}")
+    parts = []
+    for fold in group_kfold(subjects, folds, seed=seed):
+        tr, te = fold.indices(subjects)
+        face = fit_face([seqs[i] for i in tr])
+        parts.append(face_sequence_table(face, [seqs[i] for i in te])[KEYS + ["p_face"]])
+    return pd.concat(parts, ignore_index=True)
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -147,8 +170,11 @@ class FusionModel:
 
     # -- fit / predict -----------------------------------------------------------------------
     def fit(self, face: pd.DataFrame, bio: pd.DataFrame, y: np.ndarray | pd.Series | None = None,
-            labels: pd.DataFrame | None = None) -> "FusionModel":
-        """``labels``: ``subject, sequence, target`` (0/1) of the training sequences."""
+            labels: pd.DataFrame | None = None, face_oof: pd.DataFrame | None = None) -> "FusionModel":
+        """``labels``: ``subject, sequence, target`` (0/1) of the training sequences. ``face_oof``:
+        out-of-fold face probabilities of the same sequences (:func:`out_of_fold_face_table`),
+        which late fusion's stacker is fitted on in place of ``face``'s ``p_face`` (required for
+        ``"late"``: the in-sample ones would make it over-trust the face)."""
         from sklearn.decomposition import PCA
         from sklearn.linear_model import LogisticRegression
 
@@ -174,9 +200,16 @@ class FusionModel:
             self.early_ = LogisticRegression(C=self.C, class_weight="balanced", max_iter=3000).fit(
                 np.concatenate([self._face_matrix(table), Xb], 1), y)
         elif self.fusion == "late":
+            if face_oof is None:
+                raise GeopainError("late fusion is fitted on out-of-fold face probabilities: pass face_oof "
+                                   "(geopain.models.fusion.out_of_fold_face_table)")
             oof = self._out_of_fold_bio(Xb, y, table["subject"].to_numpy())
             has_bio = self._presence(table).any(1)
-            Z = np.stack([_logit(table["p_face"].to_numpy(float)), np.where(has_bio, oof, 0.0)], 1)
+            f_oof = face_oof.assign(subject=face_oof["subject"].astype(str), sequence=face_oof["sequence"].astype(str))
+            p_face = table[KEYS].merge(f_oof[KEYS + ["p_face"]], on=KEYS, how="left")["p_face"].to_numpy(float)
+            if not np.isfinite(p_face).all():
+                raise GeopainError("face_oof lacks a probability for some training sequences")
+            Z = np.stack([_logit(p_face), np.where(has_bio, oof, 0.0)], 1)
             self.late_ = LogisticRegression(C=self.C, class_weight="balanced", max_iter=3000).fit(Z, y)
         elif self.fusion == "attention":
             self._fit_attention(table, y)
@@ -318,8 +351,12 @@ class FusionEstimator:
         else:
             self.face_ = _fitted_face(self.face, self.face_params or {}, self.seed, seqs)
             face = face_sequence_table(self.face_, seqs)
+        face_oof = None
+        if self.fusion == "late":  # the stacker sees face scores of subjects the face model did not see
+            face_oof = out_of_fold_face_table(
+                lambda train: _fitted_face(self.face, self.face_params or {}, self.seed, train), seqs, 2, self.seed)
         self.model_ = FusionModel(self.fusion, n_components=self.n_components, C=self.C, seed=self.seed).fit(
-            face, self.features_, labels=labels)
+            face, self.features_, labels=labels, face_oof=face_oof)
         return self
 
     @staticmethod

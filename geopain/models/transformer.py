@@ -84,7 +84,8 @@ class LandmarkTransformer(nn.Module):
         in_channels: frame node features ``F``; out_channels: classes (or 1 for a score).
         hidden: token width ``D`` (a multiple of ``heads``); layers: factorised blocks.
         heads: attention heads; n_nodes: landmarks of the scheme (learned identities; 0: none).
-        dropout: in attention and heads.
+        dropout: in the feed-forward layers and the head (attention weights have none: see
+            :class:`FactorisedBlock`).
         tokens: ``"region"`` (default: ``regions`` tokens per frame, each a learned soft mix of the
             landmarks, ``softmax`` over regions per landmark, weighted by the mask; about
             ``N / regions`` times cheaper) or ``"landmark"`` (one token per landmark and frame).
