@@ -8,6 +8,7 @@ import pytest
 from geopain.biosignals import (FUSIONS, FusionModel, biosignal_features, ecg_features, emg_features, gsr_features,
                                 simulate_biosignals)
 from geopain.errors import GeopainError
+from geopain.models.fusion import ATTENTION_WEIGHT_DECAYS
 
 
 def _frame_means(t_raw: np.ndarray, x: np.ndarray, fps: float = 25.0, seconds: float = 5.5) -> np.ndarray:
@@ -173,6 +174,35 @@ class TestFusion:
             FusionModel("late").fit(face, bio, labels=labels)
         with pytest.raises(GeopainError, match="lacks"):
             FusionModel("late").fit(face, bio, labels=labels, face_oof=face.iloc[:10])
+
+    def test_early_fusion_and_attention_fit_on_out_of_fold_face_scores(self):
+        """Face input 'score': fitted on out-of-fold face logits, applied to the face model's own;
+        'embedding' keeps the graph embedding and needs no out-of-fold scores."""
+        face, bio, labels = _tables(200, seed=2)
+        in_sample = face.assign(p_face=np.where(labels["target"] > 0, 0.99, 0.01))
+        noise = np.random.default_rng(3).uniform(0.05, 0.95, len(face))
+        early = FusionModel("early").fit(in_sample, bio, labels=labels, face_oof=face.assign(p_face=noise))
+        coef = np.abs(early.early_.coef_[0])
+        assert coef[0] < 0.2 * coef[1:].max()  # the face logit (first column) barely counts
+        trusting = FusionModel("early").fit(in_sample, bio, labels=labels, face_oof=in_sample)
+        assert np.abs(trusting.early_.coef_[0])[0] > np.abs(trusting.early_.coef_[0])[1:].max()
+        for fusion in ("early", "attention"):
+            with pytest.raises(GeopainError, match="out-of-fold"):
+                FusionModel(fusion).fit(face, bio, labels=labels)
+            emb = FusionModel(fusion, face_input="embedding", epochs=20).fit(face, bio, labels=labels)
+            assert np.isfinite(emb.predict(face, bio)["p_1"]).all() and emb.pca_.n_components_ == 6
+        with pytest.raises(GeopainError, match="face_input"):
+            FusionModel("early", face_input="pixels")
+
+    def test_attention_weight_decay_chosen_on_held_out_subjects(self):
+        face, bio, labels = _tables(80, seed=4)
+        m = FusionModel("attention", epochs=40).fit(face, bio, labels=labels, face_oof=face)
+        assert set(m.weight_decay_losses_) == set(ATTENTION_WEIGHT_DECAYS)
+        assert m.weight_decay_ == min(m.weight_decay_losses_, key=m.weight_decay_losses_.get)
+        fixed = FusionModel("attention", epochs=40, weight_decay=0.05).fit(face, bio, labels=labels, face_oof=face)
+        assert fixed.weight_decay_ == 0.05 and fixed.weight_decay_losses_ == {}
+        with pytest.raises(GeopainError, match="weight_decay"):
+            FusionModel("attention", weight_decay="strong")
 
     def test_out_of_fold_face_table(self, monkeypatch):
         """Each sequence is scored by a face model trained without its subject."""

@@ -9,18 +9,26 @@ training sequences, one of:
 - ``"bio"``: the biosignal-only reference (logistic regression on the standardised features
   of the signals present, with missing-signal indicators);
 - ``"face"``: the face model's own sequence probability (the face-only reference);
-- ``"early"``: logistic regression on ``[face embedding (PCA, ``n_components``), biosignal
-  features, missing indicators]``;
+- ``"early"``: logistic regression on ``[face input, biosignal features, missing indicators]``;
 - ``"late"``: the face logit and the biosignal model's logit combined by a logistic
   regression (stacking) fitted on out-of-fold, subject-grouped logits of both: the biosignal
   model's from inner folds, the face's from face models that did not see the subject
-  (:func:`out_of_fold_face_table`; a face model's probabilities on its own training sequences
-  are far surer and righter than on new subjects, and a stacker fitted on them trusts the face
-  too much). A missing biosignal modality contributes 0 (its logit is not invented);
+  (:func:`out_of_fold_face_table`). A missing biosignal modality contributes 0 (its logit is
+  not invented);
 - ``"attention"``: modality-aware attention (torch): one token per modality present (face
-  embedding, GSR, ECG, EMG features, each its own linear map plus a learned modality vector),
+  input, GSR, ECG, EMG features, each its own linear map plus a learned modality vector),
   a learned query attends over the tokens that are present (absent modalities are masked out),
-  a linear head scores the pooled vector.
+  a linear head scores the pooled vector; its weight decay is chosen on inner subject-grouped
+  folds of the training sequences (``weight_decay="auto"``).
+
+The face input of early fusion and attention (``face_input``) is by default the face model's
+logit, fitted on its **out-of-fold** values (``face_oof``) and applied to the fitted face
+model's own: a face model's scores and embeddings on its own training sequences are far surer
+and righter than on new subjects, and a fusion fitted on them trusts the face too much (with
+in-sample embeddings, early fusion and attention lost to the biosignals alone on the simulated
+cohorts of ``benchmarks/biosignals.py``). ``face_input="embedding"`` uses the face model's
+mean graph embedding (PCA, ``n_components``) instead; out-of-fold embeddings cannot stand in
+there, since each inner face model has its own embedding space.
 
 ``predict`` returns one row per sequence: ``p_1`` (pain probability), ``prediction`` and
 ``missing`` (the absent signals: a sample without ECG still scores and says so).
@@ -56,6 +64,7 @@ from .estimator import PainEstimator
 from .factory import MODELS
 
 FUSIONS = ("face", "bio", "early", "late", "attention")
+FACE_INPUTS = ("score", "embedding")
 
 
 def face_sequence_table(estimator, sequences: Sequence) -> pd.DataFrame:
@@ -112,6 +121,16 @@ class _Standardiser:
         return np.nan_to_num((X - self.mean_) / self.sd_)  # missing -> the mean
 
 
+#: weight decays that ``FusionModel(weight_decay="auto")`` chooses among for attention
+ATTENTION_WEIGHT_DECAYS = (1e-3, 1e-2, 1e-1)
+
+
+def _balanced_weights(y: torch.Tensor) -> torch.Tensor:
+    """``(S,)`` per-sample weights giving both classes of ``y`` equal total weight."""
+    pos = float(y.mean())
+    return torch.where(y > 0, 0.5 / max(pos, 1e-6), 0.5 / max(1 - pos, 1e-6))
+
+
 class _Attention(nn.Module):
     """Tokens per modality -> masked attention pooling with a learned query -> logit."""
 
@@ -135,16 +154,27 @@ class FusionModel:
     features (:func:`~geopain.biosignals.features.biosignal_features`); see the module docstring.
 
     Args:
-        fusion: one of :data:`FUSIONS`. n_components: PCA size of the face embedding (early fusion,
-        attention). C: inverse regularisation of the logistic regressions. epochs, lr: attention
-        training (full batch, Adam). seed: seeds PCA, folds and torch.
+        fusion: one of :data:`FUSIONS`. face_input: the face input of early fusion and attention,
+        one of :data:`FACE_INPUTS` (``"score"``: the face logit, fitted on out-of-fold values;
+        ``"embedding"``: the mean graph embedding). n_components: PCA size of the face embedding
+        (``face_input="embedding"``). C: inverse regularisation of the logistic regressions.
+        epochs, lr, weight_decay: attention training (full batch, Adam; ``weight_decay="auto"``:
+        chosen by inner subject-grouped folds among :data:`ATTENTION_WEIGHT_DECAYS`). seed: seeds
+        PCA, folds and torch.
     """
 
     def __init__(self, fusion: str = "attention", n_components: int = 8, C: float = 1.0, epochs: int = 300,
-                 lr: float = 0.02, seed: int = 0):
+                 lr: float = 0.02, seed: int = 0, face_input: str = "score",
+                 weight_decay: float | str = "auto"):
         if fusion not in FUSIONS:
             raise GeopainError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
+        if face_input not in FACE_INPUTS:
+            raise GeopainError(f"face_input must be one of {FACE_INPUTS}, got {face_input!r}")
         self.fusion, self.n_components, self.C, self.epochs, self.lr, self.seed = fusion, n_components, C, epochs, lr, seed
+        if weight_decay != "auto" and not (isinstance(weight_decay, (int, float)) and weight_decay >= 0):
+            raise GeopainError(f"weight_decay must be 'auto' or a number >= 0, got {weight_decay!r}")
+        self.face_input = face_input
+        self.weight_decay = weight_decay
 
     # -- inputs ----------------------------------------------------------------------------
     @staticmethod
@@ -164,17 +194,35 @@ class FusionModel:
         X = table.reindex(columns=list(FEATURE_NAMES)).to_numpy(float)
         return np.concatenate([self.bio_scaler_.transform(X), self._presence(table).astype(float)], 1)
 
-    def _face_matrix(self, table: pd.DataFrame) -> np.ndarray:
+    def _face_matrix(self, table: pd.DataFrame, p_face: np.ndarray | None = None) -> np.ndarray:
+        """``(S, k)`` face input of early fusion and attention: the logit of ``p_face`` (default:
+        the table's own) or the embedding's principal components."""
+        if self.face_input == "score":
+            p = table["p_face"].to_numpy(float) if p_face is None else p_face
+            return _logit(p)[:, None]
         E = table[self.emb_cols_].to_numpy(float)
         return self.pca_.transform(self.emb_scaler_.transform(E))
+
+    @staticmethod
+    def _oof_face_probability(table: pd.DataFrame, face_oof: pd.DataFrame | None, fusion: str) -> np.ndarray:
+        """``(S,)`` out-of-fold face probability of each training sequence of ``table``."""
+        if face_oof is None:
+            raise GeopainError(f"{fusion} fusion is fitted on out-of-fold face probabilities: pass face_oof "
+                               "(geopain.models.fusion.out_of_fold_face_table)")
+        f_oof = face_oof.assign(subject=face_oof["subject"].astype(str), sequence=face_oof["sequence"].astype(str))
+        p_face = table[KEYS].merge(f_oof[KEYS + ["p_face"]], on=KEYS, how="left")["p_face"].to_numpy(float)
+        if not np.isfinite(p_face).all():
+            raise GeopainError("face_oof lacks a probability for some training sequences")
+        return p_face
 
     # -- fit / predict -----------------------------------------------------------------------
     def fit(self, face: pd.DataFrame, bio: pd.DataFrame, y: np.ndarray | pd.Series | None = None,
             labels: pd.DataFrame | None = None, face_oof: pd.DataFrame | None = None) -> "FusionModel":
         """``labels``: ``subject, sequence, target`` (0/1) of the training sequences. ``face_oof``:
         out-of-fold face probabilities of the same sequences (:func:`out_of_fold_face_table`),
-        which late fusion's stacker is fitted on in place of ``face``'s ``p_face`` (required for
-        ``"late"``: the in-sample ones would make it over-trust the face)."""
+        which the fusion is fitted on in place of ``face``'s ``p_face`` (required for ``"late"``,
+        and for ``"early"`` and ``"attention"`` with ``face_input="score"``: in-sample ones would
+        make it over-trust the face)."""
         from sklearn.decomposition import PCA
         from sklearn.linear_model import LogisticRegression
 
@@ -192,27 +240,27 @@ class FusionModel:
         self.bio_ = LogisticRegression(C=self.C, class_weight="balanced", max_iter=3000).fit(Xb, y)
         if self.fusion == "bio":  # the biosignal-only reference needs no face
             return self
-        self.emb_cols_ = [c for c in face.columns if c.startswith("emb_")]
-        self.emb_scaler_ = _Standardiser().fit(table[self.emb_cols_].to_numpy(float))
-        k = int(max(1, min(self.n_components, len(table) - 1, len(self.emb_cols_))))
-        self.pca_ = PCA(k, random_state=self.seed).fit(self.emb_scaler_.transform(table[self.emb_cols_].to_numpy(float)))
-        if self.fusion == "early":
-            self.early_ = LogisticRegression(C=self.C, class_weight="balanced", max_iter=3000).fit(
-                np.concatenate([self._face_matrix(table), Xb], 1), y)
-        elif self.fusion == "late":
-            if face_oof is None:
-                raise GeopainError("late fusion is fitted on out-of-fold face probabilities: pass face_oof "
-                                   "(geopain.models.fusion.out_of_fold_face_table)")
+        if self.fusion == "late":
+            p_oof = self._oof_face_probability(table, face_oof, self.fusion)
             oof = self._out_of_fold_bio(Xb, y, table["subject"].to_numpy())
             has_bio = self._presence(table).any(1)
-            f_oof = face_oof.assign(subject=face_oof["subject"].astype(str), sequence=face_oof["sequence"].astype(str))
-            p_face = table[KEYS].merge(f_oof[KEYS + ["p_face"]], on=KEYS, how="left")["p_face"].to_numpy(float)
-            if not np.isfinite(p_face).all():
-                raise GeopainError("face_oof lacks a probability for some training sequences")
-            Z = np.stack([_logit(p_face), np.where(has_bio, oof, 0.0)], 1)
+            Z = np.stack([_logit(p_oof), np.where(has_bio, oof, 0.0)], 1)
             self.late_ = LogisticRegression(C=self.C, class_weight="balanced", max_iter=3000).fit(Z, y)
+            return self
+        p_oof = None
+        if self.face_input == "score":
+            p_oof = self._oof_face_probability(table, face_oof, self.fusion)
+        else:
+            self.emb_cols_ = [c for c in face.columns if c.startswith("emb_")]
+            self.emb_scaler_ = _Standardiser().fit(table[self.emb_cols_].to_numpy(float))
+            k = int(max(1, min(self.n_components, len(table) - 1, len(self.emb_cols_))))
+            self.pca_ = PCA(k, random_state=self.seed).fit(
+                self.emb_scaler_.transform(table[self.emb_cols_].to_numpy(float)))
+        if self.fusion == "early":
+            self.early_ = LogisticRegression(C=self.C, class_weight="balanced", max_iter=3000).fit(
+                np.concatenate([self._face_matrix(table, p_oof), Xb], 1), y)
         elif self.fusion == "attention":
-            self._fit_attention(table, y)
+            self._fit_attention(table, y, p_oof)
         return self
 
     def _out_of_fold_bio(self, Xb: np.ndarray, y: np.ndarray, groups: np.ndarray) -> np.ndarray:
@@ -231,38 +279,72 @@ class FusionModel:
             out[te] = m.decision_function(Xb[te])
         return out
 
-    def _attention_inputs(self, table: pd.DataFrame) -> tuple[list[torch.Tensor], torch.Tensor]:
-        face = torch.as_tensor(self._face_matrix(table), dtype=torch.float32)
+    def _attention_inputs(self, table: pd.DataFrame, p_face: np.ndarray | None = None
+                          ) -> tuple[list[torch.Tensor], torch.Tensor]:
+        face_matrix = self._face_matrix(table, p_face)
+        face = torch.as_tensor(np.nan_to_num(face_matrix), dtype=torch.float32)
         Xb = self.bio_scaler_.transform(table.reindex(columns=list(FEATURE_NAMES)).to_numpy(float))
         parts, start = [face], 0
         for g in SIGNALS:
             n = len(FEATURES[g])
             parts.append(torch.as_tensor(Xb[:, start:start + n], dtype=torch.float32))
             start += n
-        has_face = np.isfinite(table[self.emb_cols_].to_numpy(float)).all(1)
+        has_face = np.isfinite(face_matrix).all(1)
         present = torch.as_tensor(np.concatenate([has_face[:, None], self._presence(table)], 1))
         return parts, present
 
-    def _fit_attention(self, table: pd.DataFrame, y: np.ndarray) -> None:
+    def _train_attention(self, parts: list[torch.Tensor], present: torch.Tensor, y: np.ndarray,
+                         weight_decay: float) -> _Attention:
+        """One attention model trained full-batch on ``parts``/``present`` (class-balanced BCE)."""
         torch.manual_seed(self.seed)
-        parts, present = self._attention_inputs(table)
-        self.attention_ = _Attention([p.shape[1] for p in parts])
-        opt = torch.optim.Adam(self.attention_.parameters(), lr=self.lr, weight_decay=1e-3)
+        model = _Attention([p.shape[1] for p in parts])
+        opt = torch.optim.Adam(model.parameters(), lr=self.lr, weight_decay=weight_decay)
         yt = torch.as_tensor(y, dtype=torch.float32)
-        pos = float(yt.mean())
-        w = torch.where(yt > 0, 0.5 / max(pos, 1e-6), 0.5 / max(1 - pos, 1e-6))
+        w = _balanced_weights(yt)
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # a few hundred tiny full-batch steps: threads only add overhead
         try:
             for _ in range(self.epochs):
-                logit, _ = self.attention_(parts, present)
+                logit, _ = model(parts, present)
                 loss = (nn.functional.binary_cross_entropy_with_logits(logit, yt, reduction="none") * w).mean()
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
         finally:
             torch.set_num_threads(threads)
-        self.attention_.eval()
+        return model.eval()
+
+    def _fit_attention(self, table: pd.DataFrame, y: np.ndarray, p_face: np.ndarray | None) -> None:
+        """Fit ``attention_``; ``weight_decay="auto"``: the one of :data:`ATTENTION_WEIGHT_DECAYS`
+        with the lowest class-balanced held-out log loss over an inner subject-grouped k-fold
+        (a few dozen sequences overfit an attention model; how much to shrink is the data's call),
+        recorded in ``weight_decay_`` and ``weight_decay_losses_``."""
+        from sklearn.model_selection import GroupKFold
+
+        parts, present = self._attention_inputs(table, p_face)
+        decay = self.weight_decay
+        self.weight_decay_losses_: dict[float, float] = {}
+        if decay == "auto":
+            groups = table["subject"].to_numpy()
+            k = min(3, len(np.unique(groups)))
+            decay = 1e-3
+            if k >= 2:
+                splits = [(tr, te) for tr, te in GroupKFold(k).split(y, y, groups) if len(np.unique(y[tr])) == 2]
+                for candidate in ATTENTION_WEIGHT_DECAYS:
+                    losses = []
+                    for tr, te in splits:
+                        model = self._train_attention([p[tr] for p in parts], present[tr], y[tr], candidate)
+                        with torch.no_grad():
+                            logit, _ = model([p[te] for p in parts], present[te])
+                        yt = torch.as_tensor(y[te], dtype=torch.float32)
+                        losses.append(float((nn.functional.binary_cross_entropy_with_logits(
+                            logit, yt, reduction="none") * _balanced_weights(yt)).mean()))
+                    self.weight_decay_losses_[candidate] = float(np.mean(losses)) if losses else float("nan")
+                finite = {c: v for c, v in self.weight_decay_losses_.items() if np.isfinite(v)}
+                if finite:
+                    decay = min(finite, key=finite.get)
+        self.weight_decay_ = float(decay)
+        self.attention_ = self._train_attention(parts, present, y, self.weight_decay_)
 
     def predict(self, face: pd.DataFrame, bio: pd.DataFrame) -> pd.DataFrame:
         """One row per face sequence: ``subject, sequence, p_1, prediction, missing`` (and, for
@@ -316,7 +398,7 @@ class FusionEstimator:
             rows keyed by ``subject, sequence`` as in the landmark sequences.
         face: the registered face model (a :class:`PainEstimator` name); face_params: its parameters.
         task: only ``"binary"`` (fusion scores pain vs no pain per sequence).
-        n_components, C: of :class:`FusionModel`. seed: seeds the face model and the fusion.
+        n_components, C, face_input: of :class:`FusionModel`. seed: seeds the face model and the fusion.
 
     Learned state: ``face_`` (the fitted face :class:`PainEstimator`, ``None`` for ``"bio"``),
     ``features_`` (the biosignal features), ``model_`` (the fitted :class:`FusionModel`).
@@ -324,7 +406,7 @@ class FusionEstimator:
 
     def __init__(self, fusion: str = "late", biosignals: pd.DataFrame | None = None, face: str = "wgnn",
                  face_params: dict[str, Any] | None = None, task: str = "binary", n_components: int = 8,
-                 C: float = 1.0, seed: int = 0):
+                 C: float = 1.0, seed: int = 0, face_input: str = "score"):
         self.fusion = fusion
         self.biosignals = biosignals
         self.face = face
@@ -333,6 +415,7 @@ class FusionEstimator:
         self.n_components = n_components
         self.C = C
         self.seed = seed
+        self.face_input = face_input
 
     def fit(self, sequences: Sequence[Any]) -> "FusionEstimator":
         seqs = list(sequences)
@@ -352,11 +435,12 @@ class FusionEstimator:
             self.face_ = _fitted_face(self.face, self.face_params or {}, self.seed, seqs)
             face = face_sequence_table(self.face_, seqs)
         face_oof = None
-        if self.fusion == "late":  # the stacker sees face scores of subjects the face model did not see
+        if self.fusion == "late" or (self.fusion != "bio" and self.face_input == "score"):
+            # the fusion sees face scores of subjects the face model did not see
             face_oof = out_of_fold_face_table(
                 lambda train: _fitted_face(self.face, self.face_params or {}, self.seed, train), seqs, 2, self.seed)
-        self.model_ = FusionModel(self.fusion, n_components=self.n_components, C=self.C, seed=self.seed).fit(
-            face, self.features_, labels=labels, face_oof=face_oof)
+        self.model_ = FusionModel(self.fusion, n_components=self.n_components, C=self.C, seed=self.seed,
+                                  face_input=self.face_input).fit(face, self.features_, labels=labels, face_oof=face_oof)
         return self
 
     @staticmethod
@@ -425,8 +509,8 @@ def _register(name: str, fusion: str, description: str) -> None:
                     sequence_level=True, description=description)(factory)
 
 
-_register("fusion-early", "early", "face graph embedding (PCA) and biosignal features (GSR, ECG, EMG) in one "
-          "logistic regression, per sequence")
+_register("fusion-early", "early", "the face model's logit (out-of-fold in training) and biosignal features "
+          "(GSR, ECG, EMG) in one logistic regression, per sequence")
 _register("fusion-late", "late", "the face model's logit and a biosignal model's out-of-fold logit combined by a "
           "logistic regression, per sequence")
 _register("fusion-attention", "attention", "modality-aware attention over face and biosignal tokens (absent "
