@@ -210,3 +210,20 @@ def test_update_merges_new_methods_and_keeps_the_others(tmp_path):
     assert cv["wgnn"]["binary"]["bacc"] == 0.9 and cv["hybrid"]["binary"]["bacc"] == 0.9  # replaced, joined
     with pytest.raises(SystemExit, match="other settings"):
         gen.merge_runs(path, {**config, "n_sim": 60}, runs, 1.0)
+
+
+def test_cross_generator_only_pairs_each_draw_with_the_reference(tmp_path):
+    gen = _load("generality")
+    rc = gen.main(["--cross-generator-only", "--models", "logreg", "--seeds", "0", "1", "--n-sim", "4",
+                   "--subjects", "4", "--frames", "8", "-o", str(tmp_path)])
+    assert rc == 0
+    out = json.loads((tmp_path / "cross_generator.json").read_text())
+    assert [d["seed"] for d in out["draws"]] == [0, 1] and out["config"]["models"] == ["logreg"]
+    rows = {r["method"]: r for r in out["summary"]}
+    ref, logreg = rows["reference"], rows["logreg"]
+    assert ref["diff_mean"] == 0.0 and ref["draws_at_least_reference"] == 2
+    diffs = np.array(logreg["auc_per_draw"]) - np.array(ref["auc_per_draw"])
+    assert logreg["diff_mean"] == pytest.approx(diffs.mean())
+    assert logreg["draws_at_least_reference"] == int((diffs >= 0).sum())
+    assert "| logreg |" in (tmp_path / "cross_generator.md").read_text()
+    assert not (tmp_path / "generality.json").exists()
