@@ -130,7 +130,7 @@ def main() -> int:
         run()  # creates the detector (kept for the process, as a Ray worker keeps it)
         cold = time.perf_counter() - t
         # same-run accounting: time inside the detector's own work during the pipeline run
-        (worker,) = [d for d in ex._WORKER_DETECTORS.values() if d.name == name][:1] or [None]
+        (worker,) = [d for d in ex.loaded_detectors() if d.name == name][:1] or [None]
         inner = {"t": 0.0}
         if worker is not None:
             own = worker._detect

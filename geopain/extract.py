@@ -672,6 +672,11 @@ def _nan_to_null(table):
 _WORKER_DETECTORS: dict[str, Detector] = {}
 
 
+def loaded_detectors() -> list[Detector]:
+    """The detectors ``extract`` keeps loaded in this process, in the order they were loaded."""
+    return list(_WORKER_DETECTORS.values())
+
+
 def release_detectors() -> None:
     """Close the detectors ``extract`` keeps loaded in this process (one per detector setting,
     reused by later runs); the next run loads them again."""

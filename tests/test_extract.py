@@ -63,12 +63,12 @@ class TestExtract:
     def test_release_detectors_closes_and_reloads(self, tmp_path):
         write_video(tmp_path / "clip.mp4", n=4)
         ex.release_detectors()  # detectors earlier tests left loaded (other kinds) are closed too
-        assert ex._WORKER_DETECTORS == {}
+        assert ex.loaded_detectors() == []
         first = extract([tmp_path / "clip.mp4"], output=tmp_path / "a.parquet", progress=False)
-        kept = list(ex._WORKER_DETECTORS.values())
+        kept = ex.loaded_detectors()
         assert kept, "extract keeps its detector loaded for the next run"
         ex.release_detectors()
-        assert ex._WORKER_DETECTORS == {} and all(d._face is None and d._mesh is None for d in kept)
+        assert ex.loaded_detectors() == [] and all(d._face is None and d._mesh is None for d in kept)
         again = extract([tmp_path / "clip.mp4"], output=tmp_path / "b.parquet", progress=False)
         assert again.n_frames == first.n_frames == 4
         np.testing.assert_array_equal(read_table(again.path)[0].coords, read_table(first.path)[0].coords)
