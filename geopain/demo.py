@@ -463,6 +463,9 @@ def readme_blocks(results_dir: str | Path) -> dict[str, str]:
         blocks["edge-weights"] = markdown_edge_weights(json.loads((d / "edge_weights.json").read_text()))
     if (d / "generality" / "generality.md").is_file():  # written by benchmarks/generality.py
         blocks["generality"] = (d / "generality" / "generality.md").read_text(encoding="utf-8").rstrip() + "\n"
+    if (d / "generality" / "cross_generator.md").is_file():  # generality.py --cross-generator-only
+        text = (d / "generality" / "cross_generator.md").read_text(encoding="utf-8").rstrip()
+        blocks["cross-generator"] = text.removeprefix("# ") + "\n"  # its title reads as a caption there
     # written by benchmarks/temporal.py, biosignals.py, explanations.py and cohort_draws.py; a summary's own title
     # line is left out (the README's section has the heading)
     for name in ("temporal", "biosignals", "explanations", "cohort_draws"):
