@@ -216,13 +216,14 @@ class TestFusion:
             trained_on.append({s.subject for s in train})
             return len(trained_on) - 1
 
-        def scores(face, sequences):
+        def scores(face, sequences, with_embedding=True):
             scored.append((face, {s.subject for s in sequences}))
             return pd.DataFrame({"subject": [s.subject for s in sequences], "sequence": [s.sequence for s in sequences],
                                  "p_face": 0.5, "emb_0": 0.0})
 
         monkeypatch.setattr(fusion_module, "face_sequence_table", scores)
-        out = fusion_module.out_of_fold_face_table(fit_face, seqs, folds=2, seed=0)
+        out, models = fusion_module.out_of_fold_face_table(fit_face, seqs, folds=2, seed=0, return_models=True)
+        assert models == [0, 1]  # the fitted face models, one per fold
         assert list(out.columns) == ["subject", "sequence", "p_face"] and len(out) == len(seqs)
         assert len(trained_on) == 2 and {s.subject for s in seqs} == set().union(*(subs for _, subs in scored))
         for face, subs in scored:
@@ -338,4 +339,50 @@ class TestFusionInTheRegistry:
         late = create("fusion-late", biosignals=bio, face_params={"epochs": 2}).fit(seqs[:16])
         early = create("fusion-early", biosignals=bio, face_params={"epochs": 2}).fit(seqs[:16])
         other = create("fusion-early", biosignals=bio, face_params={"epochs": 2}).fit(seqs[:12])
-        assert late.face_ is early.face_ and other.face_ is not early.face_
+        assert all(a is b for a, b in zip(late.face_.members, early.face_.members))
+        # other training data: other face models (a half-fold of the same subjects may be shared)
+        assert any(a is not b for a, b in zip(other.face_.members, early.face_.members))
+
+    def test_face_fit_cross_and_full(self, cohort):
+        """'cross': the two half-fold face models score new sequences together (their mean
+        probability); 'full': a face model fitted on every training subject does."""
+        from geopain.models import PainEstimator, create
+        from geopain.models.fusion import FaceEnsemble, face_sequence_table
+
+        seqs, bio = cohort
+        cross = create("fusion-early", biosignals=bio, face_params={"epochs": 2}).fit(seqs[:16])
+        assert isinstance(cross.face_, FaceEnsemble) and len(cross.face_.members) == 2
+        table = face_sequence_table(cross.face_, seqs[16:])
+        each = [face_sequence_table(m, seqs[16:], with_embedding=False)["p_face"] for m in cross.face_.members]
+        np.testing.assert_allclose(table["p_face"], np.mean(each, 0), atol=1e-9)
+        assert list(table.columns) == ["subject", "sequence", "p_face"]
+        full = create("fusion-early", biosignals=bio, face_params={"epochs": 2}, face_fit="full").fit(seqs[:16])
+        assert isinstance(full.face_, PainEstimator)
+        assert np.isfinite(full.predict_frames(seqs[16:])["p_1"]).all()
+        with pytest.raises(GeopainError, match="no single embedding"):
+            create("fusion-early", biosignals=bio, face_input="embedding").fit(seqs[:16])
+        with pytest.raises(GeopainError, match="face_fit"):
+            create("fusion-early", biosignals=bio, face_fit="half").fit(seqs[:16])
+
+    def test_face_ensemble_scores_where_every_member_scores(self):
+        from geopain.models.fusion import FaceEnsemble
+
+        class Member:
+            def __init__(self, p1, status, reason):
+                self.table = pd.DataFrame({"subject": "S", "sequence": "q", "frame": [0, 1, 2], "face_found": True,
+                                           "prediction": 0.0, "p_0": 1 - np.array(p1), "p_1": p1,
+                                           "status": status, "reason": reason})
+
+            def predict_frames(self, seqs):
+                return self.table.copy()
+
+        a = Member([0.2, 0.6, 0.9], ["scored", "scored", "abstained"], ["", "", "yaw 60 beyond 45"])
+        b = Member([0.4, 0.8, 0.7], ["scored", "abstained", "abstained"], ["", "occluded brows", "occluded mouth"])
+        out = FaceEnsemble([a, b]).predict_frames([])
+        np.testing.assert_allclose(out["p_1"], [0.3, 0.7, 0.8])
+        np.testing.assert_allclose(out["p_0"] + out["p_1"], 1.0)
+        assert out["prediction"].tolist() == [0.0, 1.0, 1.0]
+        assert out["status"].tolist() == ["scored", "abstained", "abstained"]
+        assert out["reason"].tolist() == ["", "occluded brows", "yaw 60 beyond 45"]
+        with pytest.raises(GeopainError, match="at least one"):
+            FaceEnsemble([])

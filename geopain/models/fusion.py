@@ -36,7 +36,9 @@ there, since each inner face model has its own embedding space.
 :class:`FusionEstimator` is the same as one estimator over landmark sequences, registered as
 ``fusion-early``, ``fusion-late``, ``fusion-attention`` and ``biosignals`` (the biosignal-only
 reference; registry ``kind="fusion"``), so ``run_protocol`` and ``geopain evaluate`` compare
-them with the face models in one run: it trains the face model on the training sequences,
+them with the face models in one run: it trains the face models on the training sequences
+(by default one per half of the training subjects, each scoring the other half for the fusion
+and both scoring new sequences together: ``face_fit="cross"``, about one face fit in all),
 looks their biosignal features up by ``subject, sequence``, fits the fusion and gives every
 frame of a sequence that sequence's fused probability (fusion is sequence-level: frame-level
 metrics of these models repeat the sequence's score).
@@ -65,14 +67,18 @@ from .factory import MODELS
 
 FUSIONS = ("face", "bio", "early", "late", "attention")
 FACE_INPUTS = ("score", "embedding")
+FACE_FITS = ("cross", "full")
 
 
-def face_sequence_table(estimator, sequences: Sequence) -> pd.DataFrame:
-    """One row per sequence: ``subject, sequence, p_face`` and ``emb_0..emb_{D-1}`` (mean graph
-    embedding of the frames with a face) of a fitted binary :class:`PainEstimator`."""
+def face_sequence_table(estimator, sequences: Sequence, with_embedding: bool = True) -> pd.DataFrame:
+    """One row per sequence: ``subject, sequence, p_face`` and (``with_embedding``)
+    ``emb_0..emb_{D-1}`` (mean graph embedding of the frames with a face) of a fitted binary
+    :class:`PainEstimator` (or a :class:`FaceEnsemble`, which has no single embedding)."""
     seqs = list(sequences)
     frames = estimator.predict_frames(seqs)
     p = frames[frames["face_found"]].groupby(["subject", "sequence"], sort=False)["p_1"].mean()
+    if not with_embedding or isinstance(estimator, FaceEnsemble):
+        return p.rename("p_face").rename_axis(KEYS).reset_index()
     Z, index = embeddings(estimator, seqs)
     subj = np.concatenate([[s.subject] * s.n_frames for s in seqs])[index]
     name = np.concatenate([[s.sequence] * s.n_frames for s in seqs])[index]
@@ -84,22 +90,52 @@ def face_sequence_table(estimator, sequences: Sequence) -> pd.DataFrame:
 
 
 def out_of_fold_face_table(fit_face: Callable[[list], Any], sequences: Sequence, folds: int = 2,
-                           seed: int = 0) -> pd.DataFrame:
+                           seed: int = 0, return_models: bool = False) -> pd.DataFrame | tuple[pd.DataFrame, list]:
     """``subject, sequence, p_face`` of every sequence, each scored by a face model fitted without
     its subject (``fit_face(training sequences)`` on subject-grouped ``folds``-fold splits): what a
     fusion is fitted on must look like what it meets on new subjects. Embeddings are not returned:
-    the inner models' embedding spaces differ."""
+    the inner models' embedding spaces differ. ``return_models``: also the fitted face models
+    (one per fold; together a :class:`FaceEnsemble` saw every subject)."""
     seqs = list(sequences)
     subjects = np.array([str(s.subject) for s in seqs])
     if len(np.unique(subjects)) < folds:
         raise GeopainError(f"out-of-fold face scores need at least {folds} training subjects, "
                            f"got {len(np.unique(subjects))}")
-    parts = []
+    parts, models = [], []
     for fold in group_kfold(subjects, folds, seed=seed):
         tr, te = fold.indices(subjects)
         face = fit_face([seqs[i] for i in tr])
-        parts.append(face_sequence_table(face, [seqs[i] for i in te])[KEYS + ["p_face"]])
-    return pd.concat(parts, ignore_index=True)
+        models.append(face)
+        parts.append(face_sequence_table(face, [seqs[i] for i in te], with_embedding=False)[KEYS + ["p_face"]])
+    table = pd.concat(parts, ignore_index=True)
+    return (table, models) if return_models else table
+
+
+class FaceEnsemble:
+    """Face models fitted on complementary subject folds, used together (cross-fitting, as
+    scikit-learn's ``CalibratedClassifierCV(ensemble=True)``): ``predict_frames`` averages their
+    class probabilities; a frame is scored where every member scores it, else it abstains with
+    the first abstaining member's reason."""
+
+    def __init__(self, members: Sequence[Any]):
+        if not members:
+            raise GeopainError("FaceEnsemble needs at least one fitted face model")
+        self.members = list(members)
+
+    def predict_frames(self, sequences: Sequence[Any]) -> pd.DataFrame:
+        seqs = list(sequences)
+        tables = [m.predict_frames(seqs) for m in self.members]
+        out = tables[0].copy()
+        p_cols = [c for c in out.columns if c.startswith("p_") and c[2:].isdigit()]
+        P = np.mean([t[p_cols].to_numpy(float) for t in tables], 0)
+        out[p_cols] = P
+        found = np.all([t["face_found"].to_numpy(bool) for t in tables], 0)
+        out["face_found"] = found
+        out["prediction"] = np.where(found & np.isfinite(P).all(1), P.argmax(1), np.nan)
+        for t in tables[1:]:  # first abstaining member's reason
+            take = (out["status"].to_numpy() == "scored") & (t["status"].to_numpy() != "scored")
+            out.loc[take, ["status", "reason"]] = t.loc[take, ["status", "reason"]].to_numpy()
+        return out
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -399,14 +435,21 @@ class FusionEstimator:
         face: the registered face model (a :class:`PainEstimator` name); face_params: its parameters.
         task: only ``"binary"`` (fusion scores pain vs no pain per sequence).
         n_components, C, face_input: of :class:`FusionModel`. seed: seeds the face model and the fusion.
+        face_fit: how the face models are fitted (early, late and attention fusion with
+            ``face_input="score"``): ``"cross"`` (default) fits one face model per half of the
+            training subjects; each scores the other half's sequences (what the fusion is
+            fitted on) and together, as a :class:`FaceEnsemble`, they score new sequences, so a
+            fusion costs about one face fit. ``"full"`` also fits a face model on every training
+            subject for scoring new sequences (about two face fits).
 
-    Learned state: ``face_`` (the fitted face :class:`PainEstimator`, ``None`` for ``"bio"``),
+    Learned state: ``face_`` (the fitted face :class:`PainEstimator`, or :class:`FaceEnsemble`
+    with ``face_fit="cross"``; ``None`` for ``"bio"``),
     ``features_`` (the biosignal features), ``model_`` (the fitted :class:`FusionModel`).
     """
 
     def __init__(self, fusion: str = "late", biosignals: pd.DataFrame | None = None, face: str = "wgnn",
                  face_params: dict[str, Any] | None = None, task: str = "binary", n_components: int = 8,
-                 C: float = 1.0, seed: int = 0, face_input: str = "score"):
+                 C: float = 1.0, seed: int = 0, face_input: str = "score", face_fit: str = "cross"):
         self.fusion = fusion
         self.biosignals = biosignals
         self.face = face
@@ -416,6 +459,7 @@ class FusionEstimator:
         self.C = C
         self.seed = seed
         self.face_input = face_input
+        self.face_fit = face_fit
 
     def fit(self, sequences: Sequence[Any]) -> "FusionEstimator":
         seqs = list(sequences)
@@ -426,19 +470,27 @@ class FusionEstimator:
                                "prepare biovid' writes (<table>.biosignals.parquet) or biosignal_features(...)")
         if self.fusion not in FUSIONS or self.fusion == "face":
             raise GeopainError(f"fusion must be one of early, late, attention, bio; got {self.fusion!r}")
+        if self.face_fit not in FACE_FITS:
+            raise GeopainError(f"face_fit must be one of {FACE_FITS}, got {self.face_fit!r}")
         self.features_ = as_biosignal_features(self.biosignals)
         labels = self._sequence_labels(seqs)
+        out_of_fold = self.fusion == "late" or (self.fusion != "bio" and self.face_input == "score")
+        cross = out_of_fold and self.face_fit == "cross"
+        if self.face_fit == "cross" and self.fusion != "bio" and not out_of_fold:
+            raise GeopainError("face_fit='cross' scores with an ensemble of face models, which has no single "
+                               "embedding: use face_fit='full' with face_input='embedding'")
+        face_oof = None
+        if out_of_fold:  # the fusion sees face scores of subjects the face model did not see
+            face_oof, inner = out_of_fold_face_table(
+                lambda train: _fitted_face(self.face, self.face_params or {}, self.seed, train), seqs, 2, self.seed,
+                return_models=True)
         if self.fusion == "bio":
             self.face_ = None
             face = labels[KEYS]
         else:
-            self.face_ = _fitted_face(self.face, self.face_params or {}, self.seed, seqs)
+            self.face_ = (FaceEnsemble(inner) if cross
+                          else _fitted_face(self.face, self.face_params or {}, self.seed, seqs))
             face = face_sequence_table(self.face_, seqs)
-        face_oof = None
-        if self.fusion == "late" or (self.fusion != "bio" and self.face_input == "score"):
-            # the fusion sees face scores of subjects the face model did not see
-            face_oof = out_of_fold_face_table(
-                lambda train: _fitted_face(self.face, self.face_params or {}, self.seed, train), seqs, 2, self.seed)
         self.model_ = FusionModel(self.fusion, n_components=self.n_components, C=self.C, seed=self.seed,
                                   face_input=self.face_input).fit(face, self.features_, labels=labels, face_oof=face_oof)
         return self
