@@ -139,6 +139,16 @@ class TestFusion:
             assert out.loc[0, "w_ecg"] == 0 and out.loc[1, "w_ecg"] > 0
             assert np.allclose(out[["w_face", "w_gsr", "w_ecg", "w_emg"]].sum(1), 1)
 
+    @pytest.mark.parametrize("fusion", ["early", "late", "attention"])
+    def test_a_sequence_without_face_score_still_scores_and_says_so(self, fusion):
+        face, bio, labels = _tables()
+        model = FusionModel(fusion, epochs=30, weight_decay=1e-3).fit(face, bio, labels=labels, face_oof=face)
+        test_face = face.copy()
+        test_face.loc[0, "p_face"] = np.nan
+        out = model.predict(test_face, bio)
+        assert np.isfinite(out["p_1"]).all() and out.loc[0, "missing"] == "face"
+        assert (out.loc[1:, "missing"] == "").all()
+
     def test_bio_only_without_any_signal_gives_no_score(self):
         face, bio, labels = _tables()
         model = FusionModel("bio").fit(face, bio, labels=labels)

@@ -383,13 +383,19 @@ class FusionModel:
         self.attention_ = self._train_attention(parts, present, y, self.weight_decay_)
 
     def predict(self, face: pd.DataFrame, bio: pd.DataFrame) -> pd.DataFrame:
-        """One row per face sequence: ``subject, sequence, p_1, prediction, missing`` (and, for
-        attention, the weight ``w_<modality>`` each modality got)."""
+        """One row per face sequence: ``subject, sequence, p_1, prediction, missing`` (the absent
+        modalities: ``face`` where the face table has no score, and signals; an absent one adds
+        no evidence) and, for attention, the weight ``w_<modality>`` each modality got."""
         if not hasattr(self, "bio_"):
             raise GeopainError("this FusionModel is not fitted yet")
         table = self._join(face, bio).reset_index(drop=True)
         present = self._presence(table)
-        missing = [",".join(g for g, ok in zip(SIGNALS, row) if not ok) for row in present]
+        has_face = np.isfinite(table["p_face"].to_numpy(float)) if "p_face" in table else np.zeros(len(table), bool)
+        if self.fusion not in ("face", "bio") and self.face_input == "embedding":
+            has_face = np.isfinite(table[self.emb_cols_].to_numpy(float)).all(1)
+        names = ("face", *SIGNALS) if self.fusion != "bio" else SIGNALS
+        flags = np.concatenate([has_face[:, None], present], 1) if self.fusion != "bio" else present
+        missing = [",".join(g for g, ok in zip(names, row) if not ok) for row in flags]
         out = table[KEYS].copy()
         if self.fusion == "face":
             p = table["p_face"].to_numpy(float)
@@ -397,10 +403,12 @@ class FusionModel:
             p = self.bio_.predict_proba(self._bio_matrix(table))[:, 1]
             p = np.where(present.any(1), p, np.nan)  # no biosignal at all: no score, says so
         elif self.fusion == "early":
-            p = self.early_.predict_proba(np.concatenate([self._face_matrix(table), self._bio_matrix(table)], 1))[:, 1]
+            face_x = np.nan_to_num(self._face_matrix(table))  # no face score: the logit 0 (no evidence)
+            p = self.early_.predict_proba(np.concatenate([face_x, self._bio_matrix(table)], 1))[:, 1]
         elif self.fusion == "late":
             bio = np.where(present.any(1), self.bio_.decision_function(self._bio_matrix(table)), 0.0)
-            p = self.late_.predict_proba(np.stack([_logit(table["p_face"].to_numpy(float)), bio], 1))[:, 1]
+            face_logit = np.nan_to_num(_logit(table["p_face"].to_numpy(float)))  # no face score: no evidence
+            p = self.late_.predict_proba(np.stack([face_logit, bio], 1))[:, 1]
         else:
             parts, pres = self._attention_inputs(table)
             with torch.no_grad():
