@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from geopain.biosignals import (FUSIONS, FusionModel, biosignal_features, ecg_features, emg_features, gsr_features,
                                 simulate_biosignals)
@@ -209,6 +210,16 @@ class TestFusion:
         m = FusionModel("attention", epochs=40).fit(face, bio, labels=labels, face_oof=face)
         assert set(m.weight_decay_losses_) == set(ATTENTION_WEIGHT_DECAYS)
         assert m.weight_decay_ == min(m.weight_decay_losses_, key=m.weight_decay_losses_.get)
+        # the stacked search trains each candidate as it would be trained alone
+        table = face.merge(bio, on=["subject", "sequence"])
+        parts, present = m._attention_inputs(table)
+        y = labels["target"].to_numpy(int)
+        rows = [np.arange(0, 60), np.arange(20, 80)]
+        stacked = m._train_attention_stack(parts, present, y, rows, [1e-3, 1e-1])
+        for r, decay, logit in zip(rows, [1e-3, 1e-1], stacked):
+            alone = m._train_attention([q[r] for q in parts], present[r], y[r], decay)
+            with torch.no_grad():
+                np.testing.assert_allclose(logit.numpy(), alone(parts, present)[0].numpy(), atol=1e-4)
         fixed = FusionModel("attention", epochs=40, weight_decay=0.05).fit(face, bio, labels=labels, face_oof=face)
         assert fixed.weight_decay_ == 0.05 and fixed.weight_decay_losses_ == {}
         with pytest.raises(GeopainError, match="weight_decay"):

@@ -45,6 +45,7 @@ metrics of these models repeat the sequence's score).
 """
 from __future__ import annotations
 
+import copy
 import json
 import warnings
 from collections import OrderedDict
@@ -350,11 +351,51 @@ class FusionModel:
             torch.set_num_threads(threads)
         return model.eval()
 
+    def _train_attention_stack(self, parts: list[torch.Tensor], present: torch.Tensor, y: np.ndarray,
+                               train_rows: list[np.ndarray], weight_decays: list[float]) -> list[torch.Tensor]:
+        """``len(train_rows)`` attention models trained at once, as :meth:`_train_attention` would
+        train each on ``y[rows]`` with its weight decay (same start, same steps: Adam's coupled
+        weight decay is the gradient of ``wd / 2 * |theta|^2``); returns each one's ``(S,)`` logits
+        on every row."""
+        from torch.func import functional_call, stack_module_state, vmap
+
+        torch.manual_seed(self.seed)
+        base = _Attention([p.shape[1] for p in parts])
+        params, buffers = stack_module_state([copy.deepcopy(base) for _ in train_rows])
+        yt = torch.as_tensor(y, dtype=torch.float32)
+        W = torch.zeros(len(train_rows), len(y))
+        for m, rows in enumerate(train_rows):  # each model's balanced BCE, a mean over its own rows
+            W[m, rows] = _balanced_weights(yt[rows]) / len(rows)
+        decay = torch.as_tensor(weight_decays, dtype=torch.float32)
+
+        def logits(p: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> torch.Tensor:
+            return functional_call(base, (p, b), (parts, present))[0]
+
+        def loss(p: dict[str, torch.Tensor], b: dict[str, torch.Tensor], w: torch.Tensor) -> torch.Tensor:
+            return (nn.functional.binary_cross_entropy_with_logits(logits(p, b), yt, reduction="none") * w).sum()
+
+        opt = torch.optim.Adam(params.values(), lr=self.lr)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            for _ in range(self.epochs):
+                total = vmap(loss)(params, buffers, W).sum()
+                total = total + sum((decay.view(-1, *[1] * (v.dim() - 1)) * v.pow(2)).sum() for v in params.values()) / 2
+                opt.zero_grad()
+                total.backward()
+                opt.step()
+            with torch.no_grad():
+                out = vmap(logits)(params, buffers)
+        finally:
+            torch.set_num_threads(threads)
+        return list(out)
+
     def _fit_attention(self, table: pd.DataFrame, y: np.ndarray, p_face: np.ndarray | None) -> None:
         """Fit ``attention_``; ``weight_decay="auto"``: the one of :data:`ATTENTION_WEIGHT_DECAYS`
         with the lowest class-balanced held-out log loss over an inner subject-grouped k-fold
         (a few dozen sequences overfit an attention model; how much to shrink is the data's call),
-        recorded in ``weight_decay_`` and ``weight_decay_losses_``."""
+        recorded in ``weight_decay_`` and ``weight_decay_losses_``. The candidates × folds models
+        train together, stacked (:func:`torch.func.vmap`), each on its own training rows."""
         from sklearn.model_selection import GroupKFold
 
         parts, present = self._attention_inputs(table, p_face)
@@ -364,18 +405,18 @@ class FusionModel:
             groups = table["subject"].to_numpy()
             k = min(3, len(np.unique(groups)))
             decay = 1e-3
-            if k >= 2:
-                splits = [(tr, te) for tr, te in GroupKFold(k).split(y, y, groups) if len(np.unique(y[tr])) == 2]
-                for candidate in ATTENTION_WEIGHT_DECAYS:
-                    losses = []
-                    for tr, te in splits:
-                        model = self._train_attention([p[tr] for p in parts], present[tr], y[tr], candidate)
-                        with torch.no_grad():
-                            logit, _ = model([p[te] for p in parts], present[te])
-                        yt = torch.as_tensor(y[te], dtype=torch.float32)
-                        losses.append(float((nn.functional.binary_cross_entropy_with_logits(
-                            logit, yt, reduction="none") * _balanced_weights(yt)).mean()))
-                    self.weight_decay_losses_[candidate] = float(np.mean(losses)) if losses else float("nan")
+            splits = ([(tr, te) for tr, te in GroupKFold(k).split(y, y, groups) if len(np.unique(y[tr])) == 2]
+                      if k >= 2 else [])
+            if splits:
+                runs = [(c, tr, te) for c in ATTENTION_WEIGHT_DECAYS for tr, te in splits]
+                logits = self._train_attention_stack(parts, present, y, [tr for _, tr, _ in runs],
+                                                     [c for c, _, _ in runs])
+                losses: dict[float, list[float]] = {c: [] for c in ATTENTION_WEIGHT_DECAYS}
+                for (c, _, te), logit in zip(runs, logits):
+                    yt = torch.as_tensor(y[te], dtype=torch.float32)
+                    losses[c].append(float((nn.functional.binary_cross_entropy_with_logits(
+                        logit[te], yt, reduction="none") * _balanced_weights(yt)).mean()))
+                self.weight_decay_losses_ = {c: float(np.mean(v)) for c, v in losses.items()}
                 finite = {c: v for c, v in self.weight_decay_losses_.items() if np.isfinite(v)}
                 if finite:
                     decay = min(finite, key=finite.get)
