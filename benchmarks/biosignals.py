@@ -82,22 +82,22 @@ def main(argv: list[str] | None = None) -> dict:
             t0 = time.perf_counter()
             est = PainEstimator(args.face, "binary", epochs=args.epochs, seed=seed).fit(train)
             face_seconds = time.perf_counter() - t0
-            face_tr, face_te = face_sequence_table(est, train), face_sequence_table(est, test)
+            face_tr, face_te = (face_sequence_table(est, part, with_embedding=False) for part in (train, test))
             t0 = time.perf_counter()
             face_oof, inner = out_of_fold_face_table(  # what the fusions are fitted on: face scores of unseen subjects
                 lambda inner: PainEstimator(args.face, "binary", epochs=args.epochs, seed=seed).fit(inner), train, 2, seed,
                 return_models=True)
             oof_seconds = time.perf_counter() - t0
-            # the fusions score new sequences with the half-fold models together (face_fit="cross") or
-            # with the face model fitted on every training subject ("full"); "face" is the latter
-            ensemble = FaceEnsemble(inner)
-            fuse_tr, fuse_te = ((face_sequence_table(ensemble, train), face_sequence_table(ensemble, test))
-                                if args.face_fit == "cross" else (face_tr, face_te))
+            # the fusions are fitted on the out-of-fold scores and score new sequences with the half-fold
+            # models together (face_fit="cross") or with the face model fitted on every training subject
+            # ("full"); "face" is the latter
+            fuse_te = (face_sequence_table(FaceEnsemble(inner), test, with_embedding=False)
+                       if args.face_fit == "cross" else face_te)
             lab_te = labels.set_index(["subject", "sequence"])
             for c in args.couplings:
                 for fusion in FUSIONS:
                     t0 = time.perf_counter()
-                    tab_tr, tab_te = (face_tr, face_te) if fusion in ("face", "bio") else (fuse_tr, fuse_te)
+                    tab_tr, tab_te = (face_tr, face_te) if fusion in ("face", "bio") else (face_oof, fuse_te)
                     model = FusionModel(fusion, seed=seed).fit(tab_tr, bio[c], labels=labels, face_oof=face_oof)
                     fit_seconds = time.perf_counter() - t0
                     pred = model.predict(tab_te, bio[c])

@@ -338,6 +338,13 @@ def main(argv: list[str] | None = None) -> int:
         return run(args)
 
 
+def independent_cohorts(args: argparse.Namespace, seed: int, species: Sequence[str] = ("human", "sheep")
+                        ) -> dict[str, list[LandmarkSequence]]:
+    """The independent generator's cohorts of draw ``seed`` (``--subjects`` x 4 sequences x ``--frames``)."""
+    make = {"human": ic.make_cohort, "sheep": ic.make_sheep_cohort}
+    return {sp: make[sp](args.subjects, 4, args.frames, seed=seed, dims=args.dims) for sp in species}
+
+
 def cross_generator_draws(args: argparse.Namespace, methods: list[str], n_sim: int, common: dict[str, Any],
                           out: Path) -> int:
     """(b) alone over ``--seeds`` draws (each seed: its own independent test cohort and model seeds):
@@ -347,7 +354,7 @@ def cross_generator_draws(args: argparse.Namespace, methods: list[str], n_sim: i
     draws: list[dict[str, Any]] = []
     with tqdm(total=len(args.seeds) * len(methods), desc="cross-generator", unit="fit") as bar:
         for seed in args.seeds:
-            test = ic.make_cohort(args.subjects, 4, args.frames, seed=seed, dims=args.dims)
+            test = independent_cohorts(args, seed, ("human",))["human"]
             draws.append({"seed": seed, "results": cross_generator(test, methods, n_sim, seed, common, bar)})
     rows = []
     for method in methods:
@@ -396,10 +403,7 @@ def run(args: argparse.Namespace) -> int:
     runs = []
     with tqdm(total=steps, desc="generality", unit="fit") as bar:
         for seed in args.seeds:
-            cohorts = {
-                "human": ic.make_cohort(args.subjects, 4, args.frames, seed=seed, dims=args.dims),
-                "sheep": ic.make_sheep_cohort(args.subjects, 4, args.frames, seed=seed, dims=args.dims),
-            }
+            cohorts = independent_cohorts(args, seed)
             run: dict[str, Any] = {"seed": seed, "cv": {}, "invariance": {}, "cohorts": {}}
             for name, seqs in cohorts.items():
                 y = frame_targets(seqs, "binary")

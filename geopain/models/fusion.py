@@ -71,12 +71,15 @@ FACE_INPUTS = ("score", "embedding")
 FACE_FITS = ("cross", "full")
 
 
-def face_sequence_table(estimator, sequences: Sequence, with_embedding: bool = True) -> pd.DataFrame:
+def face_sequence_table(estimator, sequences: Sequence, with_embedding: bool = True,
+                        frames: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per sequence: ``subject, sequence, p_face`` and (``with_embedding``)
     ``emb_0..emb_{D-1}`` (mean graph embedding of the frames with a face) of a fitted binary
-    :class:`PainEstimator` (or a :class:`FaceEnsemble`, which has no single embedding)."""
+    :class:`PainEstimator` (or a :class:`FaceEnsemble`, which has no single embedding).
+    ``frames``: ``estimator.predict_frames(sequences)`` when the caller has it already."""
     seqs = list(sequences)
-    frames = estimator.predict_frames(seqs)
+    if frames is None:
+        frames = estimator.predict_frames(seqs)
     p = frames[frames["face_found"]].groupby(["subject", "sequence"], sort=False)["p_1"].mean()
     if not with_embedding or isinstance(estimator, FaceEnsemble):
         return p.rename("p_face").rename_axis(KEYS).reset_index()
@@ -539,7 +542,8 @@ class FusionEstimator:
         else:
             self.face_ = (FaceEnsemble(inner) if cross
                           else _fitted_face(self.face, self.face_params or {}, self.seed, seqs))
-            face = face_sequence_table(self.face_, seqs)
+            # fitted on out-of-fold scores, the fusion needs no score of the training sequences
+            face = face_oof if out_of_fold else face_sequence_table(self.face_, seqs, with_embedding=True)
         self.model_ = FusionModel(self.fusion, n_components=self.n_components, C=self.C, seed=self.seed,
                                   face_input=self.face_input).fit(face, self.features_, labels=labels, face_oof=face_oof)
         return self
@@ -568,7 +572,8 @@ class FusionEstimator:
             face = frames[KEYS].drop_duplicates()
         else:
             frames = self.face_.predict_frames(seqs)
-            face = face_sequence_table(self.face_, seqs)
+            face = face_sequence_table(self.face_, seqs, with_embedding=self.face_input == "embedding",
+                                       frames=frames)
         fused = self.model_.predict(face, self.features_).set_index(KEYS)
         at = pd.MultiIndex.from_frame(frames[KEYS].astype(str))
         p = fused["p_1"].reindex(at).to_numpy(float)
@@ -584,7 +589,8 @@ class FusionEstimator:
 
 
 #: face models fitted by this process, by (model, parameters, seed, training data): the fusions
-#: of one evaluation fold share one face model instead of training it once per fusion
+#: of one evaluation fold share their face models (the two half-fold ones, and with
+#: ``face_fit="full"`` the one on every training subject) instead of training them per fusion
 _FACE_CACHE: "OrderedDict[str, PainEstimator]" = OrderedDict()
 _FACE_CACHE_SIZE = 4
 
