@@ -1,8 +1,10 @@
 """Face + biosignal fusion on simulated cohorts with a set coupling of the biosignals to pain
 (SIMULATION).
 
-A human cohort (``hard`` preset) gets simulated GSR/ECG/EMG (:func:`geopain.biosignals.simulate_biosignals`)
-at each coupling in ``--couplings``; ``--drop-ecg`` of the sequences have no ECG. Under
+A human cohort (``hard`` preset) gets simulated GSR/ECG/EMG and the camera's skin colour (the
+remote pulse, rPPG) (:func:`geopain.biosignals.simulate_biosignals`; ``--signals`` chooses which,
+e.g. ``--signals rppg`` for a camera alone) at each coupling in ``--couplings``; ``--drop-ecg`` of
+the sequences have no ECG. Under
 subject-grouped folds a face model (``--face``, a :class:`PainEstimator`) is trained per fold and
 shared by every coupling; on top of it :class:`geopain.biosignals.FusionModel` fits the face-only
 and biosignal-only references and the early, late and attention fusions. Sequence-level
@@ -16,6 +18,7 @@ a face model on every training subject, ``--face-fit full``; and the fusion itse
 fold, summed over folds and draws).
 
     python benchmarks/biosignals.py [--subjects 24] [--frames 60] [--folds 3] [--epochs 15] [--seeds 0 1 2]
+        [--signals gsr ecg emg rppg] [-o OUT]
 
 Each of ``--seeds`` is one draw of the cohort, its biosignals and its folds; the goals are
 checked on the mean over draws (with 12 subjects one test sequence moves a fold's balanced
@@ -54,6 +57,8 @@ def main(argv: list[str] | None = None) -> dict:
                    help="the fusions' face models for new sequences (FusionEstimator's face_fit)")
     p.add_argument("--couplings", type=float, nargs="+", default=[0.0, 1.0])
     p.add_argument("--drop-ecg", type=float, default=0.2)
+    p.add_argument("--signals", nargs="+", default=["gsr", "ecg", "emg", "rppg"],
+                   help="simulated signals: any of gsr ecg emg (contact) and rppg (the camera's remote pulse)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
                    help="cohort draws (simulator, biosignals and folds); the goals are checked on their mean")
     p.add_argument("-o", "--output", default=str(Path(__file__).parent / "results" / "biosignals"))
@@ -73,7 +78,8 @@ def main(argv: list[str] | None = None) -> dict:
                         config=SynthConfig.preset(args.preset))
         labels = pd.DataFrame({"subject": [s.subject for s in seqs], "sequence": [s.sequence for s in seqs],
                                "target": [float(s.sequence_labels["pain"]) for s in seqs]})
-        bio = {c: biosignal_features(simulate_biosignals(seqs, coupling=c, seed=seed, drop={"ecg": args.drop_ecg}))
+        bio = {c: biosignal_features(simulate_biosignals(seqs, coupling=c, seed=seed, signals=args.signals,
+                                                         drop={"ecg": args.drop_ecg} if "ecg" in args.signals else {}))
                for c in args.couplings}
         subjects = np.array([s.subject for s in seqs])
         for fold in tqdm(group_kfold(subjects, args.folds, seed=seed), desc=f"draw {seed}: folds"):
@@ -144,15 +150,22 @@ def main(argv: list[str] | None = None) -> dict:
         checks.append({"coupling": None, "fusion": fusion, "goal": "trains within 2x the face model's time",
                        "met": bool(ratio <= 2.0), "time_ratio": float(ratio)})
     seconds = time.perf_counter() - start
+    rppg_scored = float(pd.concat([b["has_rppg"] for b in bio.values()]).mean()) if "rppg" in args.signals else None
     summary = {"cohort": {"species": "human", "preset": args.preset, "subjects": args.subjects,
-                          "sequences_per_subject": args.sequences, "frames": args.frames, "drop_ecg": args.drop_ecg},
+                          "sequences_per_subject": args.sequences, "frames": args.frames, "drop_ecg": args.drop_ecg,
+                          "signals": list(args.signals), "rppg_heart_rate_fraction": rppg_scored},
                "face_model": args.face, "face_fit": args.face_fit, "epochs": args.epochs, "seeds": list(args.seeds),
                "protocol": f"kfold:{args.folds} (subject-grouped)",
                "seconds": seconds, "table": agg.to_dict("records"), "checks": checks,
                "without_ecg": {"scored": int(folds["n_without_ecg_scored"].sum()), "total": int(folds["n_without_ecg"].sum())}}
     jsonio.write_json(out / "summary.json", summary)
+    names = {"gsr": "GSR", "ecg": "ECG", "emg": "EMG", "rppg": "the camera's remote pulse (rPPG)"}
+    signals = ", ".join(names[s] for s in args.signals)
     lines = [f"Simulated human cohort (preset '{args.preset}', {args.subjects} subjects x {args.sequences} sequences x "
-             f"{args.frames} frames), simulated GSR/ECG/EMG, {int(100 * args.drop_ecg)} % of sequences without ECG; "
+             f"{args.frames} frames), simulated {signals}"
+             + (f", {int(100 * args.drop_ecg)} % of sequences without ECG" if "ecg" in args.signals else "")
+             + (f", a heart rate from the rPPG in {100 * rppg_scored:.0f} % of sequences (the rest: too low a "
+                "pulse quality, which counts as missing)" if rppg_scored is not None else "") + "; "
              f"face model {args.face} ({args.epochs} epochs max; the face column: one fitted on every training "
              f"subject; the fusions': face_fit '{args.face_fit}'); {len(args.seeds)} draws (seeds "
              f"{', '.join(map(str, args.seeds))}), subject-grouped {args.folds}-fold in each; sequence-level "
@@ -172,7 +185,8 @@ def main(argv: list[str] | None = None) -> dict:
         lines.append(f"- coupling {ch['coupling']:g}, {ch['fusion']}: {ch['goal']}: {'met' if ch['met'] else 'NOT met'} "
                      f"(fusion {ch['fusion_ba']:.3f}, face {ch['face_ba']:.3f}"
                      + (f", bio {ch['bio_ba']:.3f})" if "bio_ba" in ch else f", spread {ch['spread']:.3f})"))
-    lines.append(f"- sequences without ECG scored: {summary['without_ecg']['scored']} of {summary['without_ecg']['total']}")
+    if "ecg" in args.signals:
+        lines.append(f"- sequences without ECG scored: {summary['without_ecg']['scored']} of {summary['without_ecg']['total']}")
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return summary

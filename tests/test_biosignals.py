@@ -57,21 +57,45 @@ class TestBiosignalFeatures:
         from geopain.synth import simulate
 
         seqs = simulate("human", 2, 2, 100, seed=0)
-        table = simulate_biosignals(seqs, coupling=1.0, seed=0)
+        table = simulate_biosignals(seqs, coupling=1.0, seed=0, signals=("gsr", "ecg", "emg"))
         table.loc[table["sequence"] == seqs[0].sequence, "ecg"] = np.nan
         f = biosignal_features(table)
         assert len(f) == 4
         first = f.set_index("sequence").loc[seqs[0].sequence]
-        assert first["missing"] == "ecg" and not first["has_ecg"] and np.isnan(first["ecg_hr_bpm"])
+        assert first["missing"] == "ecg,rppg" and not first["has_ecg"] and np.isnan(first["ecg_hr_bpm"])
         assert np.isfinite(first["gsr_level"]) and np.isfinite(first["emg_amplitude"])
         rest = f[f["sequence"] != seqs[0].sequence]
-        assert (rest["missing"] == "").all() and rest["ecg_hr_bpm"].between(40, 140).all()
+        assert (rest["missing"] == "rppg").all() and rest["ecg_hr_bpm"].between(40, 140).all()
+
+    def test_remote_pulse_from_skin_colour(self):
+        """The simulated camera's skin colour gives the ECG's heart rate through POS; a camera
+        too noisy for a pulse gives no heart rate and says rppg is missing."""
+        from geopain.synth import SynthConfig, simulate
+
+        seqs = simulate("human", 4, 3, 150, seed=2, config=SynthConfig.preset("easy"))
+        f = biosignal_features(simulate_biosignals(seqs, coupling=1.0, seed=1))
+        scored = f[f["has_rppg"]]
+        assert len(scored) >= 0.7 * len(f)
+        assert (np.abs(scored["rppg_hr_bpm"] - scored["ecg_hr_bpm"]) < 3.0).mean() >= 0.9
+        noisy = biosignal_features(simulate_biosignals(seqs, coupling=1.0, seed=1, camera_noise=5.0))
+        assert noisy["has_rppg"].mean() < 0.2
+        assert noisy.loc[~noisy["has_rppg"], "rppg_hr_bpm"].isna().all()
+        assert noisy.loc[~noisy["has_rppg"], "missing"].str.contains("rppg").all()
+
+    def test_rppg_needs_all_three_colours_and_four_seconds(self):
+        t = np.arange(200) / 25.0
+        base = pd.DataFrame({"subject": "a", "sequence": "s", "frame": np.arange(200), "timestamp": t,
+                             "skin_r": 170 + np.sin(2 * np.pi * 1.2 * t), "skin_g": 120 + 2 * np.sin(2 * np.pi * 1.2 * t),
+                             "skin_b": 100 + 1.5 * np.sin(2 * np.pi * 1.2 * t)})
+        assert biosignal_features(base)["rppg_hr_bpm"].iloc[0] == pytest.approx(72.0, abs=2.0)
+        assert biosignal_features(base.drop(columns="skin_b"))["missing"].iloc[0] == "gsr,ecg,emg,rppg"
+        assert not biosignal_features(base.iloc[:80])["has_rppg"].iloc[0]  # 3.2 s: too short for a rate
 
     def test_column_absent_and_bad_table(self):
         table = pd.DataFrame({"subject": ["a"] * 50, "sequence": ["s"] * 50, "frame": np.arange(50),
                               "timestamp": np.arange(50) / 25, "gsr": np.full(50, 3.0)})
         f = biosignal_features(table)
-        assert f.loc[0, "missing"] == "ecg,emg" and f.loc[0, "has_gsr"]
+        assert f.loc[0, "missing"] == "ecg,emg,rppg" and f.loc[0, "has_gsr"]
         with pytest.raises(GeopainError, match="subject"):
             biosignal_features(pd.DataFrame({"gsr": [1.0]}))
 
@@ -96,8 +120,14 @@ class TestSimulateBiosignals:
 
         seqs = simulate("human", 1, 2, 30, seed=0)
         t = simulate_biosignals(seqs, coupling=0.5, drop={"ecg": 1.0})
-        assert list(t.columns) == ["subject", "sequence", "frame", "timestamp", "gsr", "ecg", "emg_trapezius"]
+        assert list(t.columns) == ["subject", "sequence", "frame", "timestamp", "gsr", "ecg", "emg_trapezius",
+                                   "skin_r", "skin_g", "skin_b"]
         assert len(t) == 60 and t["ecg"].isna().all() and t["gsr"].notna().all()
+        camera = simulate_biosignals(seqs, signals=("rppg",), drop={"rppg": 1.0})
+        assert list(camera.columns) == ["subject", "sequence", "frame", "timestamp", "skin_r", "skin_g", "skin_b"]
+        assert camera[["skin_r", "skin_g", "skin_b"]].isna().all().all()
+        with pytest.raises(GeopainError, match="signals: unknown signals"):
+            simulate_biosignals(seqs, signals=("ppg",))
         with pytest.raises(GeopainError, match="coupling"):
             simulate_biosignals(seqs, coupling=-1)
         with pytest.raises(GeopainError, match="unknown signals"):
@@ -118,7 +148,7 @@ def _tables(n: int = 40, seed: int = 0):
 
     for name in FEATURE_NAMES:
         bio[name] = rng.normal(size=n) + (1.0 * y if name == "ecg_hr_bpm" else 0)
-    for g in ("gsr", "ecg", "emg"):
+    for g in ("gsr", "ecg", "emg", "rppg"):
         bio[f"has_{g}"] = True
     bio["missing"] = ""
     labels = keys.assign(target=y.astype(float))
@@ -138,7 +168,7 @@ class TestFusion:
         assert out.loc[0, "missing"] == "ecg" and (out.loc[1:, "missing"] == "").all()
         if fusion == "attention":
             assert out.loc[0, "w_ecg"] == 0 and out.loc[1, "w_ecg"] > 0
-            assert np.allclose(out[["w_face", "w_gsr", "w_ecg", "w_emg"]].sum(1), 1)
+            assert np.allclose(out[["w_face", "w_gsr", "w_ecg", "w_emg", "w_rppg"]].sum(1), 1)
 
     @pytest.mark.parametrize("fusion", ["early", "late", "attention"])
     def test_a_sequence_without_face_score_still_scores_and_says_so(self, fusion):
@@ -154,9 +184,11 @@ class TestFusion:
         face, bio, labels = _tables()
         model = FusionModel("bio").fit(face, bio, labels=labels)
         none = bio.copy()
-        none.loc[0, ["has_gsr", "has_ecg", "has_emg"]] = False
+        from geopain.biosignals import SIGNALS
+
+        none.loc[0, [f"has_{g}" for g in SIGNALS]] = False
         out = model.predict(face, none)
-        assert np.isnan(out.loc[0, "p_1"]) and out.loc[0, "missing"] == "gsr,ecg,emg"
+        assert np.isnan(out.loc[0, "p_1"]) and out.loc[0, "missing"] == "gsr,ecg,emg,rppg"
 
     def test_fusion_uses_both_modalities(self):
         """Face and biosignals each carry half the signal: fusion ranks better than either."""
@@ -281,7 +313,7 @@ class TestBioVidFixture:
             aligned.insert(0, "subject", path.parent.name)
             parts.append(aligned)
         f = biosignal_features(pd.concat(parts, ignore_index=True))
-        assert len(f) == 6 and (f["missing"] == "").all()
+        assert len(f) == 6 and (f["missing"] == "rppg").all()  # the skin colour comes from the videos
         assert np.allclose(f["ecg_hr_bpm"], 72.0, atol=3.0)  # the fixture's ECG beats at 1.2 Hz
         pa4 = f["sequence"].str.contains("PA4").to_numpy()
         assert f["emg_amplitude"][pa4].min() > f["emg_amplitude"][~pa4].max()  # EMG sd 3 + class id
@@ -295,7 +327,10 @@ class TestFusionInTheRegistry:
         from geopain.synth import simulate
 
         seqs = simulate("human", 6, 4, 60, seed=3)
-        return seqs, simulate_biosignals(seqs, coupling=1.0, seed=0, drop={"ecg": 0.25})
+        bio = simulate_biosignals(seqs, coupling=1.0, seed=0, signals=("gsr", "ecg", "emg"))
+        no_ecg = [seqs[i].sequence for i in (1, 6, 13, 17, 22)]  # training and test sequences of several subjects
+        bio.loc[bio["sequence"].isin(no_ecg), "ecg"] = np.nan
+        return seqs, bio
 
     def test_registered_and_refused_by_the_face_estimator(self):
         from geopain.models import MODELS, PainEstimator
@@ -316,8 +351,9 @@ class TestFusionInTheRegistry:
         per_seq = frames.groupby("sequence")["p_1"].nunique()
         assert (per_seq == 1).all() and frames["p_1"].between(0, 1).all()
         assert np.allclose(frames["p_0"] + frames["p_1"], 1)
-        no_ecg = set(bio.groupby("sequence")["ecg"].apply(lambda v: v.isna().all()).pipe(lambda s: s[s].index))
-        said = set(frames.loc[frames["missing"] == "ecg", "sequence"])
+        features = biosignal_features(bio)  # blanked ECG, or too short a trace for two RR intervals
+        no_ecg = set(features.loc[~features["has_ecg"], "sequence"])
+        said = set(frames.loc[frames["missing"] == "ecg,rppg", "sequence"])  # this cohort has no camera pulse
         assert no_ecg & set(frames["sequence"]) and said == no_ecg & set(frames["sequence"])
         assert frames.loc[frames["missing"] == "ecg", "p_1"].notna().all()  # a sequence without ECG still scores
 

@@ -131,6 +131,24 @@ class TestPrepareBiovid:
         folds = protocol_folds("loso67", frame["subject"], meta)
         assert sorted(f.test_subjects for f in folds) == [("071309_w_21",), ("112914_m_20",)]
 
+    def test_rppg_skin_colour_in_the_side_table(self, root, tmp_path):
+        """--rppg reads each video's skin colour under its landmarks into the side table, next to the
+        contact signals; the fixture's videos are a real face, its landmarks a made-up cluster."""
+        from geopain.cli import main
+
+        table = fake_landmarks(root, tmp_path / "given.parquet")
+        code = main(["dataset", "prepare", "biovid", str(root), "-o", str(tmp_path / "b.parquet"), "--landmarks",
+                     str(table), "--rppg", "--quiet"])
+        assert code == 0
+        bio = pd.read_parquet(tmp_path / "b.biosignals.parquet")
+        assert len(bio) == 45 and {"gsr", "ecg", "skin_r", "skin_g", "skin_b"} <= set(bio.columns)
+        skin = bio[["skin_r", "skin_g", "skin_b"]].to_numpy()
+        assert np.isfinite(skin).all() and ((skin > 0) & (skin < 255)).all()
+        res = prepare("biovid", root, tmp_path / "c.parquet", landmarks=table, biosignals=None, rppg=True, progress=False)
+        alone = pd.read_parquet(res.extra["biosignals"])
+        assert list(alone.columns) == ["subject", "sequence", "frame", "timestamp", "skin_r", "skin_g", "skin_b"]
+        np.testing.assert_allclose(alone[["skin_r", "skin_g", "skin_b"]].to_numpy(), skin)
+
     def test_broken_copy(self, root, tmp_path):
         copy = shutil.copytree(root, tmp_path / "PartA")
         samples = biovid.read_samples(copy / "samples.csv")

@@ -69,3 +69,55 @@ class TestMethods:
         masks = skin_regions(lm[None], image.shape[:2])
         assert masks.shape == (1, 3) + image.shape[:2] and (masks.sum((2, 3)) > 50).all()
         assert not (masks[0, 1] & masks[0, 2]).any()  # the cheeks are apart
+
+
+class TestVideoSkinColour:
+    """The per-frame skin colour read from a video file under its landmarks: what `dataset prepare
+    biovid --rppg` puts in the side table and the fusion models read as the rPPG signal."""
+
+    @staticmethod
+    def _write(path, frames, fps):
+        import cv2
+
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, frames.shape[2:0:-1])
+        assert writer.isOpened()
+        for f in frames:
+            writer.write(np.ascontiguousarray(f[..., ::-1]))
+        writer.release()
+
+    @staticmethod
+    def _sequence(landmarks, **kw):
+        from geopain.landmarks import LandmarkSequence
+
+        T = len(landmarks)
+        return LandmarkSequence(coords=np.asarray(landmarks, np.float32), scheme="human/ibug68", fps=25.0,
+                                timestamps=np.arange(T) / 25.0, units=kw.pop("units", "px"), **kw)
+
+    def test_rendered_pulse_through_a_video_file(self, astronaut, tmp_path):
+        from geopain.biosignals.features import rppg_features
+        from geopain.rppg import video_skin_colour
+
+        image, lm = astronaut
+        frames, moved = render_pulse_video(image, lm, fps=25, seconds=8, hr_bpm=84.0, amplitude=0.006,
+                                           motion_px=2.0, seed=4)
+        self._write(tmp_path / "pulse.avi", frames, 25)
+        colour = video_skin_colour(tmp_path / "pulse.avi", self._sequence(moved))
+        assert colour.shape == (len(frames), 3) and np.isfinite(colour).all()
+        assert rppg_features(colour, 25.0)["rppg_hr_bpm"] == pytest.approx(84.0, abs=3.0)
+        still, _ = render_pulse_video(image, lm, fps=25, seconds=8, hr_bpm=None, motion_px=2.0, seed=5)
+        self._write(tmp_path / "still.avi", still, 25)
+        assert np.isnan(rppg_features(video_skin_colour(tmp_path / "still.avi", self._sequence(moved)), 25.0)["rppg_hr_bpm"])
+
+    def test_frames_without_a_face_and_errors(self, astronaut, tmp_path):
+        from geopain.errors import InputError
+        from geopain.rppg import video_skin_colour
+
+        image, lm = astronaut
+        frames, moved = render_pulse_video(image, lm, fps=25, seconds=1, seed=0)
+        self._write(tmp_path / "v.avi", frames, 25)
+        moved = moved.copy()
+        moved[3] = np.nan  # no face in frame 3
+        colour = video_skin_colour(tmp_path / "v.avi", self._sequence(moved))
+        assert np.isnan(colour[3]).all() and np.isfinite(np.delete(colour, 3, 0)).all()
+        with pytest.raises(InputError, match="image pixels"):
+            video_skin_colour(tmp_path / "v.avi", self._sequence(moved, units="cm"))

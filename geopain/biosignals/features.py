@@ -1,4 +1,4 @@
-"""Standard biosignal features per sample from per-frame GSR, ECG and EMG (SciPy).
+"""Standard biosignal features per sample from per-frame GSR, ECG, EMG and remote pulse (SciPy).
 
 Input is the per-frame side table that ``geopain dataset prepare biovid`` writes
 (``<table>.biosignals.parquet``: ``subject, sequence, frame, timestamp`` and the signal
@@ -10,7 +10,12 @@ or that :func:`geopain.biosignals.simulate_biosignals` writes. Per sequence (a B
   and their mean amplitude;
 - **ECG**: R-peaks (prominent maxima at least 0.33 s apart, i.e. <= 180 bpm, of the
   high-passed signal) -> heart rate (bpm), SDNN and RMSSD (ms) of the RR intervals;
-- **EMG**: amplitude (standard deviation of the detrended signal) and its range.
+- **EMG**: amplitude (standard deviation of the detrended signal) and its range;
+- **rPPG** (remote pulse, no contact): the mean skin colour of the forehead and cheeks per
+  frame (``skin_r, skin_g, skin_b``, from the video by :func:`geopain.rppg.video_skin_colour`
+  or simulated) -> POS pulse -> heart rate (bpm) and its signal-to-noise ratio (dB)
+  (:mod:`geopain.rppg`). A pulse below the quality threshold gives no heart rate: the
+  sequence has no rPPG (``missing`` says ``rppg``), as a missing electrode has no ECG.
 
 The library is SciPy (``scipy.signal``), not NeuroKit2: the side table holds frame means at
 the video rate (25 Hz), below what NeuroKit2's cleaning pipelines assume (its ECG cleaners
@@ -32,13 +37,18 @@ from scipy import signal
 
 from ..errors import GeopainError
 
-#: Signal groups and the columns that carry them (first present wins).
-SIGNALS = {"gsr": ("gsr",), "ecg": ("ecg",), "emg": ("emg_trapezius", "emg_corrugator", "emg_zygomaticus")}
+#: Signal groups and the columns that carry them: alternatives, the first present wins; an
+#: alternative is one column or a tuple of columns that are all needed (rPPG's skin colour).
+SIGNALS: dict[str, tuple[str | tuple[str, ...], ...]] = {
+    "gsr": ("gsr",), "ecg": ("ecg",), "emg": ("emg_trapezius", "emg_corrugator", "emg_zygomaticus"),
+    "rppg": (("skin_r", "skin_g", "skin_b"),),
+}
 
 FEATURES = {
     "gsr": ("gsr_level", "gsr_slope", "gsr_scr_per_min", "gsr_scr_amplitude"),
     "ecg": ("ecg_hr_bpm", "ecg_sdnn_ms", "ecg_rmssd_ms"),
     "emg": ("emg_amplitude", "emg_range"),
+    "rppg": ("rppg_hr_bpm", "rppg_snr_db"),
 }
 FEATURE_NAMES: tuple[str, ...] = tuple(f for group in FEATURES.values() for f in group)
 KEYS = ["subject", "sequence"]
@@ -99,13 +109,32 @@ def emg_features(x: np.ndarray, fs: float) -> dict[str, float]:
     return {"emg_amplitude": float(np.std(x)), "emg_range": float(np.subtract(*np.percentile(x, [95, 5])))}
 
 
-def _column(frame: pd.DataFrame, group: str) -> str | None:
-    return next((c for c in SIGNALS[group] if c in frame.columns), None)
+def rppg_features(rgb: np.ndarray, fs: float, min_snr_db: float | None = None) -> dict[str, float]:
+    """Heart rate (bpm) and SNR (dB) of the POS pulse of mean skin colour ``rgb (T, 3)``;
+    both NaN below ``min_snr_db`` (default :data:`geopain.rppg.MIN_SNR_DB`) or under 4 s."""
+    from ..rppg import MIN_SNR_DB, pos, spectrum_heart_rate
+
+    rgb = np.stack([_finite(np.asarray(c, float)) for c in np.asarray(rgb, float).T], 1)
+    if len(rgb) < 4 * fs:
+        return {"rppg_hr_bpm": np.nan, "rppg_snr_db": np.nan}
+    est = spectrum_heart_rate(pos(rgb, fs), fs, MIN_SNR_DB if min_snr_db is None else min_snr_db)
+    if est["hr_bpm"] is None:
+        return {"rppg_hr_bpm": np.nan, "rppg_snr_db": np.nan}
+    return {"rppg_hr_bpm": est["hr_bpm"], "rppg_snr_db": est["snr_db"]}
+
+
+def _columns(frame: pd.DataFrame, group: str) -> list[str] | None:
+    """The columns that carry ``group`` in ``frame`` (the first alternative fully present)."""
+    for alternative in SIGNALS[group]:
+        cols = [alternative] if isinstance(alternative, str) else list(alternative)
+        if all(c in frame.columns for c in cols):
+            return cols
+    return None
 
 
 def biosignal_features(table: pd.DataFrame, fs: float | None = None) -> pd.DataFrame:
-    """One row per ``(subject, sequence)``: :data:`FEATURE_NAMES`, ``has_gsr``, ``has_ecg``,
-    ``has_emg`` and ``missing`` (comma-separated absent signals, ``""`` when complete).
+    """One row per ``(subject, sequence)``: :data:`FEATURE_NAMES`, ``has_<group>`` for each of
+    :data:`SIGNALS` and ``missing`` (comma-separated absent signals, ``""`` when complete).
 
     ``fs``: samples per second of the table (default: from the ``timestamp`` column, else 25).
     """
@@ -118,16 +147,16 @@ def biosignal_features(table: pd.DataFrame, fs: float | None = None) -> pd.DataF
         step = float(np.nanmedian(ts)) if len(ts) and np.isfinite(ts).any() else 0.04
         fs = 1.0 / step if step > 0 else 25.0
     rows: list[dict[str, Any]] = []
-    extractors = {"gsr": lambda x: gsr_features(x, fs), "ecg": lambda x: ecg_features(x, fs),
-                  "emg": lambda x: emg_features(x, fs)}
+    extractors = {"gsr": lambda x: gsr_features(x[:, 0], fs), "ecg": lambda x: ecg_features(x[:, 0], fs),
+                  "emg": lambda x: emg_features(x[:, 0], fs), "rppg": lambda x: rppg_features(x, fs)}
     order = table.sort_values(KEYS + (["frame"] if "frame" in table.columns else []), kind="stable")
     for (subject, sequence), part in order.groupby(KEYS, sort=False):
         row: dict[str, Any] = {"subject": str(subject), "sequence": str(sequence)}
         absent = []
         for group, extract in extractors.items():
-            col = _column(part, group)
-            x = None if col is None else part[col].to_numpy(float)
-            ok = x is not None and np.isfinite(x).sum() >= max(4, 0.5 * len(x))
+            cols = _columns(part, group)
+            x = None if cols is None else part[cols].to_numpy(float)  # (T, columns)
+            ok = x is not None and np.isfinite(x).all(1).sum() >= max(4, 0.5 * len(x))
             feats = extract(x) if ok else {f: np.nan for f in FEATURES[group]}
             if ok and not np.isfinite(list(feats.values())).any():
                 ok = False  # e.g. no R-peaks found: says so as missing

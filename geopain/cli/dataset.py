@@ -36,6 +36,9 @@ def register(sub) -> None:
     prep.add_argument("--stride", type=int, default=None, help="biovid: use every K-th video frame")
     prep.add_argument("--biosignals", choices=("filtered", "raw", "none"), default=None,
                       help="biovid: which biosignals to align to the frames (default filtered; none to skip)")
+    prep.add_argument("--rppg", action="store_true", default=None,
+                      help="biovid: also read each video's forehead and cheek colour into the biosignal side table "
+                           "(the camera's remote pulse, fused like the contact signals)")
     prep.add_argument("--landmarks", default=None,
                       help="biovid: a landmark table already extracted from the videos (no detector runs)")
     prep.add_argument("--workers", type=int, default=None, metavar="N",
@@ -63,7 +66,7 @@ def run_prepare(args: argparse.Namespace) -> int:
     from ..datasets import prepare
 
     options = {"detector": args.detector, "threshold": args.threshold, "scheme": args.scheme,
-               "stride": args.stride, "landmarks": args.landmarks, "workers": args.workers}
+               "stride": args.stride, "landmarks": args.landmarks, "workers": args.workers, "rppg": args.rppg}
     if args.biosignals is not None:
         options["biosignals"] = None if args.biosignals == "none" else args.biosignals
     options = {k: v for k, v in options.items() if v is not None or k == "biosignals"}

@@ -183,12 +183,15 @@ def prepare_biovid(root: str | Path, output: str | Path, detector: str | None = 
                    scheme: str | None = None, stride: int = 1, biosignals: str | None = "filtered",
                    landmarks: str | Path | None = None, subjects: Sequence[str] | None = None,
                    resume: bool = True, progress: bool = True, keep_parts: bool = False,
-                   workers: int | None = None) -> PrepareResult:
+                   workers: int | None = None, rppg: bool = False) -> PrepareResult:
     """BioVid Part A folder -> labelled landmark table (+ ``<output stem>.biosignals.parquet``).
 
     Args:
         detector, scheme, stride: passed to :func:`geopain.extract.extract` for each video.
         biosignals: ``"filtered"``, ``"raw"`` or None (skip); per-frame signals go to the side table.
+        rppg: also read each video's skin colour under its landmarks (forehead and cheeks,
+            :func:`geopain.rppg.video_skin_colour`) into the side table (``skin_r, skin_g, skin_b``),
+            the camera's remote pulse that the fusion models use like the contact signals.
         landmarks: a landmark table already extracted from the videos (sequence = sample name);
             when given, no detector runs.
         subjects: restrict to these subject names.
@@ -204,7 +207,8 @@ def prepare_biovid(root: str | Path, output: str | Path, detector: str | None = 
     if biosignals not in (None, "filtered", "raw"):
         raise GeopainError(f"biosignals must be 'filtered', 'raw' or None, got {biosignals!r}")
     settings = {"dataset": "biovid", "root": str(root.resolve()), "detector": detector, "scheme": scheme,
-                "stride": stride, "biosignals": biosignals, "landmarks": str(landmarks) if landmarks else None}
+                "stride": stride, "biosignals": biosignals, "landmarks": str(landmarks) if landmarks else None,
+                "rppg": bool(rppg)}
     store = PartStore(output, settings, resume=resume)
     log = ErrorLog()
     given = read_table(landmarks) if landmarks else None
@@ -249,13 +253,23 @@ def prepare_biovid(root: str | Path, output: str | Path, detector: str | None = 
                 sequence_labels=info, dims=s.dims, units=s.units, detector=s.detector,
                 detector_version=s.detector_version, source=str(video), meta={**s.meta, "dataset": "biovid"})
             seqs.append(seq)
-            if biosignals:
-                bio_path = root / f"biosignals_{biosignals}" / subject / f"{row.sample_name}_bio.csv"
-                try:
-                    aligned = align_biosignals(read_biosignals(bio_path), ts, fps)
-                except InputError as exc:
-                    plog.add_error(exc)
-                    continue
+            if biosignals or rppg:
+                aligned = pd.DataFrame(index=range(seq.n_frames))
+                if biosignals:
+                    bio_path = root / f"biosignals_{biosignals}" / subject / f"{row.sample_name}_bio.csv"
+                    try:
+                        aligned = align_biosignals(read_biosignals(bio_path), ts, fps)
+                    except InputError as exc:
+                        plog.add_error(exc)
+                        continue
+                if rppg:
+                    from ..rppg import SKIN_COLUMNS, video_skin_colour
+
+                    try:
+                        aligned[list(SKIN_COLUMNS)] = video_skin_colour(video, s)
+                    except InputError as exc:  # the sample keeps its landmarks and contact signals
+                        plog.add_error(exc)
+                        aligned[list(SKIN_COLUMNS)] = np.nan
                 aligned.insert(0, "timestamp", ts)
                 aligned.insert(0, "frame", seq.frames)
                 aligned.insert(0, "sequence", row.sample_name)
@@ -267,7 +281,7 @@ def prepare_biovid(root: str | Path, output: str | Path, detector: str | None = 
 
     seqs = run_parts(sorted(by_subject), work, store, log, desc="BioVid subjects", show_progress=progress)
     bio_path = None
-    if biosignals:
+    if biosignals or rppg:
         parts = [store.dir / f"{store._safe(s)}.bio.parquet" for s in sorted(by_subject)]
         frames = [pd.read_parquet(p) for p in parts if p.is_file()]
         if frames:

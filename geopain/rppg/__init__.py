@@ -4,6 +4,8 @@
     rgb = region_means(frames (T, H, W, 3), regions)         # (T, 3) mean skin colour per frame
     pulse = pos(rgb, fps) | chrom(rgb, fps)                  # (T,) pulse signal
     estimate_heart_rate(frames, landmarks68, fps, method="pos") -> {"hr_bpm", "snr_db", "quality", ...}
+    video_skin_colour(video, sequence) -> (T, 3) per-frame skin colour of a video with its landmarks:
+        the ``skin_r, skin_g, skin_b`` columns that geopain's biosignal features and fusion read
 
 - **POS** (plane-orthogonal-to-skin, Wang et al. 2017): in windows of 1.6 s the colour is
   divided by its mean, projected on ``[[0, 1, -1], [-2, 1, 1]]``, the two projections combined
@@ -13,11 +15,13 @@
 
 The heart rate is the peak of the pulse's spectrum in 0.7-4 Hz (42-240 bpm); its quality is the
 SNR of de Haan: power within 0.1 Hz of the peak and 0.2 Hz of its first harmonic over the rest
-of the band, in dB. Below ``min_snr_db`` there is no heart rate: ``hr_bpm`` is None and
+of the band, in dB (for pulses shorter than 10 s, within ``1 / seconds`` Hz, see
+:func:`spectrum_heart_rate`). Below ``min_snr_db`` there is no heart rate: ``hr_bpm`` is None and
 ``quality`` is ``"low"`` (a face without a pulse gets a refusal, not a number).
 """
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -29,6 +33,8 @@ BAND_HZ = (0.7, 4.0)
 #: SNR (dB) below which no heart rate is reported.
 MIN_SNR_DB = 0.0
 REGIONS = ("forehead", "left_cheek", "right_cheek")
+#: The landmark layout the skin regions are drawn from.
+IBUG68 = "human/ibug68"
 
 
 def _shrink(poly: np.ndarray, factor: float) -> np.ndarray:
@@ -126,7 +132,13 @@ METHODS = {"pos": pos, "chrom": chrom}
 
 
 def spectrum_heart_rate(pulse: np.ndarray, fps: float, min_snr_db: float = MIN_SNR_DB) -> dict[str, Any]:
-    """Peak frequency of ``pulse`` in :data:`BAND_HZ` and de Haan's SNR; refuses below ``min_snr_db``."""
+    """Peak frequency of ``pulse`` in :data:`BAND_HZ` and de Haan's SNR; refuses below ``min_snr_db``.
+
+    The signal bins are within ``w`` of the peak and ``2 w`` of its first harmonic, ``w = 0.1`` Hz
+    (de Haan's) for 10 s or more; a shorter pulse's spectral line is wider (the window's main
+    lobe spans ``2 / seconds`` Hz), so ``w = 1 / seconds`` there, and the refusal threshold rises by
+    ``10 log10(w / 0.1)`` dB: noise alone keeps the same chance of passing at any duration.
+    """
     x = signal.detrend(np.asarray(pulse, float))
     n = max(len(x), int(fps * 60))  # zero-padded to 1/60 Hz (1 bpm) bins
     f = np.fft.rfftfreq(n, 1 / fps)
@@ -135,10 +147,11 @@ def spectrum_heart_rate(pulse: np.ndarray, fps: float, min_snr_db: float = MIN_S
     if not band.any() or p[band].sum() <= 0:
         return {"hr_bpm": None, "snr_db": float("-inf"), "quality": "low", "peak_bpm": None}
     peak = f[band][np.argmax(p[band])]
-    signal_bins = band & ((np.abs(f - peak) <= 0.1) | (np.abs(f - 2 * peak) <= 0.2))
+    width = max(0.1, fps / max(len(x), 1))
+    signal_bins = band & ((np.abs(f - peak) <= width) | (np.abs(f - 2 * peak) <= 2 * width))
     noise = p[band & ~signal_bins].sum()
     snr = 10 * np.log10(p[signal_bins].sum() / max(noise, 1e-30))
-    ok = bool(snr >= min_snr_db)
+    ok = bool(snr >= min_snr_db + 10 * np.log10(width / 0.1))
     return {"hr_bpm": float(60 * peak) if ok else None, "snr_db": float(snr), "quality": "ok" if ok else "low",
             "peak_bpm": float(60 * peak)}
 
@@ -159,6 +172,46 @@ def estimate_heart_rate(frames: np.ndarray, landmarks: np.ndarray, fps: float, m
     rgb = region_means(frames, skin_regions(landmarks, frames.shape[1:3]))
     out = spectrum_heart_rate(METHODS[method](rgb, fps), fps, min_snr_db)
     out.update(method=method, seconds=len(frames) / fps)
+    return out
+
+
+#: Columns of the per-frame skin colour in a biosignal side table (:mod:`geopain.biosignals`).
+SKIN_COLUMNS = ("skin_r", "skin_g", "skin_b")
+
+
+def video_skin_colour(video: str | os.PathLike, sequence: Any) -> np.ndarray:
+    """``(T, 3)`` mean RGB of the forehead and cheeks in each frame of ``sequence`` (NaN where it
+    has no face or a region leaves the image), read from ``video`` (one decoding pass).
+
+    ``sequence``: a :class:`~geopain.landmarks.LandmarkSequence` extracted from that video, in
+    image pixels (``units="px"``), of a scheme with iBUG-68 points or a conversion to them
+    (``human/ibug68``, ``human/mediapipe468``).
+    """
+    from ..errors import InputError
+    from ..media import iter_video
+    from ..species import convert_sequence, get_scheme
+
+    if sequence.units != "px":
+        raise InputError(video, f"skin colour needs landmarks in image pixels, the sequence's are in {sequence.units!r}")
+    if sequence.scheme != IBUG68:
+        if get_scheme(sequence.scheme).conversion_to(IBUG68) is None:
+            raise InputError(video, f"skin colour needs iBUG-68 points; scheme {sequence.scheme} has no conversion to them")
+        sequence = convert_sequence(sequence, IBUG68)
+    frames = np.asarray(sequence.frames, dtype=np.int64)
+    row = {int(f): i for i, f in enumerate(frames)}
+    out = np.full((len(frames), 3), np.nan)
+    if not len(frames):
+        return out
+    for index, _, rgb in iter_video(video, start=int(frames.min()), stop=int(frames.max()) + 1):
+        i = row.get(index)
+        if i is None or not sequence.face_found[i]:
+            continue
+        lm = sequence.coords[i, :, :2]
+        if not np.isfinite(lm).all():
+            continue
+        masks = skin_regions(lm[None], rgb.shape[:2])
+        if masks[0].any((1, 2)).all():  # every region inside the image
+            out[i] = region_means(rgb[None], masks)[0]
     return out
 
 
