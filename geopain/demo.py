@@ -466,9 +466,9 @@ def readme_blocks(results_dir: str | Path) -> dict[str, str]:
     if (d / "generality" / "cross_generator.md").is_file():  # generality.py --cross-generator-only
         text = (d / "generality" / "cross_generator.md").read_text(encoding="utf-8").rstrip()
         blocks["cross-generator"] = text.removeprefix("# ") + "\n"  # its title reads as a caption there
-    # written by benchmarks/temporal.py, biosignals.py, explanations.py and cohort_draws.py; a summary's own title
-    # line is left out (the README's section has the heading)
-    for name in ("temporal", "biosignals", "explanations", "cohort_draws"):
+    # written by benchmarks/temporal.py, biosignals.py (biosignals-camera: --signals rppg), biovid_layout.py,
+    # explanations.py and cohort_draws.py; a summary's own title line is left out (the README's section has the heading)
+    for name in ("temporal", "biosignals", "biosignals-camera", "biovid_layout", "explanations", "cohort_draws"):
         if (d / name / "summary.md").is_file():
             text = (d / name / "summary.md").read_text(encoding="utf-8").strip()
             if text.startswith("# "):

@@ -107,7 +107,7 @@ def _skin(t: np.ndarray, beats: np.ndarray, colour: np.ndarray, amplitude: float
 def simulate_biosignals(sequences: Iterable[LandmarkSequence], coupling: float = 1.0, seed: int = 0,
                         fs_raw: float = 256.0, drop: dict[str, float] | None = None,
                         n_levels: int | None = None, signals: Iterable[str] = ("gsr", "ecg", "emg", "rppg"),
-                        camera_noise: float = 0.15) -> pd.DataFrame:
+                        camera_noise: float = 0.15, aligned: bool = True) -> pd.DataFrame:
     """Per-frame side table of simulated ``gsr`` (µS), ``ecg`` (mV), ``emg_trapezius`` (µV) and
     mean skin colour ``skin_r, skin_g, skin_b`` (grey levels, the camera's remote pulse).
 
@@ -119,6 +119,9 @@ def simulate_biosignals(sequences: Iterable[LandmarkSequence], coupling: float =
         n_levels: levels of the pain scale (default: the sequences' scheme's scale).
         signals: which of ``gsr``, ``ecg``, ``emg``, ``rppg`` the table has (a camera alone: ``("rppg",)``).
         camera_noise: sd (grey levels) of the skin colour's noise per frame.
+        aligned: per-frame means (the side table); ``False``: the raw signals at ``fs_raw`` as a
+            recording writes them (``subject, sequence, time`` in s from the sequence's first frame
+            interval, then the signal columns), e.g. to write BioVid's ``*_bio.csv`` files.
     """
     from ..datasets.biovid import align_biosignals
 
@@ -161,16 +164,17 @@ def simulate_biosignals(sequences: Iterable[LandmarkSequence], coupling: float =
         })
         if "rppg" in signals:
             raw[list(COLUMNS["rppg"])] = _skin(t, beats, colour, pulse_amplitude, camera_noise, fs_raw, fps, rng)
-        aligned = align_biosignals(raw, ts, fps)
+        out = align_biosignals(raw, ts, fps) if aligned else raw.assign(time=raw["time"] - raw["time"].iloc[0])
         for group, cols in COLUMNS.items():
             if group not in signals:
-                aligned = aligned.drop(columns=[c for c in cols if c in aligned.columns])
+                out = out.drop(columns=[c for c in cols if c in out.columns])
             elif drop.get(group, 0) > 0 and rng.uniform() < drop[group]:
-                aligned[list(cols)] = np.nan
-        aligned.insert(0, "timestamp", ts)
-        aligned.insert(0, "frame", np.asarray(s.frames))
-        aligned.insert(0, "sequence", s.sequence)
-        aligned.insert(0, "subject", s.subject)
-        parts.append(aligned)
+                out[list(cols)] = np.nan
+        if aligned:
+            out.insert(0, "timestamp", ts)
+            out.insert(0, "frame", np.asarray(s.frames))
+        out.insert(0, "sequence", s.sequence)
+        out.insert(0, "subject", s.subject)
+        parts.append(out)
     return pd.concat(parts, ignore_index=True)
 

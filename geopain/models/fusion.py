@@ -16,7 +16,7 @@ training sequences, one of:
   (:func:`out_of_fold_face_table`). A missing biosignal modality contributes 0 (its logit is
   not invented);
 - ``"attention"``: modality-aware attention (torch): one token per modality present (face
-  input, GSR, ECG, EMG features, each its own linear map plus a learned modality vector),
+  input, GSR, ECG, EMG and rPPG features, each its own linear map plus a learned modality vector),
   a learned query attends over the tokens that are present (absent modalities are masked out),
   a linear head scores the pooled vector; its weight decay is chosen on inner subject-grouped
   folds of the training sequences (``weight_decay="auto"``).
@@ -226,7 +226,7 @@ class FusionModel:
 
     @staticmethod
     def _presence(table: pd.DataFrame) -> np.ndarray:
-        """``(S, 3)`` bool: GSR, ECG, EMG present."""
+        """``(S, len(SIGNALS))`` bool: each signal group (GSR, ECG, EMG, rPPG) present."""
         return np.stack([table.get(f"has_{g}", pd.Series(False, index=table.index)).fillna(False).to_numpy(bool)
                          for g in SIGNALS], 1)
 
@@ -617,10 +617,10 @@ def _register(name: str, fusion: str, description: str) -> None:
 
 
 _register("fusion-early", "early", "the face model's logit (out-of-fold in training) and biosignal features "
-          "(GSR, ECG, EMG) in one logistic regression, per sequence")
+          "(GSR, ECG, EMG, remote pulse) in one logistic regression, per sequence")
 _register("fusion-late", "late", "the face model's logit and a biosignal model's out-of-fold logit combined by a "
           "logistic regression, per sequence")
 _register("fusion-attention", "attention", "modality-aware attention over face and biosignal tokens (absent "
           "signals masked), per sequence")
-_register("biosignals", "bio", "biosignal-only reference: logistic regression on GSR, ECG and EMG features, per "
-          "sequence")
+_register("biosignals", "bio", "biosignal-only reference: logistic regression on GSR, ECG, EMG and remote-pulse "
+          "features, per sequence")
