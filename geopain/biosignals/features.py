@@ -36,12 +36,13 @@ import pandas as pd
 from scipy import signal
 
 from ..errors import GeopainError
+from ..rppg import SKIN_COLUMNS
 
 #: Signal groups and the columns that carry them: alternatives, the first present wins; an
 #: alternative is one column or a tuple of columns that are all needed (rPPG's skin colour).
 SIGNALS: dict[str, tuple[str | tuple[str, ...], ...]] = {
     "gsr": ("gsr",), "ecg": ("ecg",), "emg": ("emg_trapezius", "emg_corrugator", "emg_zygomaticus"),
-    "rppg": (("skin_r", "skin_g", "skin_b"),),
+    "rppg": (SKIN_COLUMNS,),
 }
 
 FEATURES = {

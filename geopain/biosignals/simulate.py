@@ -35,6 +35,7 @@ import pandas as pd
 
 from ..errors import GeopainError
 from ..landmarks import LandmarkSequence
+from ..rppg import SKIN_COLUMNS
 from ..species import get_scheme
 
 
@@ -80,7 +81,7 @@ def _gsr(t: np.ndarray, level: float, rate: float, rng: np.random.Generator) -> 
 #: Relative colour change of skin per unit blood volume (R, G, B): the POS/CHROM signature.
 PULSE_SIGNATURE = np.array([0.33, 0.77, 0.53])
 #: Column of each simulated signal group.
-COLUMNS = {"gsr": ("gsr",), "ecg": ("ecg",), "emg": ("emg_trapezius",), "rppg": ("skin_r", "skin_g", "skin_b")}
+COLUMNS = {"gsr": ("gsr",), "ecg": ("ecg",), "emg": ("emg_trapezius",), "rppg": SKIN_COLUMNS}
 
 
 def _blood_volume(t: np.ndarray, beats: np.ndarray) -> np.ndarray:

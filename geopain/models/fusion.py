@@ -18,7 +18,8 @@ training sequences, one of:
 - ``"attention"``: modality-aware attention (torch): one token per modality present (face
   input, GSR, ECG, EMG and rPPG features, each its own linear map plus a learned modality vector),
   a learned query attends over the tokens that are present (absent modalities are masked out),
-  a linear head scores the pooled vector; its weight decay is chosen on inner subject-grouped
+  a linear head scores the pooled vector, plus an undecayed linear skip from the face input (so
+  strong decay shrinks the model to the face alone, not to a constant); its weight decay is chosen on inner subject-grouped
   folds of the training sequences (``weight_decay="auto"``).
 
 The face input of early fusion and attention (``face_input``) is by default the face model's
@@ -172,7 +173,15 @@ def _balanced_weights(y: torch.Tensor) -> torch.Tensor:
 
 
 class _Attention(nn.Module):
-    """Tokens per modality -> masked attention pooling with a learned query -> logit."""
+    """Tokens per modality -> masked attention pooling with a learned query -> logit, plus a
+    linear skip from the first modality's input (the face; 0 where it is absent).
+
+    The skip is not weight-decayed (:attr:`UNDECAYED`): the stronger the decay the data choose,
+    the closer the model comes to a logistic regression on the face alone, instead of to a
+    constant (without it, biosignals unrelated to pain pulled attention to chance)."""
+
+    #: parameter name prefixes that weight decay leaves alone
+    UNDECAYED = ("skip.",)
 
     def __init__(self, dims: Sequence[int], hidden: int = 16):
         super().__init__()
@@ -180,13 +189,21 @@ class _Attention(nn.Module):
         self.kind = nn.Parameter(torch.randn(len(dims), hidden) * 0.1)
         self.query = nn.Parameter(torch.randn(hidden) * 0.1)
         self.head = nn.Linear(hidden, 1)
+        self.skip = nn.Linear(dims[0], 1)
+        nn.init.zeros_(self.skip.weight)
+        nn.init.zeros_(self.skip.bias)
+
+    @classmethod
+    def decayed(cls, name: str) -> bool:
+        return not name.startswith(cls.UNDECAYED)
 
     def forward(self, parts: list[torch.Tensor], present: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         tokens = torch.stack([torch.tanh(p(x)) for p, x in zip(self.proj, parts)], 1) + self.kind  # (S, M, H)
         score = (tokens * self.query).sum(-1) / np.sqrt(tokens.shape[-1])
         score = score.masked_fill(~present, float("-inf"))
         w = torch.nan_to_num(torch.softmax(score, 1))
-        return self.head((w.unsqueeze(-1) * tokens).sum(1))[:, 0], w
+        skip = self.skip(parts[0] * present[:, :1].to(parts[0].dtype))[:, 0]
+        return self.head((w.unsqueeze(-1) * tokens).sum(1))[:, 0] + skip, w
 
 
 class FusionModel:
@@ -338,7 +355,10 @@ class FusionModel:
         """One attention model trained full-batch on ``parts``/``present`` (class-balanced BCE)."""
         torch.manual_seed(self.seed)
         model = _Attention([p.shape[1] for p in parts])
-        opt = torch.optim.Adam(model.parameters(), lr=self.lr, weight_decay=weight_decay)
+        named = list(model.named_parameters())
+        opt = torch.optim.Adam([{"params": [v for n, v in named if model.decayed(n)], "weight_decay": weight_decay},
+                                {"params": [v for n, v in named if not model.decayed(n)], "weight_decay": 0.0}],
+                               lr=self.lr)
         yt = torch.as_tensor(y, dtype=torch.float32)
         w = _balanced_weights(yt)
         threads = torch.get_num_threads()
@@ -383,7 +403,8 @@ class FusionModel:
         try:
             for _ in range(self.epochs):
                 total = vmap(loss)(params, buffers, W).sum()
-                total = total + sum((decay.view(-1, *[1] * (v.dim() - 1)) * v.pow(2)).sum() for v in params.values()) / 2
+                total = total + sum((decay.view(-1, *[1] * (v.dim() - 1)) * v.pow(2)).sum()
+                                    for n, v in params.items() if base.decayed(n)) / 2
                 opt.zero_grad()
                 total.backward()
                 opt.step()
