@@ -757,7 +757,9 @@ def _assemble(video: WorkItem, chunks: list[WorkItem], settings: "_Settings", pa
     parts.record(video.key, len(det.frames), det.errors, has_part)
 
 
-def _detector_kwargs(name: str, species: str, scheme: str | None, kw: dict[str, Any]) -> dict[str, Any]:
+def resolve_detector_kwargs(name: str, species: str, scheme: str | None, kw: dict[str, Any]) -> dict[str, Any]:
+    """``kw`` without unset (None) values, plus the species' scheme for detectors that take one
+    (registry metadata ``takes_scheme``)."""
     kw = {k: v for k, v in kw.items() if v is not None}
     if DETECTORS.info(name).get("takes_scheme"):
         kw.setdefault("scheme", scheme or default_scheme(species))
@@ -812,7 +814,7 @@ def extract(inputs: Iterable[str | os.PathLike], species: str = "human", detecto
     name = detector or default_detector(species, scheme)
     if name not in DETECTORS:
         DETECTORS.get(name)  # raises the "unknown detector" error
-    det_kw = _detector_kwargs(name, species, scheme, dict(detector_kwargs or {}))
+    det_kw = resolve_detector_kwargs(name, species, scheme, dict(detector_kwargs or {}))
     det_scheme = det_kw.get("scheme") or DETECTORS.info(name).get("scheme")
     if isinstance(det_scheme, str) and "/" in det_scheme and get_scheme(det_scheme).species != species:
         raise GeopainError(f"detector {name} finds {get_scheme(det_scheme).species} faces, not {species}")

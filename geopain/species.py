@@ -331,7 +331,7 @@ def get_species_scale(species: str) -> PainScale:
     for d in reversed(species_dirs()):
         f = d / species / "species.yaml"
         if f.is_file():
-            return _parse_scale(_read_yaml(f).get("pain_scale"), f)
+            return _parse_scale(read_adapter_yaml(f).get("pain_scale"), f)
     for key in _species_schemes(species):  # a species written as one scheme file, scale inline
         sch = get_scheme(key)
         if sch.pain_scale is not None:
@@ -347,7 +347,7 @@ def default_scheme(species: str) -> str:
     for d in reversed(species_dirs()):
         f = d / species / "species.yaml"
         if f.is_file():
-            name = _read_yaml(f).get("default_scheme")
+            name = read_adapter_yaml(f).get("default_scheme")
             if name:
                 return f"{species}/{name}"
     schemes = _species_schemes(species)
@@ -362,7 +362,9 @@ def _clear_caches() -> None:
     _load_by_key.cache_clear()
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_adapter_yaml(path: Path) -> dict[str, Any]:
+    """A species or scheme adapter file as a mapping; :class:`SchemeError` naming the file when
+    it is not valid YAML or not a mapping."""
     try:
         with open(path, encoding="utf-8") as fh:
             # libyaml's C parser where PyYAML has it: the same safe loading, and a 468-point
@@ -376,7 +378,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 def _build(path: Path) -> Scheme:
-    data = _read_yaml(path)
+    data = read_adapter_yaml(path)
     where = str(path)
     species = data.get("species") or path.parent.name
     name = data.get("scheme") or path.stem

@@ -51,7 +51,8 @@ class TestReadmeTables:
         root = Path(__file__).resolve().parents[1]
         blocks = readme_blocks(root / "benchmarks" / "results")
         assert set(blocks) == {"demo-results", "edge-weights", "generality", "cross-generator", "temporal",
-                               "biosignals", "explanations", "cohort_draws", "speed"}
+                               "biosignals", "biosignals-camera", "biovid_layout", "explanations", "cohort_draws",
+                               "speed"}
         text = (root / "README.md").read_text()
         for name, body in blocks.items():
             block = text.split(f"<!-- {name}:start -->", 1)[1].split(f"<!-- {name}:end -->", 1)[0]

@@ -206,12 +206,12 @@ def explain(est, sequences: Sequence[LandmarkSequence] | LandmarkSequence, n_ste
             lowest-output frames; what changed in this person's face), ``"auto"`` (calmest for sequences of several frames with a face,
             the template for single photos).
     """
-    from ..models.estimator import _as_list
+    from ..models.estimator import as_sequence_list
 
     if reference not in REFERENCES:
         raise GeopainError(f"reference must be one of {REFERENCES}, got {reference!r}")
     _check_frame_model(est)
-    seqs = est._in_scheme(_as_list(sequences))
+    seqs = est._in_scheme(as_sequence_list(sequences))
     scheme = est.scheme_obj_
     frames = est._frames(seqs, scheme)
     calm, names = _calm_faces(est, seqs, frames, reference)

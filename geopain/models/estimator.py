@@ -55,8 +55,9 @@ from .steps import (REFERENCES, FeatureScaler, Frames, GraphFeatures, IdentityAu
 TEMPORAL = (False, True, "gru", "lstm", "cloud")
 
 
-def _as_list(sequences: Iterable[LandmarkSequence] | LandmarkSequence) -> list[LandmarkSequence]:
-    """Sequences from sequences, one sequence, a table path or a DataFrame (:func:`geopain.io.tables.as_sequences`)."""
+def as_sequence_list(sequences: Iterable[LandmarkSequence] | LandmarkSequence) -> list[LandmarkSequence]:
+    """Sequences from sequences, one sequence, a table path or a DataFrame (:func:`geopain.io.tables.as_sequences`),
+    all of one landmark scheme; :class:`GeopainError` when there are none or the schemes mix."""
     from ..io.tables import as_sequences
 
     seqs = as_sequences(sequences)
@@ -280,7 +281,7 @@ class PainEstimator:
     def reference_problem(self, sequences: Iterable[LandmarkSequence] | LandmarkSequence) -> str | None:
         """Why ``sequences`` cannot support this model's per-person reference (one line), or ``None``."""
         self._check_fitted()
-        seqs = self._in_scheme(_as_list(sequences))
+        seqs = self._in_scheme(as_sequence_list(sequences))
         return Reference(self._reference).problem(Normalize(self.scheme_obj_).transform(seqs))
 
     def _samples(self, seqs: list[LandmarkSequence]) -> tuple[np.ndarray, np.ndarray]:
@@ -367,7 +368,7 @@ class PainEstimator:
         from ..training import class_weights, fit_network, set_seed
 
         self._check_params()
-        seqs = _as_list(sequences)
+        seqs = as_sequence_list(sequences)
         set_seed(self.seed)
         self.scheme_ = seqs[0].scheme
         scheme = self.scheme_obj_ = get_scheme(self.scheme_)
@@ -632,11 +633,11 @@ class PainEstimator:
         """``(F, n_classes)`` class probabilities of every frame (NaN where no face was found)."""
         if self.task == "score":
             raise GeopainError("predict_proba is for the binary and levels tasks; use predict for scores")
-        return self._raw_outputs(_as_list(sequences))[0]
+        return self._raw_outputs(as_sequence_list(sequences))[0]
 
     def predict(self, sequences: Iterable[LandmarkSequence]) -> np.ndarray:
         """``(F,)`` per-frame predictions: class index (float, NaN without face) or score."""
-        out, ok, _ = self._raw_outputs(_as_list(sequences))
+        out, ok, _ = self._raw_outputs(as_sequence_list(sequences))
         if self.task == "score":
             return out[:, 0]
         pred = np.full(len(out), np.nan)
@@ -645,7 +646,7 @@ class PainEstimator:
 
     def score(self, sequences: Iterable[LandmarkSequence], y: Any = None) -> float:
         """Accuracy (classification) or R^2 (score) on the labelled frames with a face."""
-        seqs = _as_list(sequences)
+        seqs = as_sequence_list(sequences)
         pred = self.predict(seqs)
         true = task_targets(seqs, self.task)
         ok = np.isfinite(pred) & np.isfinite(true)
@@ -658,7 +659,7 @@ class PainEstimator:
 
     def predict_frames(self, sequences: Iterable[LandmarkSequence]) -> pd.DataFrame:
         """One row per frame: ids, ``prediction``, ``p_<k>`` (classification) and known labels."""
-        seqs = _as_list(sequences)
+        seqs = as_sequence_list(sequences)
         out, ok, reference = self._raw_outputs(seqs)
         df = frame_table(seqs, out, ok, reference, self.task, task_targets(seqs, self.task))
         # scored / abstained and why (geopain.models.abstention)

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..detectors import DETECTORS, create, default_detector
 from ..errors import GeopainError
-from ..extract import IoUTracker, _detector_kwargs
+from ..extract import IoUTracker, resolve_detector_kwargs
 from ..landmarks import LandmarkSequence
 from ..species import convert_sequence, get_scheme, scale_levels
 from ..tasks import canonical_task
@@ -225,7 +225,7 @@ class Monitor:
             name = self.settings.detector or default_detector(self.species, self.scheme)
             if name not in DETECTORS:
                 DETECTORS.get(name)  # raises the "unknown detector" error
-            self._detector = create(name, **_detector_kwargs(name, self.species, self.scheme, {}))
+            self._detector = create(name, **resolve_detector_kwargs(name, self.species, self.scheme, {}))
         return self._detector
 
     def close(self) -> None:

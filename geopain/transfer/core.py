@@ -97,10 +97,10 @@ def prepare_domain(sequences: Iterable[LandmarkSequence] | LandmarkSequence, nam
     """Sequences -> :class:`Domain`. ``scheme``: convert to this scheme of the same species first
     (e.g. MediaPipe 468 points mapped to iBUG 68). One-line errors for an unknown species or
     scheme, a species without homology, and (``require_labels``) a table without pain labels."""
-    from ..models.estimator import _as_list, task_targets
+    from ..models.estimator import as_sequence_list, task_targets
     from ..models.steps import GraphFeatures, Normalize, Reference
 
-    seqs = _as_list(sequences)
+    seqs = as_sequence_list(sequences)
     key = seqs[0].scheme
     sch = get_scheme(key)  # unknown scheme / species -> SchemeError naming it
     if scheme is not None and scheme != key:

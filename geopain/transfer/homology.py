@@ -38,8 +38,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..errors import SchemeError
-from ..species import (REGIONS, PainScale, Scheme, _read_yaml, default_scheme, get_scheme, get_species_scale,
-                       list_schemes, species_dirs)
+from ..species import (REGIONS, PainScale, Scheme, default_scheme, get_scheme, get_species_scale, list_schemes,
+                       read_adapter_yaml, species_dirs)
 
 #: The shared pain-unit vocabulary: facial actions that pain scales of several species score.
 SHARED_UNITS: dict[str, str] = {
@@ -198,7 +198,7 @@ def _cached(species: str, dirs: tuple[str, ...]) -> Homology:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    return _read_yaml(path)
+    return read_adapter_yaml(path)
 
 
 def get_homology(species: str) -> Homology:
