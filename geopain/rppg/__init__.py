@@ -27,7 +27,9 @@ from typing import Any
 import numpy as np
 from scipy import signal
 
-from ..errors import GeopainError, ShapeError
+from ..errors import GeopainError, InputError, ShapeError
+from ..media import iter_video
+from ..species import convert_sequence, get_scheme
 
 BAND_HZ = (0.7, 4.0)
 #: SNR (dB) below which no heart rate is reported.
@@ -187,10 +189,6 @@ def video_skin_colour(video: str | os.PathLike, sequence: Any) -> np.ndarray:
     image pixels (``units="px"``), of a scheme with iBUG-68 points or a conversion to them
     (``human/ibug68``, ``human/mediapipe468``).
     """
-    from ..errors import InputError
-    from ..media import iter_video
-    from ..species import convert_sequence, get_scheme
-
     if sequence.units != "px":
         raise InputError(video, f"skin colour needs landmarks in image pixels, the sequence's are in {sequence.units!r}")
     if sequence.scheme != IBUG68:
