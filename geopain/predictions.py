@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 
 from .species import get_scheme
-from .tasks import canonical_task, sequence_targets
+from .tasks import SEQUENCE_TARGET, canonical_task, sequence_targets
 
-__all__ = ["apply_temperature", "task_targets", "frame_table", "sequence_table"]
+__all__ = ["apply_temperature", "task_targets", "sequence_task_targets", "frame_table", "sequence_table"]
 
 
 def apply_temperature(proba: np.ndarray, temperature: float) -> np.ndarray:
@@ -43,13 +43,39 @@ def task_targets(sequences: Sequence[Any], task: str, scheme: Any = None) -> np.
     return np.concatenate(out) if out else np.zeros(0)
 
 
+def sequence_task_targets(sequences: Sequence[Any], task: str, scheme: Any = None) -> np.ndarray:
+    """``(F,)`` each frame's *sequence* target of ``task`` from the sequence's own labels
+    (``sequence_labels``: ``pain`` / ``level`` / ``score``, or the class of its ``score`` on the
+    species' scale), repeated over its frames; NaN where the sequence has none."""
+    if not len(sequences):
+        return np.zeros(0)
+    if scheme is None:
+        scheme = get_scheme(sequences[0].scheme)
+    scale = scheme.pain_scale
+    task = canonical_task(task)
+    name = {"binary": "pain", "levels": "level", "score": "score"}[task]
+    values = []
+    for s in sequences:
+        lab = s.sequence_labels or {}
+        v = lab.get(name)
+        if v is None and task != "score" and "score" in lab and scale is not None:
+            v = scale.binary(lab["score"]) if task == "binary" else scale.level(lab["score"])
+        try:
+            values.append(float(np.asarray(v, dtype=float)) if v is not None else np.nan)
+        except (TypeError, ValueError):  # a label that is not a number is not a target
+            values.append(np.nan)
+    return np.repeat(np.asarray(values, dtype=float), [s.n_frames for s in sequences])
+
+
 def frame_table(seqs: Sequence[Any], out: np.ndarray, ok: np.ndarray, reference: Any, task: str,
-                targets: np.ndarray) -> pd.DataFrame:
+                targets: np.ndarray, seq_targets: np.ndarray | None = None) -> pd.DataFrame:
     """One row per frame: ids, ``face_found``, ``reference``, ``prediction``, ``p_<k>``
-    (classification; ``expected_level`` for levels) and ``target`` where known.
+    (classification; ``expected_level`` for levels), ``target`` where known and
+    ``sequence_target`` where the sequences carry their own label (:func:`sequence_task_targets`).
 
     ``out (F, C)`` model outputs (probabilities, or one score column), ``ok (F,)`` frames with a
-    face, ``reference`` a label per frame or one for all, ``targets (F,)`` (NaN where unknown).
+    face, ``reference`` a label per frame or one for all, ``targets (F,)`` and ``seq_targets (F,)``
+    (NaN where unknown).
     """
     lengths = [s.n_frames for s in seqs]
     rep = lambda v: np.repeat(np.asarray(v, dtype=object), lengths)  # noqa: E731
@@ -74,6 +100,8 @@ def frame_table(seqs: Sequence[Any], out: np.ndarray, ok: np.ndarray, reference:
             df["expected_level"] = (out * np.arange(out.shape[1])).sum(1)
     if np.isfinite(targets).any():
         df["target"] = targets
+    if seq_targets is not None and np.isfinite(seq_targets).any():
+        df[SEQUENCE_TARGET] = seq_targets
     return df
 
 
@@ -88,7 +116,7 @@ def sequence_table(frames: pd.DataFrame, task: str) -> pd.DataFrame:
         value_cols = ["prediction"] + value_cols
     g = df[df["face_found"]].groupby(keys, sort=False)
     agg = g[value_cols].mean() if value_cols else g.size().to_frame("n")
-    if "target" in df.columns:
+    if "target" in df.columns or SEQUENCE_TARGET in df.columns:
         agg["target"] = sequence_targets(df, task, keys)
     counts = df.groupby(keys, sort=False).agg(frames=("frame", "size"), frames_with_face=("face_found", "sum"))
     res = counts.join(agg, how="left").reset_index()

@@ -53,17 +53,33 @@ def class_names(task: str, n_classes: int) -> list[str]:
     return [f"level_{k}" for k in range(n_classes)]
 
 
+#: Column of a frame table that carries its sequence's own target, where the data give one.
+SEQUENCE_TARGET = "sequence_target"
+
+
 def sequence_targets(frames: pd.DataFrame, task: str, keys: Sequence[str] = SEQUENCE_KEYS) -> pd.Series:
-    """Per-sequence target from per-frame ``target`` labels: the median over the frames with a
-    face and a finite label, rounded to a class for ``binary`` and ``levels`` (a five-level
-    sequence's target is a level, never 3.42). Indexed by ``keys``; sequences without a
-    labelled frame are absent."""
-    t = frames["target"].to_numpy(float)
+    """Per-sequence target. Where the data label the sequence itself (column
+    :data:`SEQUENCE_TARGET`: a simulated sequence's label, a sample's class), that label;
+    otherwise the median of the per-frame ``target`` labels over the frames with a face and a
+    finite label, rounded to a class for ``binary`` and ``levels`` (a five-level sequence's
+    target is a level, never 3.42). Indexed by ``keys``; sequences without either are absent.
+
+    A sequence whose pain episode is short is a pain sequence: its frames' median says no pain.
+    """
+    t = frames["target"].to_numpy(float) if "target" in frames else np.full(len(frames), np.nan)
     ok = np.isfinite(t)
     if "face_found" in frames:
         ok &= frames["face_found"].to_numpy(bool)
-    med = frames.loc[ok].groupby(list(keys), sort=False)["target"].median()
-    return med if task == "score" else np.round(med)
+    med = frames.loc[ok, list(keys)].assign(target=t[ok]).groupby(list(keys), sort=False)["target"].median()
+    med = med if task == "score" else np.round(med)
+    if SEQUENCE_TARGET not in frames:
+        return med
+    own = frames.groupby(list(keys), sort=False)[SEQUENCE_TARGET].first()  # first finite value
+    own = own[np.isfinite(own.to_numpy(float))]
+    if own.empty:
+        return med
+    out = pd.concat([own, med[~med.index.isin(own.index)]])
+    return out.rename("target")
 
 
 def readable_columns(df: pd.DataFrame, task: str) -> pd.DataFrame:

@@ -61,8 +61,8 @@ from ..biosignals.features import FEATURE_NAMES, FEATURES, KEYS, SIGNALS, biosig
 from ..errors import GeopainError
 from ..evaluation.splits import group_kfold
 from ..landmarks import sequences_digest
-from ..predictions import frame_table, task_targets
-from ..tasks import canonical_task, sequence_targets
+from ..predictions import frame_table, sequence_task_targets, task_targets
+from ..tasks import SEQUENCE_TARGET, canonical_task, sequence_targets
 from .abstention import embeddings
 from .estimator import PainEstimator
 from .factory import MODELS
@@ -571,11 +571,13 @@ class FusionEstimator:
 
     @staticmethod
     def _sequence_labels(seqs: Sequence[Any]) -> pd.DataFrame:
-        """``subject, sequence, target``: each sequence's pain label (median of its frames')."""
+        """``subject, sequence, target``: each sequence's pain label (its own where it has one,
+        else the median of its frames', :func:`geopain.tasks.sequence_targets`)."""
         lengths = [s.n_frames for s in seqs]
         frames = pd.DataFrame({"subject": np.repeat([str(s.subject) for s in seqs], lengths),
                                "sequence": np.repeat([str(s.sequence) for s in seqs], lengths),
-                               "target": task_targets(seqs, "binary")})
+                               "target": task_targets(seqs, "binary"),
+                               SEQUENCE_TARGET: sequence_task_targets(seqs, "binary")})
         return sequence_targets(frames, "binary", KEYS).rename("target").reset_index()
 
     def predict_frames(self, sequences: Sequence[Any]) -> pd.DataFrame:
@@ -588,7 +590,7 @@ class FusionEstimator:
         if self.face_ is None:
             lengths = [s.n_frames for s in seqs]
             frames = frame_table(seqs, np.full((sum(lengths), 2), np.nan), np.ones(sum(lengths), bool), "none",
-                                 "binary", task_targets(seqs, "binary"))
+                                 "binary", task_targets(seqs, "binary"), sequence_task_targets(seqs, "binary"))
             frames["status"], frames["reason"] = "scored", ""
             face = frames[KEYS].drop_duplicates()
         else:
