@@ -121,3 +121,9 @@ class TestVideoSkinColour:
         assert np.isnan(colour[3]).all() and np.isfinite(np.delete(colour, 3, 0)).all()
         with pytest.raises(InputError, match="image pixels"):
             video_skin_colour(tmp_path / "v.avi", self._sequence(moved, units="cm"))
+        from geopain.landmarks import LandmarkSequence
+
+        sheep = LandmarkSequence(coords=np.zeros((len(frames), 28, 2), np.float32), scheme="sheep/spfes", fps=25.0,
+                                 units="px")
+        with pytest.raises(InputError, match="no conversion"):
+            video_skin_colour(tmp_path / "v.avi", sheep)

@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 from scipy import signal
 
-from ..errors import GeopainError, InputError, ShapeError
+from ..errors import GeopainError, InputError, SchemeError, ShapeError
 from ..media import iter_video
-from ..species import convert_sequence, get_scheme
+from ..species import convert_sequence
 
 BAND_HZ = (0.7, 4.0)
 #: SNR (dB) below which no heart rate is reported.
@@ -192,9 +192,11 @@ def video_skin_colour(video: str | os.PathLike, sequence: Any) -> np.ndarray:
     if sequence.units != "px":
         raise InputError(video, f"skin colour needs landmarks in image pixels, the sequence's are in {sequence.units!r}")
     if sequence.scheme != IBUG68:
-        if get_scheme(sequence.scheme).conversion_to(IBUG68) is None:
-            raise InputError(video, f"skin colour needs iBUG-68 points; scheme {sequence.scheme} has no conversion to them")
-        sequence = convert_sequence(sequence, IBUG68)
+        try:
+            sequence = convert_sequence(sequence, IBUG68)
+        except SchemeError:
+            raise InputError(video, f"skin colour needs iBUG-68 points; scheme {sequence.scheme} has no conversion "
+                                    "to them") from None
     frames = np.asarray(sequence.frames, dtype=np.int64)
     row = {int(f): i for i, f in enumerate(frames)}
     out = np.full((len(frames), 3), np.nan)
