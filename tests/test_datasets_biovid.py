@@ -161,6 +161,13 @@ class TestPrepareBiovid:
         assert res.n_sequences == 9  # the sample without biosignals keeps its landmarks and labels
         bio = pd.read_parquet(res.extra["biosignals"])
         assert nobio not in set(bio["sequence"]) and bio["sequence"].nunique() == 8
+        # with --rppg the sample without biosignal file still gets its skin colour from the video
+        res = prepare("biovid", copy, tmp_path / "r.parquet", landmarks=tmp_path / "g.parquet", rppg=True,
+                      progress=False)
+        assert len(res.errors) == 1
+        bio = pd.read_parquet(res.extra["biosignals"])
+        one = bio[bio["sequence"] == nobio]
+        assert len(one) == 5 and one["gsr"].isna().all() and np.isfinite(one[["skin_r", "skin_g", "skin_b"]]).all().all()
 
     def test_missing_video_row(self, root, tmp_path, monkeypatch):
         copy = shutil.copytree(root, tmp_path / "PartA")

@@ -261,7 +261,8 @@ def prepare_biovid(root: str | Path, output: str | Path, detector: str | None = 
                         aligned = align_biosignals(read_biosignals(bio_path), ts, fps)
                     except InputError as exc:
                         plog.add_error(exc)
-                        continue
+                        if not rppg:
+                            continue  # with rppg, the sample still gets its skin colour
                 if rppg:
                     from ..rppg import SKIN_COLUMNS, video_skin_colour
 
