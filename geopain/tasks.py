@@ -97,7 +97,7 @@ def readable_columns(df: pd.DataFrame, task: str) -> pd.DataFrame:
             rename[c] = f"{m.group(1)}p_{names[int(m.group(2))]}"
     out = df.rename(columns=rename)
     if task != "score":
-        for col in ("prediction", "target"):
+        for col in ("prediction", "target", SEQUENCE_TARGET):
             if col in out.columns:
                 v = out[col].to_numpy(float)
                 out[col] = pd.array(np.where(np.isfinite(v), np.round(v), np.nan), dtype="Float64").astype("Int64")

@@ -64,3 +64,12 @@ class TestEstimatorSequenceTargets:
         table = est.predict_sequences(bare).set_index("sequence")
         assert SEQUENCE_TARGET not in est.predict_frames(bare)
         assert all(table.loc[s.sequence, "target"] == np.round(np.nanmedian(s.labels["pain"])) for s in bare)
+
+
+def test_readable_columns_make_the_sequence_target_a_class():
+    from geopain.tasks import readable_columns
+
+    f = _frames(target=[0.0] * 10, p_0=0.4, p_1=0.6, prediction=1.0, **{SEQUENCE_TARGET: [1.0] * 4 + [np.nan] * 6})
+    out = readable_columns(f, "binary")
+    assert str(out[SEQUENCE_TARGET].dtype) == "Int64" and out[SEQUENCE_TARGET].isna().sum() == 6
+    assert {"p_no_pain", "p_pain"} <= set(out.columns)
