@@ -4,14 +4,16 @@
 A human cohort (``hard`` preset) gets simulated GSR/ECG/EMG and the camera's skin colour (the
 remote pulse, rPPG) (:func:`geopain.biosignals.simulate_biosignals`; ``--signals`` chooses which,
 e.g. ``--signals rppg`` for a camera alone) at each coupling in ``--couplings``; ``--drop-ecg`` of
-the sequences have no ECG. Under
-subject-grouped folds a face model (``--face``, a :class:`PainEstimator`) is trained per fold and
-shared by every coupling; on top of it :class:`geopain.biosignals.FusionModel` fits the face-only
-and biosignal-only references and the early, late and attention fusions. Sequence-level
-balanced accuracy, mean ± sd over folds.
+the sequences have no ECG. Under subject-grouped folds a face model (``--face``, a
+:class:`PainEstimator`) is trained per fold and shared by every coupling; on top of it
+:class:`geopain.biosignals.FusionModel` fits the face-only and biosignal-only references and the
+early, late and attention fusions. Two face columns: the face model fitted on every training
+subject, and the face score the fusions themselves get (their cross-fitted face models).
+Sequence-level balanced accuracy (and ROC AUC in ``folds.csv``), mean ± sd over folds.
 
-Goals (issue 12): with coupling, fusion beats both single modalities; with coupling 0, fusion
-is no better than the face alone (within the spread over folds); each fusion trains within 2x
+Goals (issue 12): with coupling, fusion beats both single modalities (the better face column);
+with coupling 0, fusion is no better than its own face input (within the spread over folds;
+a better class-balanced threshold can still raise its balanced accuracy, not its AUC); each fusion trains within 2x
 the face model's time (a fusion fit: two half-size face models, whose out-of-fold scores the
 fusion is fitted on and which score new sequences together, ``--face-fit cross``, or those and
 a face model on every training subject, ``--face-fit full``; and the fusion itself; timed per
