@@ -56,14 +56,15 @@ def write_layout(root: Path, subjects: int, samples: int, coupling: float, seed:
                               aligned=False)
     rows = ["subject_id\tsubject_name\tclass_id\tclass_name\tsample_id\tsample_name"]
     renamed = []
-    names = {s: f"{100000 + i:06d}_{'wm'[i % 2]}_{20 + 3 * i % 45}" for i, s in enumerate(dict.fromkeys(
-        q.subject for q in seqs))}  # BioVid's subject names: date_sex_age
+    ids = {s: i for i, s in enumerate(dict.fromkeys(q.subject for q in seqs))}
+    names = {s: f"{100000 + i:06d}_{'wm'[i % 2]}_{20 + 3 * i % 45}" for s, i in ids.items()}  # BioVid's: date_sex_age
+    recordings = dict(tuple(raw.groupby(["subject", "sequence"], sort=False)))
     for k, s in enumerate(seqs):
         subject = names[s.subject]
         cls = "PA4" if s.sequence_labels["pain"] else "BL1"
         sample = f"{subject}-{cls}-{k:03d}"
-        rows.append(f"{list(names.values()).index(subject)}\t{subject}\t{4 if cls == 'PA4' else 0}\t{cls}\t{k}\t{sample}")
-        sig = raw[(raw["subject"] == s.subject) & (raw["sequence"] == s.sequence)]
+        rows.append(f"{ids[s.subject]}\t{subject}\t{4 if cls == 'PA4' else 0}\t{cls}\t{k}\t{sample}")
+        sig = recordings[(s.subject, s.sequence)]
         folder = root / "biosignals_filtered" / subject
         folder.mkdir(parents=True, exist_ok=True)
         out = sig[["time", "gsr", "ecg", "emg_trapezius"]].copy()

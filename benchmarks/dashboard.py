@@ -12,7 +12,6 @@ Results: ``benchmarks/results/dashboard/dashboard.json`` and ``.md``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import socket
 import statistics
@@ -91,7 +90,8 @@ def main() -> int:
         print("postgresql:", flush=True)
         res["postgresql"] = measure(args.postgres, args.runs, args.windows, args.repeat)
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "dashboard.json").write_text(json.dumps(res, indent=1) + "\n")
+    from geopain.jsonio import write_json
+    write_json(OUT / "dashboard.json", res, indent=1)
     lines = ["# Dashboard response times (benchmarks/dashboard.py)", "",
              f"{args.runs} runs x {args.windows} windows; real HTTP requests to uvicorn on localhost, median and "
              f"worst of {args.repeat} after a warm-up; {os.cpu_count()} CPUs, load average at start "

@@ -38,6 +38,7 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import independent_cohort as ic  # noqa: E402
 
+from geopain.jsonio import write_json  # noqa: E402
 from geopain.landmarks import LandmarkSequence  # noqa: E402
 from geopain.species import get_scheme  # noqa: E402
 
@@ -367,8 +368,8 @@ def cross_generator_draws(args: argparse.Namespace, methods: list[str], n_sim: i
     config = {"models": methods[1:], "seeds": args.seeds, "subjects": args.subjects, "frames": args.frames,
               "dims": args.dims, "n_sim": n_sim, "estimator_kwargs": common, "generator": ic.GENERATOR}
     seconds = round(time.perf_counter() - t_start, 1)
-    (out / "cross_generator.json").write_text(json.dumps({"config": config, "draws": draws, "summary": rows,
-                                                          "seconds": seconds}, indent=1, default=float))
+    write_json(out / "cross_generator.json", {"config": config, "draws": draws, "summary": rows, "seconds": seconds},
+               indent=1)
     lines = [f"# Cross-generator ranking over {len(draws)} draws (seeds {args.seeds}; trained on {n_sim} "
              f"simulated human subjects, tested on every frame of an independent human cohort of "
              f"{args.subjects} subjects per draw; ROC AUC of pain vs no pain; {seconds:.0f} s)", "",
@@ -427,7 +428,7 @@ def run(args: argparse.Namespace) -> int:
     rows = summary_rows(runs, methods)
     table = markdown(rows)
     result = {"config": config, "runs": runs, "summary": rows, "seconds": seconds}
-    (out / "generality.json").write_text(json.dumps(result, indent=1, default=float))
+    write_json(out / "generality.json", result, indent=1)
     header = (f"# geopain generality ({', '.join(models)}; seeds {args.seeds}; dims {args.dims}; "
               f"cross-generator trained on {n_sim} simulated subjects)\n\n")
     (out / "generality.md").write_text(header + table + "\n")

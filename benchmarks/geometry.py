@@ -21,7 +21,6 @@ Usage: python benchmarks/geometry.py [--frames 100000] [--chunk 10000] [--thread
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -110,7 +109,8 @@ def main(argv=None) -> int:
     print(f"load average before/after: {results['load_average']} / {results['load_average_after']} "
           f"({results['cpus']} CPUs; shared machines make these numbers noisy)")
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+        from geopain.jsonio import write_json
+        write_json(args.json, results)
     return 0
 
 

@@ -16,7 +16,6 @@ sensitive to other load.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -103,9 +102,9 @@ def main(argv: list[str]) -> int:
               f"infer {row['infer_graphs_s']:9.0f} graphs/s (wall), {row['infer_graphs_cpu_s']:9.0f} per CPU-s   "
               f"pipeline {row['pipeline_frames_s']:7.0f} frames/s", flush=True)
     if args.output:
-        with open(args.output, "w") as fh:
-            json.dump({"threads": args.threads, "frames": n_frames, "batch": args.batch, "hidden": args.hidden,
-                       "rows": rows}, fh, indent=1)
+        from geopain.jsonio import write_json
+        write_json(args.output, {"threads": args.threads, "frames": n_frames, "batch": args.batch,
+                                 "hidden": args.hidden, "rows": rows}, indent=1)
     return 0
 
 

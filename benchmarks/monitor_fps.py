@@ -118,7 +118,8 @@ def main() -> int:
     print(json.dumps(res["every_frame"], indent=1), flush=True)
     res["machine"]["load_avg_at_end"] = os.getloadavg()
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "monitor_fps.json").write_text(json.dumps(res, indent=1) + "\n")
+    from geopain.jsonio import write_json
+    write_json(OUT / "monitor_fps.json", res, indent=1)
     lines = ["# Monitor throughput (benchmarks/monitor_fps.py)", "",
              f"Video: {args.minutes:g} min, 25 fps, 640x480 (astronaut photo panning). Detector: MediaPipe. "
              f"Model: shipped WGNN (human/ibug68). {os.cpu_count()} CPUs; load average at start "

@@ -13,7 +13,6 @@ Run with ``python benchmarks/startup.py [--repeats 5] [--baseline DIR]``; writes
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import subprocess
@@ -74,7 +73,8 @@ def main() -> int:
         results = {"load_average": os.getloadavg(), "cpus": os.cpu_count(), "current": measure(ROOT, table, args.repeats)}
         if args.baseline:
             results["baseline"] = measure(Path(args.baseline), table, args.repeats)
-    (OUT / "startup.json").write_text(json.dumps(results, indent=2) + "\n")
+    from geopain.jsonio import write_json
+    write_json(OUT / "startup.json", results)
     lines = ["| command | tree | best wall s | median wall s | best CPU s |", "|---|---|---|---|---|"]
     for tree in ("baseline", "current"):
         for name, r in results.get(tree, {}).items():

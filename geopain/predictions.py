@@ -27,39 +27,45 @@ def apply_temperature(proba: np.ndarray, temperature: float) -> np.ndarray:
     return out
 
 
+#: the label that carries each task's target
+TASK_LABEL = {"binary": "pain", "levels": "level", "score": "score"}
+
+
+def _task_label(labels: dict, task: str, scale: Any) -> Any:
+    """``task``'s target in ``labels`` (a sequence's frame labels or its own ``sequence_labels``):
+    the ``pain`` / ``level`` / ``score`` label, or the class of a ``score`` label on ``scale``;
+    None where there is none."""
+    v = labels.get(TASK_LABEL[task])
+    if v is None and task != "score" and "score" in labels and scale is not None:
+        v = scale.binary(labels["score"]) if task == "binary" else scale.level(labels["score"])
+    return v
+
+
 def task_targets(sequences: Sequence[Any], task: str, scheme: Any = None) -> np.ndarray:
     """``(F,)`` frame targets of ``task`` (NaN where unknown): the ``pain`` / ``level`` /
     ``score`` label, or the class of a ``score`` label on the species' scale."""
     if scheme is None:
         scheme = get_scheme(sequences[0].scheme)
-    scale = scheme.pain_scale
-    name = {"binary": "pain", "levels": "level", "score": "score"}[canonical_task(task)]
+    task = canonical_task(task)
     out = []
     for s in sequences:
-        v = s.labels.get(name)
-        if v is None and task != "score" and "score" in s.labels and scale is not None:
-            v = scale.binary(s.labels["score"]) if task == "binary" else scale.level(s.labels["score"])
+        v = _task_label(s.labels, task, scheme.pain_scale)
         out.append(np.full(s.n_frames, np.nan) if v is None else np.asarray(v, dtype=np.float64))
     return np.concatenate(out) if out else np.zeros(0)
 
 
 def sequence_task_targets(sequences: Sequence[Any], task: str, scheme: Any = None) -> np.ndarray:
-    """``(F,)`` each frame's *sequence* target of ``task`` from the sequence's own labels
-    (``sequence_labels``: ``pain`` / ``level`` / ``score``, or the class of its ``score`` on the
-    species' scale), repeated over its frames; NaN where the sequence has none."""
+    """``(F,)`` each frame's *sequence* target of ``task``: the same label read from the
+    sequence's own ``sequence_labels`` (:func:`task_targets`' rule), repeated over its frames;
+    NaN where the sequence has none."""
     if not len(sequences):
         return np.zeros(0)
     if scheme is None:
         scheme = get_scheme(sequences[0].scheme)
-    scale = scheme.pain_scale
     task = canonical_task(task)
-    name = {"binary": "pain", "levels": "level", "score": "score"}[task]
     values = []
     for s in sequences:
-        lab = s.sequence_labels or {}
-        v = lab.get(name)
-        if v is None and task != "score" and "score" in lab and scale is not None:
-            v = scale.binary(lab["score"]) if task == "binary" else scale.level(lab["score"])
+        v = _task_label(s.sequence_labels or {}, task, scheme.pain_scale)
         try:
             values.append(float(np.asarray(v, dtype=float)) if v is not None else np.nan)
         except (TypeError, ValueError):  # a label that is not a number is not a target

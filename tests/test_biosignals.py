@@ -248,10 +248,30 @@ class TestFusion:
         y = labels["target"].to_numpy(int)
         rows = [np.arange(0, 60), np.arange(20, 80)]
         stacked = m._train_attention_stack(parts, present, y, rows, [1e-3, 1e-1])
-        for r, decay, logit in zip(rows, [1e-3, 1e-1], stacked):
+        for r, decay, model in zip(rows, [1e-3, 1e-1], stacked):
             alone = m._train_attention([q[r] for q in parts], present[r], y[r], decay)
             with torch.no_grad():
+                logit = model(parts, present)[0]
                 np.testing.assert_allclose(logit.numpy(), alone(parts, present)[0].numpy(), atol=1e-4)
+            # and as a plain training loop would: Adam with (coupled) weight decay on all but the skip
+            from geopain.models.fusion import _Attention, _balanced_weights
+
+            torch.manual_seed(m.seed)
+            plain = _Attention([q.shape[1] for q in parts])
+            named = list(plain.named_parameters())
+            opt = torch.optim.Adam([{"params": [v for n, v in named if plain.decayed(n)], "weight_decay": decay},
+                                    {"params": [v for n, v in named if not plain.decayed(n)], "weight_decay": 0.0}],
+                                   lr=m.lr)
+            yt = torch.as_tensor(y[r], dtype=torch.float32)
+            for _ in range(m.epochs):
+                out = plain([q[r] for q in parts], present[r])[0]
+                loss = (torch.nn.functional.binary_cross_entropy_with_logits(out, yt, reduction="none")
+                        * _balanced_weights(yt)).mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            with torch.no_grad():
+                np.testing.assert_allclose(logit.numpy(), plain(parts, present)[0].numpy(), atol=1e-4)
         fixed = FusionModel("attention", epochs=40, weight_decay=0.05).fit(face, bio, labels=labels, face_oof=face)
         assert fixed.weight_decay_ == 0.05 and fixed.weight_decay_losses_ == {}
         with pytest.raises(GeopainError, match="weight_decay"):

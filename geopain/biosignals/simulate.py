@@ -157,6 +157,8 @@ def simulate_biosignals(sequences: Iterable[LandmarkSequence], coupling: float =
         fps = s.fps or 25.0
         t = np.arange(ts[0] - 0.5 / fps, ts[-1] + 0.5 / fps, 1.0 / fs_raw)
         beats = _beats(t, hr0 + 12 * k + 2 * rng.standard_normal(), 0.05 * (1 - 0.4 * min(k, 1)), rng)
+        # every contact signal is drawn even when ``signals`` leaves it out (it is dropped below): the
+        # random stream, so each signal a table does have, is the same whichever others it has
         raw = pd.DataFrame({
             "time": t,
             "gsr": _gsr(t, level0 + 0.8 * k, scr0 + 0.6 * k, rng),

@@ -353,33 +353,14 @@ class FusionModel:
     def _train_attention(self, parts: list[torch.Tensor], present: torch.Tensor, y: np.ndarray,
                          weight_decay: float) -> _Attention:
         """One attention model trained full-batch on ``parts``/``present`` (class-balanced BCE)."""
-        torch.manual_seed(self.seed)
-        model = _Attention([p.shape[1] for p in parts])
-        named = list(model.named_parameters())
-        opt = torch.optim.Adam([{"params": [v for n, v in named if model.decayed(n)], "weight_decay": weight_decay},
-                                {"params": [v for n, v in named if not model.decayed(n)], "weight_decay": 0.0}],
-                               lr=self.lr)
-        yt = torch.as_tensor(y, dtype=torch.float32)
-        w = _balanced_weights(yt)
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # a few hundred tiny full-batch steps: threads only add overhead
-        try:
-            for _ in range(self.epochs):
-                logit, _ = model(parts, present)
-                loss = (nn.functional.binary_cross_entropy_with_logits(logit, yt, reduction="none") * w).mean()
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-        finally:
-            torch.set_num_threads(threads)
-        return model.eval()
+        return self._train_attention_stack(parts, present, y, [np.arange(len(y))], [weight_decay])[0]
 
     def _train_attention_stack(self, parts: list[torch.Tensor], present: torch.Tensor, y: np.ndarray,
-                               train_rows: list[np.ndarray], weight_decays: list[float]) -> list[torch.Tensor]:
-        """``len(train_rows)`` attention models trained at once, as :meth:`_train_attention` would
-        train each on ``y[rows]`` with its weight decay (same start, same steps: Adam's coupled
-        weight decay is the gradient of ``wd / 2 * |theta|^2``); returns each one's ``(S,)`` logits
-        on every row."""
+                               train_rows: list[np.ndarray], weight_decays: list[float]) -> list[_Attention]:
+        """``len(train_rows)`` attention models trained at once (stacked, :func:`torch.func.vmap`),
+        model ``m`` on rows ``train_rows[m]`` with ``weight_decays[m]``: full batch, Adam from the
+        same start, class-balanced BCE (a mean over its own rows) plus ``wd / 2 * |theta|^2`` on
+        the decayed parameters (Adam's coupled weight decay). Each is as if trained alone."""
         from torch.func import functional_call, stack_module_state, vmap
 
         torch.manual_seed(self.seed)
@@ -391,15 +372,13 @@ class FusionModel:
             W[m, rows] = _balanced_weights(yt[rows]) / len(rows)
         decay = torch.as_tensor(weight_decays, dtype=torch.float32)
 
-        def logits(p: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> torch.Tensor:
-            return functional_call(base, (p, b), (parts, present))[0]
-
         def loss(p: dict[str, torch.Tensor], b: dict[str, torch.Tensor], w: torch.Tensor) -> torch.Tensor:
-            return (nn.functional.binary_cross_entropy_with_logits(logits(p, b), yt, reduction="none") * w).sum()
+            logit = functional_call(base, (p, b), (parts, present))[0]
+            return (nn.functional.binary_cross_entropy_with_logits(logit, yt, reduction="none") * w).sum()
 
         opt = torch.optim.Adam(params.values(), lr=self.lr)
         threads = torch.get_num_threads()
-        torch.set_num_threads(1)
+        torch.set_num_threads(1)  # a few hundred tiny full-batch steps: threads only add overhead
         try:
             for _ in range(self.epochs):
                 total = vmap(loss)(params, buffers, W).sum()
@@ -408,11 +387,14 @@ class FusionModel:
                 opt.zero_grad()
                 total.backward()
                 opt.step()
-            with torch.no_grad():
-                out = vmap(logits)(params, buffers)
         finally:
             torch.set_num_threads(threads)
-        return list(out)
+        models = []
+        for m in range(len(train_rows)):
+            model = copy.deepcopy(base)
+            model.load_state_dict({n: v[m].detach() for n, v in {**params, **buffers}.items()})
+            models.append(model.eval())
+        return models
 
     def _fit_attention(self, table: pd.DataFrame, y: np.ndarray, p_face: np.ndarray | None) -> None:
         """Fit ``attention_``; ``weight_decay="auto"``: the one of :data:`ATTENTION_WEIGHT_DECAYS`
@@ -433,10 +415,12 @@ class FusionModel:
                       if k >= 2 else [])
             if splits:
                 runs = [(c, tr, te) for c in ATTENTION_WEIGHT_DECAYS for tr, te in splits]
-                logits = self._train_attention_stack(parts, present, y, [tr for _, tr, _ in runs],
+                models = self._train_attention_stack(parts, present, y, [tr for _, tr, _ in runs],
                                                      [c for c, _, _ in runs])
                 losses: dict[float, list[float]] = {c: [] for c in ATTENTION_WEIGHT_DECAYS}
-                for (c, _, te), logit in zip(runs, logits):
+                for (c, _, te), model in zip(runs, models):
+                    with torch.no_grad():
+                        logit = model(parts, present)[0]
                     yt = torch.as_tensor(y[te], dtype=torch.float32)
                     losses[c].append(float((nn.functional.binary_cross_entropy_with_logits(
                         logit[te], yt, reduction="none") * _balanced_weights(yt)).mean()))
