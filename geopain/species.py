@@ -41,6 +41,16 @@ MEASUREMENT_KINDS: dict[str, tuple[str, ...]] = {
     "line_angle": ("lines",),  # angle between line a-b and line c-d, degrees
 }
 
+#: Arguments of a measurement kind that only fix a frame of reference (an eye-corner line, a
+#: width that divides, the axis an ear's angle is taken against): the measurement reports the
+#: movement of its other landmarks. ``(argument, rows)``: ``rows`` ``None`` = all of it, else
+#: those rows of the argument.
+MEASUREMENT_ANCHORS: dict[str, tuple[tuple[str, slice | None], ...]] = {
+    "point_line_distance": (("line", None),),
+    "ratio": (("denominator", None),),
+    "line_angle": (("lines", slice(1, None)),),
+}
+
 _extra_dirs: list[Path] = []
 
 
@@ -143,6 +153,20 @@ class Measurement:
             idx.update(int(i) for i in np.ravel(value))
         return sorted(idx)
 
+    @property
+    def moving_landmarks(self) -> list[int]:
+        """The landmarks whose movement the measurement reports: :attr:`landmarks` less its
+        anchors (:data:`MEASUREMENT_ANCHORS`), unless they move too."""
+        idx: set[int] = set()
+        anchors = dict(MEASUREMENT_ANCHORS.get(self.kind, ()))
+        for arg, value in self.args.items():
+            rows = np.asarray(value)
+            if arg in anchors:
+                keep = anchors[arg]
+                rows = rows[:0] if keep is None else np.delete(rows, np.arange(len(rows))[keep], axis=0)
+            idx.update(int(i) for i in np.ravel(rows))
+        return sorted(idx)
+
 
 @dataclass(frozen=True)
 class Scheme:
@@ -169,6 +193,7 @@ class Scheme:
     source: str = ""
     derived_from: str | None = None  # key of the scheme this one is a subset of
     derived_keep: tuple[int, ...] = ()  # indices of the base scheme this one keeps
+    unit_shows_on: dict[str, tuple[int, ...]] = field(default_factory=dict)  # unit -> where it shows, if declared
 
     @property
     def n_points(self) -> int:
@@ -201,10 +226,23 @@ class Scheme:
             raise SchemeError(f"{self.key}: no landmark named {name!r}") from None
 
     def unit_landmarks(self) -> dict[str, list[int]]:
-        """For each pain unit, the landmarks its measurements use."""
+        """For each pain unit, the landmarks its measurements use (anchors included: a unit
+        cannot be measured without them)."""
         out: dict[str, set[int]] = {}
         for m in self.measurements:
             out.setdefault(m.unit, set()).update(m.landmarks)
+        return {u: sorted(v) for u, v in out.items()}
+
+    def unit_shown_landmarks(self) -> dict[str, list[int]]:
+        """For each pain unit, the landmarks where it shows: what the adapter declares under
+        ``unit_shows_on`` (e.g. the whole upper lip for AU10, which is measured from the nose
+        base), else those its measurements report the movement of
+        (:attr:`Measurement.moving_landmarks`, not their anchors). What explanations credit to
+        a unit."""
+        out: dict[str, set[int]] = {}
+        for m in self.measurements:
+            out.setdefault(m.unit, set()).update(m.moving_landmarks)
+        out.update({unit: set(idx) for unit, idx in self.unit_shows_on.items()})
         return {u: sorted(v) for u, v in out.items()}
 
     def conversion_to(self, target: str) -> np.ndarray:
@@ -408,6 +446,7 @@ def _build(path: Path) -> Scheme:
 
     scale = _parse_scale(data["pain_scale"], path) if "pain_scale" in data else _species_scale_or_none(species)
     measurements = _parse_measurements(data.get("measurements", []), resolve, where, scale)
+    shows_on = _parse_unit_shows_on(data.get("unit_shows_on"), resolve, where, scale)
 
     conversions = {}
     for target, spec in (data.get("conversions") or {}).items():
@@ -431,7 +470,22 @@ def _build(path: Path) -> Scheme:
         conversions=conversions,
         yolo=dict(data.get("yolo") or {}),
         source=where,
+        unit_shows_on=shows_on,
     )
+
+
+def _parse_unit_shows_on(spec: Any, resolve, where: str, scale: PainScale | None) -> dict[str, tuple[int, ...]]:
+    """``unit_shows_on: {unit: [landmarks]}``: where a unit shows, where its measurements do not say."""
+    if spec is None:
+        return {}
+    if not isinstance(spec, dict):
+        raise SchemeError(f"{where}: 'unit_shows_on' must map pain units to lists of landmarks")
+    out = {}
+    for unit, pts in spec.items():
+        if scale is not None and unit not in scale.units:
+            raise SchemeError(f"{where}: 'unit_shows_on' names unit {unit!r}, not in {scale.name}")
+        out[str(unit)] = tuple(sorted({resolve(p) for p in _expand(pts, f"{where}: unit_shows_on.{unit}")}))
+    return out
 
 
 def _species_scale_or_none(species: str) -> PainScale | None:
@@ -476,6 +530,7 @@ def _derive(data: dict, path: Path, key: str) -> Scheme:
         if all(i in new_of for i in m.landmarks):
             args = {k: np.vectorize(new_of.get)(np.asarray(v)).tolist() for k, v in m.args.items()}
             measurements.append(Measurement(m.name, m.unit, m.kind, args, m.pain_direction, m.description))
+    shows_on = {u: tuple(new_of[i] for i in idx if i in new_of) for u, idx in base.unit_shows_on.items()}
     if any(i not in new_of for i in base.reference_pair):
         raise SchemeError(f"{where}: derived scheme drops the reference distance points")
     n = len(keep)
@@ -498,6 +553,7 @@ def _derive(data: dict, path: Path, key: str) -> Scheme:
         conversions=conversions,
         yolo=dict(data.get("yolo") or {}),
         source=where,
+        unit_shows_on=shows_on,
         derived_from=base.key,
         derived_keep=tuple(keep),
     )

@@ -6,6 +6,7 @@ import functools
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import geopain.species as species
@@ -15,6 +16,7 @@ from geopain.errors import GeopainError
 from geopain.explain import explain, region_attributions, unit_attributions, unit_landmark_weights
 from geopain.explain.attribution import long_table
 from geopain.explain.faithfulness import deletion_curve, explained_values, single_unit_sequences
+from geopain.explain.shapley import _coalitions, robust_fit_onto, unit_players, unit_shapley
 from geopain.explain.units import top_unit
 from geopain.models import PainEstimator
 
@@ -87,12 +89,13 @@ class TestExplainErrors:
 class TestUnitAttributions:
     def test_uses_the_adapter_map(self):
         est = _fitted("wgnn")
-        att = explain(est, cohort("human", 4, 2, 12)[:1])
+        att = explain(est, cohort("human", 4, 2, 12)[:1], units=False)
+        assert att.units is None
         units, W = unit_landmark_weights(est.scheme_obj_)
         assert units == ["AU4", "AU6", "AU7", "AU9", "AU10", "AU43"]
-        ul = est.scheme_obj_.unit_landmarks()
-        for i, u in enumerate(units):  # a unit has weight exactly on the landmarks its measurements use
-            assert set(np.flatnonzero(W[i])) == set(ul[u])
+        shown = est.scheme_obj_.unit_shown_landmarks()
+        for i, u in enumerate(units):  # a unit has weight exactly on the landmarks where it shows
+            assert set(np.flatnonzero(W[i])) == set(shown[u])
         df = unit_attributions(att)
         ok = att.found
         np.testing.assert_allclose(df[units].to_numpy()[ok], np.nan_to_num(att.landmarks[ok]) @ W.T)
@@ -100,6 +103,20 @@ class TestUnitAttributions:
         np.testing.assert_allclose(df.to_numpy()[ok].sum(1), np.nansum(att.landmarks[ok], 1), atol=1e-9)
         regions = region_attributions(att)
         assert set(regions.columns) == set(est.scheme_obj_.regions)
+
+    @pytest.mark.parametrize("model", ["wgnn", "logreg"])
+    def test_shapley_units_add_up(self, model):
+        est = _fitted(model)
+        seqs = cohort("human", 4, 2, 12)[:2]
+        att = explain(est, seqs)
+        df = unit_attributions(att)
+        assert list(df.columns) == ["AU4", "AU6", "AU7", "AU9", "AU10", "AU43", "other"]
+        assert att.unit_method.startswith("Shapley values") and att.unit_method.endswith("exact")
+        ok = att.found
+        gap = att.output[ok] - att.unit_reference_output[ok]
+        np.testing.assert_allclose(df.to_numpy()[ok].sum(1), gap, atol=1e-5)
+        assert np.abs(gap).max() > 1e-4  # something to explain (a model of one epoch says little)
+        assert list(unit_attributions(att, include_other=False).columns) == list(df.columns[:-1])
 
     def test_user_written_species(self, tmp_path, monkeypatch):
         """A cat adapter written by a user (two units) gets unit explanations with no code."""
@@ -132,6 +149,64 @@ class TestUnitAttributions:
             assert units["ear_position"].iloc[pain_rows].mean() > 5 * abs(units["orbital_tightening"].iloc[pain_rows].mean())
         finally:
             species._clear_caches()
+
+
+class TestUnitShapley:
+    def test_smoke_players_partition_the_face(self):
+        for key, n_shared in (("human/ibug68", 2), ("sheep/spfes", 0)):
+            scheme = species.get_scheme(key)
+            units, members, shares = unit_players(scheme)
+            assert (members.sum(0) == 1).all()  # every landmark in exactly one group
+            np.testing.assert_allclose(shares.sum(1), 1.0)
+            assert ((shares[:, :-1] > 0).sum(1) > 1).sum() == n_shared  # groups that several units show on
+        units, members, shares = unit_players(species.get_scheme("human/ibug68"))
+        lower_lid = int(np.flatnonzero(members[:, 40])[0])
+        assert dict(zip(units, shares[lower_lid])) == {"AU4": 0, "AU6": 0.5, "AU7": 0.5, "AU9": 0, "AU10": 0, "AU43": 0}
+
+    def test_feature_shapley_weights(self):
+        """Exact weights give an additive game's own terms and split a pure interaction equally;
+        sampled permutations (antithetic) are exact for an additive game too."""
+        for P, n_perm in ((4, 0), (12, 16)):
+            masks, W = _coalitions(P, n_perm, seed=0) if P > 10 else _coalitions(P, 0, 0)
+            a = np.arange(1.0, P + 1)
+            np.testing.assert_allclose(W @ (masks @ a), a, atol=1e-9)
+            both = (masks[:, 0] & masks[:, 1]).astype(float)
+            phi = W @ both
+            np.testing.assert_allclose(phi[:2], 0.5, atol=0.15 if P > 10 else 1e-12)
+            np.testing.assert_allclose(phi[2:], 0, atol=1e-12)
+
+    def test_feature_robust_fit_ignores_moved_points(self):
+        rng = np.random.default_rng(0)
+        target = rng.normal(0, 3, (20, 3))
+        angle = 0.4
+        R = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
+        frame = 1.7 * target @ R.T + 2.0
+        frame[:3] += 2.5  # an expression moved three points far
+        placed = robust_fit_onto(frame[None], target)[0]
+        np.testing.assert_allclose(placed[3:], target[3:], atol=1e-3)
+        assert np.linalg.norm(placed[:3] - target[:3], axis=1).min() > 1.0
+
+    @pytest.mark.parametrize("model", ["wgnn", "logreg"])
+    def test_feature_only_the_unit_that_moved(self, model):
+        """The upper lip rises against the person's calm face, nothing else moves: AU10 gets the
+        change, every other unit (almost) nothing, though the alignment moves every normalised
+        point a little (which is where integrated gradients on the model's inputs spread it)."""
+        from geopain.geometry.normalize import normalize
+
+        est = _fitted(model)
+        s = cohort("human", 4, 2, 12)[0]
+        calm = np.repeat(s.coords[:1], 6, 0)
+        moved = calm.copy()
+        moved[:, [49, 50, 51, 52, 53, 61, 62, 63], 1] += np.linspace(0.1, 0.6, 6)[:, None]
+        seq = replace(s, coords=moved.astype(np.float32), confidence=None, frames=np.arange(6),
+                      timestamps=np.arange(6) / 25.0, frame_confidence=np.ones(6, np.float32), labels={})
+        reference = normalize(replace(seq, coords=calm.astype(np.float32))).coords[:1].astype(np.float64)
+        columns, values, ref_out = unit_shapley(est, [seq], reference)
+        df = pd.DataFrame(values, columns=columns)
+        lip = df["AU10"].abs().to_numpy()
+        assert lip.max() > 1e-3
+        np.testing.assert_array_less(df.drop(columns="AU10").abs().max(1).to_numpy(), 0.02 * lip + 1e-6)
+        np.testing.assert_allclose(values.sum(1), explained_values(est, [seq]) - ref_out, atol=1e-5)
 
 
 class TestFaithfulness:

@@ -151,6 +151,9 @@ MALFORMED = [
     (lambda d: d["measurements"][0].__setitem__("pairs", [["p1", "p2", "p3"]]), "'pairs' has the wrong shape"),
     (lambda d: d["measurements"][0].pop("pairs"), "needs 'pairs'"),
     (_set("edges", {"paths": [["p0"]]}), "fewer than 2 points"),
+    (_set("unit_shows_on", {"whiskers": ["p1"]}), "'unit_shows_on' names unit 'whiskers', not in FGS"),
+    (_set("unit_shows_on", {"ear_position": ["p99"]}), "unknown landmark 'p99'"),
+    (_set("unit_shows_on", ["p1"]), "'unit_shows_on' must map pain units to lists of landmarks"),
 ]
 
 
@@ -172,6 +175,36 @@ class TestMalformedAdapters:
             load_scheme(p)
         with pytest.raises(SchemeError, match="no such adapter file"):
             load_scheme(tmp_path / "none.yaml")
+
+
+class TestUnitShownLandmarks:
+    """Where each pain unit shows: its measurements' moving points, or the adapter's declaration."""
+
+    def test_smoke_anchors_are_not_where_a_unit_shows(self):
+        s = get_scheme("human/ibug68")
+        brow = next(m for m in s.measurements if m.name == "brow_eye_right")
+        assert brow.landmarks == [17, 18, 19, 20, 21, 36, 39]  # the eye-corner line is an anchor
+        assert brow.moving_landmarks == [17, 18, 19, 20, 21]
+        aspect = next(m for m in s.measurements if m.name == "eye_aspect_right")
+        assert aspect.moving_landmarks == [37, 38, 40, 41]  # the eye's width only divides
+        ear = next(m for m in get_scheme("sheep/spfes").measurements if m.name == "ear_droop_right")
+        assert [get_scheme("sheep/spfes").landmarks[i] for i in ear.moving_landmarks] == ["ear_tip_r", "ear_base_r"]
+
+    def test_feature_declared_places_replace_the_measured_ones(self):
+        s = get_scheme("human/ibug68")
+        shown = s.unit_shown_landmarks()
+        assert shown["AU10"] == [33, 48, 49, 50, 51, 52, 53, 54, 61, 62, 63]  # the whole upper lip
+        assert shown["AU43"] == [37, 38, 43, 44]  # the upper lids, not the lower ones of its lid gaps
+        assert shown["AU4"] == list(range(17, 27))
+        assert set(shown) == set(s.unit_landmarks())
+        # a derived scheme keeps the declaration on its own indices (iBUG 66 drops 60 and 64)
+        assert get_scheme("human/ibug66").unit_shown_landmarks()["AU10"] == [33, 48, 49, 50, 51, 52, 53, 54, 60, 61, 62]
+
+    def test_feature_user_adapter(self, tmp_path, isolated_dirs):
+        path = cat_adapter(tmp_path, mutate=lambda d: d.__setitem__("unit_shows_on", {"ear_position": ["12..15"]}))
+        s = load_scheme(path)
+        assert s.unit_shown_landmarks() == {"ear_position": [12, 13, 14, 15]}
+        assert s.unit_landmarks() == {"ear_position": [12, 23]}  # measuring still needs its own points
 
 
 class TestConversion:

@@ -1,14 +1,17 @@
 """Landmark attributions -> pain units and regions, through the species adapter only.
 
 A species adapter (``species/<species>/<scheme>.yaml``) declares its measurements, each
-belonging to a pain unit and using some landmarks (:meth:`geopain.species.Scheme.unit_landmarks`),
-and its regions. Nothing here knows a species: a user-written adapter gets unit and region
+belonging to a pain unit, where each unit shows (the landmarks its measurements report the
+movement of, plus ``unit_shows_on``: :meth:`geopain.species.Scheme.unit_shown_landmarks`), and
+its regions. Nothing here knows a species: a user-written adapter gets unit and region
 explanations with no code.
 
-Units: a landmark's attribution is shared equally among the units whose measurements use it
-(:func:`unit_landmark_weights`), so unit attributions add up to the attribution of the landmarks
-some unit uses; the rest is reported as ``other`` (landmarks no unit measures). Regions: every
-landmark belongs to at most one region, so region attributions partition the total.
+Units: :func:`unit_attributions` reports the Shapley values that :func:`~geopain.explain.explain`
+computes in the input space (:mod:`geopain.explain.shapley`) where it has them. Otherwise (and
+for :func:`unit_landmark_weights`'s users) a landmark's attribution is shared equally among the
+units that show on it, so unit attributions add up to the attribution of those landmarks; the
+rest is reported as ``other``. Regions: every landmark belongs to at most one region, so region
+attributions partition the total.
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from ..species import Scheme
 
 def unit_landmark_weights(scheme: Scheme) -> tuple[list[str], np.ndarray]:
     """``(units, W (U, N))``: each unit's share of each landmark (columns sum to 1 or 0)."""
-    ul = scheme.unit_landmarks()
+    ul = scheme.unit_shown_landmarks()
     scale_units = list(scheme.pain_scale.units) if scheme.pain_scale is not None else []
     units = [u for u in scale_units if u in ul] + [u for u in ul if u not in scale_units]
     W = np.zeros((len(units), scheme.n_points))
@@ -41,6 +44,9 @@ def unit_label(scheme: Scheme, unit: str) -> str:
 
 def unit_attributions(att, include_other: bool = True) -> pd.DataFrame:
     """``(F, U[+1])`` DataFrame of per-frame unit attributions (columns: unit names, ``other``)."""
+    if att.units is not None:
+        df = pd.DataFrame(att.units, columns=att.unit_names)
+        return df if include_other else df.drop(columns="other")
     units, W = unit_landmark_weights(att.scheme)
     lm = att.landmarks
     data = np.nan_to_num(lm) @ W.T
