@@ -13,7 +13,7 @@ onnx      WGNN inference, ONNX Runtime (float and int8) against torch on the CPU
           neural frame model's export parity; int8 accuracy change (benchmarks/speed_onnx.py).
 extract   the default detector: bare detector loop vs ``extract`` with 1 worker and with one
           worker per core; one long video (chunks side by side) with 1 worker and one per core;
-          projected wall time of a BioVid-size run.
+          projected wall time of a BioVid-size run; ratios are medians of paired rounds.
 cluster   one cross-validation in one process, with ``workers`` = cores, and on a real 2-node
           local Ray cluster (``ray start``), with the same predictions (alone:
           ``--sections cluster --out benchmarks/results/speed/cluster``).
@@ -145,87 +145,95 @@ def bench_geometry(args, results: dict) -> list[str]:
 
 def bench_extract(args, results: dict) -> list[str]:
     """Extraction with the default human detector (MediaPipe): the bare detector loop, one
-    worker and ``--workers`` = cores, on the same short videos (a real photo moving and zooming)."""
+    worker and ``--workers`` = cores, on the same short videos (a real photo moving and zooming).
+
+    Every ratio is the median over ``--rounds`` paired runs (the two sides right after each
+    other), so that a burst of other work on these shared cores, or the virtual machine's speed
+    drifting over minutes, does not land on one side of a ratio only.
+    """
+    import shutil
     import tempfile
 
+    import numpy as np
     from _detectors_helpers import write_video
     from geopain.detectors import create
     from geopain.extract import extract, release_detectors
-    from geopain.parallel import resolve_workers
     from geopain.media import iter_video
+    from geopain.parallel import resolve_workers
 
     tmp = Path(tempfile.mkdtemp(prefix="geopain-speed-extract-"))
     videos = [tmp / f"v{i}.mp4" for i in range(args.videos)]
     for v in videos:
         write_video(v, n=args.video_frames)
+    long_video = tmp / "long.mp4"  # all the frames above in one file: its chunks keep every worker busy
+    write_video(long_video, n=args.videos * args.video_frames)
     det = create("mediapipe")
-    frames = [rgb for v in videos for _, _, rgb in iter_video(v)]
-    det.detect(frames[0])
+    F = sum(1 for v in videos for _ in iter_video(v))
+    det.detect(next(iter_video(videos[0]))[2])
 
     def bare():  # decoding + detection, nothing of geopain's
         for v in videos:
             for _, _, rgb in iter_video(v):
                 det.detect(rgb)
 
-    def one_worker(name: str):  # one worker runs in this process: its CPU time is this process's
+    def run(name: str, items, workers: int, cold: bool):
+        if cold:
+            release_detectors()
         w0, c0 = time.perf_counter(), time.process_time()
-        res = extract(videos, output=tmp / name, workers=1, progress=False, resume=False)
+        res = extract(items, output=tmp / name, workers=workers, progress=False, resume=False)
         return time.perf_counter() - w0, time.process_time() - c0, res.n_frames
 
-    # the bare loop and one worker alternate, best of ``--rounds`` each, so that a burst of other
-    # work on these shared cores does not land on one side of the ratio only. "cold": the run
-    # loads its detector; "warm": again with the detector loaded (``extract`` keeps one per
-    # process), the per-frame overhead a long run pays after its one-time start-up
-    w_bare = c_bare = w_cold = c_cold = w_warm = c_warm = float("inf")
-    for _ in range(args.rounds):
-        w, c = _timed(bare, 1)
-        w_bare, c_bare = min(w_bare, w), min(c_bare, c)
-        release_detectors()
-        w, c, n_cold = one_worker("cold.parquet")
-        w_cold, c_cold = min(w_cold, w), min(c_cold, c)
-        w, c, n_warm = one_worker("warm.parquet")
-        w_warm, c_warm = min(w_warm, w), min(c_warm, c)
     cores = resolve_workers(None)
-    runs = {1: (w_cold, n_cold)}
-    for n in sorted({cores} - {1}):
-        w0 = time.perf_counter()
-        res = extract(videos, output=tmp / f"w{n}.parquet", workers=n, progress=False, resume=False)
-        runs[n] = (time.perf_counter() - w0, res.n_frames)
-    # one long video (all the frames above in one file): its chunks keep every worker busy
-    long_video = tmp / "long.mp4"
-    write_video(long_video, n=args.videos * args.video_frames)
-    long_runs = {}
-    for n in sorted({1, cores}):
-        w0 = time.perf_counter()
-        res = extract([long_video], output=tmp / f"long{n}.parquet", workers=n, progress=False, resume=False)
-        long_runs[n] = res.n_frames / (time.perf_counter() - w0)
-    F = len(frames)
-    fps = {n: f / w for n, (w, f) in runs.items()}
+    keys = ("cold", "warm", "cold_cpu", "warm_cpu", "speedup", "speedup_long_video")
+    rounds: dict[str, list[float]] = {k: [] for k in keys}
+    fps: dict[str, list[float]] = {"bare": [], "1": [], str(cores): [], "long_1": [], f"long_{cores}": []}
+    for i in range(args.rounds):
+        w_b, c_b = _timed(bare, 1)
+        fps["bare"].append(F / w_b)
+        for kind in ("cold", "warm"):  # "warm": the detector stays loaded (extract keeps one per process)
+            w, c, n = run(f"{kind}{i}.parquet", videos, 1, cold=kind == "cold")
+            rounds[kind].append(w / w_b * F / n - 1)
+            rounds[f"{kind}_cpu"].append(c / c_b * F / n - 1)
+            if kind == "cold":
+                fps["1"].append(n / w)
+        w, _, n = run(f"workers{i}.parquet", videos, cores, cold=True)
+        fps[str(cores)].append(n / w)
+        rounds["speedup"].append(fps[str(cores)][-1] / fps["1"][-1])
+        for k in (1, cores):
+            w, _, n = run(f"long{k}_{i}.parquet", [long_video], k, cold=True)
+            fps[f"long_{k}"].append(n / w)
+        rounds["speedup_long_video"].append(fps[f"long_{cores}"][-1] / fps["long_1"][-1])
+    shutil.rmtree(tmp, ignore_errors=True)
+    med = {k: float(np.median(v)) for k, v in rounds.items()}
+    mfps = {k: float(np.median(v)) for k, v in fps.items()}
     biovid_frames = 1_200_000
-    r = {"videos": len(videos), "frames": F, "bare_fps": F / w_bare, "bare_fps_cpu": F / c_bare,
-         "workers_fps": {str(n): v for n, v in fps.items()}, "cores": cores,
-         "overhead_one_worker": (F / w_bare) / fps[1] - 1, "speedup": fps[cores] / fps[1],
-         "overhead_loaded_detector": w_warm / w_bare * F / n_warm - 1, "rounds": args.rounds,
+    r = {"videos": len(videos), "frames": F, "bare_fps": mfps["bare"], "cores": cores, "rounds": args.rounds,
+         "workers_fps": {"1": mfps["1"], str(cores): mfps[str(cores)]},
+         "speedup": med["speedup"],
+         "overhead_one_worker": med["cold"], "overhead_loaded_detector": med["warm"],
          # CPU seconds, which other jobs on shared cores disturb far less than wall-clock time
-         "overhead_one_worker_cpu": c_cold / c_bare * F / n_cold - 1,
-         "overhead_loaded_detector_cpu": c_warm / c_bare * F / n_warm - 1,
-         "biovid_projected_hours": biovid_frames / fps[cores] / 3600,
-         "long_video": {"frames": args.videos * args.video_frames, "workers_fps": {str(n): v for n, v in long_runs.items()},
-                        "speedup": long_runs[cores] / long_runs[1]}}
+         "overhead_one_worker_cpu": med["cold_cpu"], "overhead_loaded_detector_cpu": med["warm_cpu"],
+         "paired_rounds": rounds, "fps_rounds": fps,
+         "biovid_projected_hours": biovid_frames / mfps[str(cores)] / 3600,
+         "long_video": {"frames": args.videos * args.video_frames,
+                        "workers_fps": {"1": mfps["long_1"], str(cores): mfps[f"long_{cores}"]},
+                        "speedup": med["speedup_long_video"]}}
     results["extract"] = r
+    spread = lambda k: f"{min(rounds[k]):.2f}-{max(rounds[k]):.2f}"  # noqa: E731
     return [
-        f"extraction, MediaPipe FaceMesh (default human detector), {len(videos)} videos x {args.video_frames} frames"
-        f" (bare loop and one worker alternating, best of {args.rounds}):",
-        f"  bare detector loop (decode + detect)  {r['bare_fps']:>8.1f} frames/s",
-        f"  extract, 1 worker                     {fps[1]:>8.1f} frames/s   geopain overhead over the bare loop: "
-        f"{r['overhead_one_worker']:+.1%} wall, {r['overhead_one_worker_cpu']:+.1%} CPU (goal <= 5%; includes loading "
-        f"the detector, writing and merging the parts)",
-        f"  extract, 1 worker, detector loaded      overhead over the bare loop: {r['overhead_loaded_detector']:+.1%} wall, "
-        f"{r['overhead_loaded_detector_cpu']:+.1%} CPU (what each further video of a long run costs beyond detection)",
-        f"  extract, {cores} workers                    {fps[cores]:>8.1f} frames/s   {cores} workers / 1 worker: "
-        f"{r['speedup']:.2f}x (goal 1.8x on 2 cores)",
-        f"  one video of {args.videos * args.video_frames} frames, split into chunks: 1 worker {long_runs[1]:.1f} frames/s, "
-        f"{cores} workers {long_runs[cores]:.1f} ({r['long_video']['speedup']:.2f}x)",
+        f"extraction, MediaPipe FaceMesh (default human detector), {len(videos)} videos x {args.video_frames} frames; "
+        f"each figure the median of {args.rounds} paired rounds:",
+        f"  bare detector loop (decode + detect)  {mfps['bare']:>8.1f} frames/s",
+        f"  extract, 1 worker                     {mfps['1']:>8.1f} frames/s   geopain overhead over the bare loop: "
+        f"{med['cold']:+.1%} wall, {med['cold_cpu']:+.1%} CPU (goal <= 5%; loading the detector, writing and merging "
+        f"the parts included)",
+        f"  extract, 1 worker, detector loaded      overhead over the bare loop: {med['warm']:+.1%} wall, "
+        f"{med['warm_cpu']:+.1%} CPU (what each further video of a long run costs beyond detection)",
+        f"  extract, {cores} workers                    {mfps[str(cores)]:>8.1f} frames/s   {cores} workers / 1 worker: "
+        f"{med['speedup']:.2f}x (rounds {spread('speedup')}; goal 1.8x on 2 cores)",
+        f"  one video of {args.videos * args.video_frames} frames, split into chunks: 1 worker {mfps['long_1']:.1f} "
+        f"frames/s, {cores} workers {mfps[f'long_{cores}']:.1f} ({med['speedup_long_video']:.2f}x, rounds "
+        f"{spread('speedup_long_video')})",
         f"  projected BioVid-size run (8,700 videos, ~1.2 M frames) at {cores} workers: "
         f"{r['biovid_projected_hours']:.1f} h on this machine",
     ]
@@ -286,7 +294,7 @@ def main(argv=None) -> int:
     ap.add_argument("--sections", nargs="+", default=["geometry", "onnx", "extract", "cluster"])
     ap.add_argument("--videos", type=int, default=6, help="videos for the extraction section")
     ap.add_argument("--video-frames", type=int, default=48, help="frames per video for the extraction section")
-    ap.add_argument("--rounds", type=int, default=2, help="alternating rounds of the bare loop and one worker")
+    ap.add_argument("--rounds", type=int, default=3, help="paired rounds of the extraction section")
     ap.add_argument("--graphs", type=int, default=20_000, help="graphs for the inference section")
     ap.add_argument("--epochs", type=int, default=15, help="training epochs of the WGNN whose int8 accuracy is compared")
     ap.add_argument("--cluster-models", nargs="+", default=["logreg", "pointnet", "wgnn"],

@@ -413,7 +413,8 @@ def markdown_speed(results_dir: str | Path) -> str:
                      f"({e['speedup']:.2f}x)"
                      + (f"; one {e['long_video']['frames']}-frame video in chunks {e['long_video']['speedup']:.2f}x"
                         if "long_video" in e else "")
-                     + f"; BioVid-size run projected at {e['biovid_projected_hours']:.0f} h"))
+                     + f"; BioVid-size run projected at {e['biovid_projected_hours']:.1f} h"
+                     + (f"; medians of {e['rounds']} paired rounds" if "paired_rounds" in e else "")))
     cluster = section("cluster")
     if cluster:
         c = cluster["cluster"]
