@@ -43,6 +43,35 @@ def _flops_per_graph(model, inputs, n: int = 256) -> float:
     return fc.get_total_flops() / n
 
 
+def _op_profile(path: Path, feed: dict, threads: int, repeats: int = 5) -> dict[str, float]:
+    """Share of ONNX Runtime's operator time by operator type (its own profiler, ``repeats`` runs)."""
+    import json as _json
+
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.enable_profiling = True
+    opts.profile_file_prefix = str(path.with_suffix(""))
+    opts.log_severity_level = 3
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    names = [i.name for i in sess.get_inputs()]
+    for _ in range(repeats):
+        sess.run(None, {k: feed[k] for k in names})
+    events = _json.loads(Path(sess.end_profiling()).read_text())
+    per_op: dict[str, float] = {}
+    for e in events:
+        if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time"):
+            op = e.get("args", {}).get("op_name", "?")
+            per_op[op] = per_op.get(op, 0.0) + float(e.get("dur", 0))
+    total = sum(per_op.values()) or 1.0
+    return {k: v / total for k, v in sorted(per_op.items(), key=lambda kv: -kv[1])}
+
+
+#: ONNX operator types that do the multiply-adds FLOP counters count.
+MATMUL_OPS = ("MatMul", "Gemm", "FusedMatMul", "MatMulInteger", "DynamicQuantizeMatMul", "Conv", "Einsum")
+
+
 def bench_onnx(args, results: dict) -> list[str]:
     import numpy as np
     import torch
@@ -115,10 +144,14 @@ def bench_onnx(args, results: dict) -> list[str]:
     w_q, c_q = timed(lambda: lite8.run(big))
     flops = _flops_per_graph(model, tin)
     peak, how = _peak_gflops(args.threads, args.peak_gflops)
+    batch = {k: np.ascontiguousarray(v[:4096], dtype=np.float32) for k, v in big.items()}
+    ops = _op_profile(tmp / "wgnn.onnx", batch, args.threads)
+    matmul_share = sum(v for k, v in ops.items() if k in MATMUL_OPS)
     r = {"graphs": G, "torch_gps": G / w_t, "onnx_gps": G / w_o, "int8_gps": G / w_q,
          "torch_gps_cpu": G / c_t, "onnx_gps_cpu": G / c_o, "int8_gps_cpu": G / c_q,
          "flops_per_graph": flops, "peak_gflops": peak, "peak_basis": how,
-         "onnx_gflops": flops * G / w_o / 1e9, "torch_gflops": flops * G / w_t / 1e9}
+         "onnx_gflops": flops * G / w_o / 1e9, "torch_gflops": flops * G / w_t / 1e9,
+         "operator_time_share": ops, "matmul_time_share": matmul_share}
     res["throughput"] = r
     lines += [
         f"WGNN inference (hidden {est.hidden}, {est.layers} layers, human/ibug68: 68 nodes, "
@@ -132,6 +165,11 @@ def bench_onnx(args, results: dict) -> list[str]:
         f"  {flops / 1e6:.2f} MFLOP per graph: ONNX float32 achieves {r['onnx_gflops']:.1f} GFLOP/s, torch "
         f"{r['torch_gflops']:.1f}, of a peak of {peak:.0f} GFLOP/s ({how}): "
         f"{r['onnx_gflops'] / peak:.1%} of peak",
+        f"  what bounds it (ONNX Runtime's profiler, 4096-graph batches): {matmul_share:.0%} of operator time in "
+        f"the matrix products that carry the FLOPs (they run at "
+        f"{r['onnx_gflops'] / max(matmul_share, 1e-9):.0f} GFLOP/s, {r['onnx_gflops'] / max(matmul_share, 1e-9) / peak:.0%} "
+        f"of peak), the rest in operators that move data with few FLOPs: "
+        + ", ".join(f"{k} {v:.0%}" for k, v in list(ops.items())[:6]),
     ]
 
     # 3. int8 accuracy change on an independent simulated cohort
