@@ -124,6 +124,25 @@ class TestIdentityAugment:
         np.testing.assert_allclose(out.coords, expect, atol=1e-5)
 
 
+    def test_expression_variation(self, frames):
+        """A face at its subject's median (no expression) stays without one; an expression
+        changes size and direction, by other amounts in other frames."""
+        from dataclasses import replace as dc_replace
+
+        plain = IdentityAugment(p=1.0, mirror=0.0, seed=1).fit(frames)
+        varied = IdentityAugment(p=1.0, mirror=0.0, expression=2.0, seed=1).fit(frames)
+        still = dc_replace(frames, coords=np.repeat(varied.medians_[:1], len(frames), 0).astype(np.float32),
+                           subject=np.full(len(frames), varied.subjects_[0]))
+        np.testing.assert_allclose(varied.transform(still, 0).coords, plain.transform(still, 0).coords, atol=1e-5)
+        a, b = plain.transform(frames, 0).coords, varied.transform(frames, 0).coords
+        own = varied.medians_[np.searchsorted(varied.subjects_, frames.subject)]
+        expr = np.nan_to_num(frames.coords - own)
+        change = np.nan_to_num(np.abs(b - a)).sum((1, 2)) / np.maximum(np.abs(expr).sum((1, 2)), 1e-9)
+        assert change.max() > 0.3 and np.std(change) > 0.05
+        with pytest.raises(GeopainError, match="expression"):
+            IdentityAugment(expression=-1.0)
+
+
 class TestCumulativeLinkHead:
     def test_smoke_probabilities(self):
         head = CumulativeLinkHead(8, 16, 5)

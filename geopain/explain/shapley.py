@@ -35,6 +35,7 @@ import numpy as np
 
 from ..landmarks import LandmarkSequence
 from ..species import Scheme
+from .units import unit_landmark_weights
 
 #: Above this many players the Shapley values come from sampled permutations.
 MAX_EXACT_PLAYERS = 10
@@ -46,12 +47,8 @@ def unit_players(scheme: Scheme) -> tuple[list[str], np.ndarray, np.ndarray]:
     """``(units, members (P, N) bool, shares (P, U + 1))``: the landmark groups of the face and
     each group's share of every unit (last column: ``other``, landmarks no unit claims); rows of
     ``shares`` sum to 1."""
-    shown = scheme.unit_shown_landmarks()
-    scale_units = list(scheme.pain_scale.units) if scheme.pain_scale is not None else []
-    units = [u for u in scale_units if u in shown] + [u for u in shown if u not in scale_units]
-    claims = np.zeros((len(units), scheme.n_points), bool)
-    for i, u in enumerate(units):
-        claims[i, shown[u]] = True
+    units, weights = unit_landmark_weights(scheme)
+    claims = weights > 0  # (U, N)
     groups: dict[tuple[bool, ...], list[int]] = {}
     for n in range(scheme.n_points):
         groups.setdefault(tuple(claims[:, n]), []).append(n)
@@ -73,7 +70,6 @@ def robust_fit_onto(coords: np.ndarray, target: np.ndarray, iterations: int = 20
     points an expression moved do not pull the fit; NaN stays NaN."""
     from ..geometry.align import align_frames
 
-    target = np.where(np.isfinite(target), target, np.nan)
     ok = np.isfinite(target).all(-1)
     weights = np.broadcast_to(ok, coords.shape[:2]).astype(np.float64)
     aligned = None

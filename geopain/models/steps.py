@@ -202,12 +202,20 @@ class IdentityAugment:
     - **mirror**: left and right landmarks swapped and x negated (pain is not lateral).
 
     The expression (the frame minus its subject's median) is kept, so the model sees the same
-    pain on many faces and learns what identity is not.
+    pain on many faces and learns what identity is not. With ``expression`` > 0 it is varied too,
+    as faces and generators differ in how an action unit moves the points: each region's
+    movement scaled by a log-normal gain (sd ``0.4 * expression``), every movement turned by a
+    random rotation (up to ``20° * expression``, at most 90°) and spread to the graph neighbours
+    (a share up to ``0.5 * expression``, at most all of it), so the model learns a family of pain
+    geometries, not one face's.
     """
 
     def __init__(self, p: float = 0.5, spread: float = 1.5, morph: float = 1.0, mirror: float = 0.5,
-                 seed: int = 0):
+                 expression: float = 0.0, seed: int = 0):
+        if expression < 0:
+            raise GeopainError(f"IdentityAugment: expression must be >= 0, got {expression}")
         self.p, self.spread, self.morph, self.mirror, self.seed = p, spread, morph, mirror, seed
+        self.expression = expression
 
     def fit(self, frames: Frames) -> "IdentityAugment":
         subj = frames.subject
@@ -231,6 +239,29 @@ class IdentityAugment:
         x, y, z = u[:, 0], u[:, 1], u[:, 2]
         return np.stack([x, y, z, x * x, y * y, x * y, y * z, x * z, z * z], 1)
 
+    def _vary_expression(self, expr: np.ndarray, scheme: Scheme, rng: np.random.Generator) -> np.ndarray:
+        """``(F, N, 3)`` expressions with per-frame region gains, a rotation and neighbour spread."""
+        F, N = expr.shape[:2]
+        s = self.expression
+        region = scheme.region_index  # (N,), -1 outside every region
+        n_regions = int(region.max()) + 2
+        gains = np.exp(rng.normal(0.0, 0.4 * s, (F, n_regions)))[:, region + 1]  # (F, N)
+        axis = rng.normal(size=(F, 3))
+        axis /= np.linalg.norm(axis, axis=1, keepdims=True)
+        angle = np.deg2rad(min(20.0 * s, 90.0)) * rng.uniform(-1.0, 1.0, F)
+        K = np.zeros((F, 3, 3))  # Rodrigues: R = I + sin(a) K + (1 - cos(a)) K^2
+        K[:, 0, 1], K[:, 0, 2], K[:, 1, 2] = -axis[:, 2], axis[:, 1], -axis[:, 0]
+        K -= np.swapaxes(K, 1, 2)
+        R = np.eye(3)[None] + np.sin(angle)[:, None, None] * K + (1 - np.cos(angle))[:, None, None] * (K @ K)
+        moved = np.einsum("fnj,fij->fni", np.nan_to_num(expr) * gains[..., None], R)
+        A = np.zeros((N, N))
+        if len(scheme.edges):
+            A[scheme.edges[:, 0], scheme.edges[:, 1]] = A[scheme.edges[:, 1], scheme.edges[:, 0]] = 1.0
+        A /= np.maximum(A.sum(1, keepdims=True), 1.0)
+        share = (min(0.5 * s, 1.0) * rng.uniform(0.0, 1.0, F))[:, None, None]
+        moved = (1.0 - share) * moved + share * np.einsum("mn,fnj->fmj", A, moved)
+        return np.where(np.isfinite(expr), moved, expr)
+
     def transform(self, frames: Frames, epoch: int) -> Frames:
         rng = np.random.default_rng((self.seed, epoch))
         F = len(frames)
@@ -249,6 +280,8 @@ class IdentityAugment:
         field = (basis @ coef.transpose(1, 0, 2).reshape(basis.shape[1], F * 3)).reshape(-1, F, 3).transpose(1, 0, 2)
         rms = np.sqrt(np.mean(field ** 2, axis=(1, 2), keepdims=True)) + 1e-12
         field *= self.morph * self.identity_rms_ * rng.uniform(0, 1.5, (F, 1, 1)) / rms
+        if self.expression > 0:
+            expr = np.where(pick[:, None, None], self._vary_expression(expr, frames.scheme, rng), expr)
         out = np.where(pick[:, None, None], new_id + field + expr, coords)
         flip = pick & (rng.random(F) < self.mirror)
         if flip.any() and len(frames.scheme.mirror_pairs):
