@@ -70,28 +70,12 @@ def balanced_accuracy(y: np.ndarray, pred: np.ndarray) -> float:
     return float(np.mean([np.mean(pred[y == c] == c) for c in np.unique(y)])) if len(y) else float("nan")
 
 
-def occlusion_landmarks(est, seqs) -> np.ndarray:
-    """``(F, N)`` each landmark's own deletion effect on the explained output (the model's
-    missing-point handling): the ranking a deletion curve rewards most, short of interactions."""
-    from geopain.explain.faithfulness import _split, explained_values
-
-    seqs = est._in_scheme(list(seqs))
-    base = explained_values(est, seqs)
-    F, N = len(base), est.scheme_obj_.n_points
-    out = np.zeros((F, N))
-    for i in range(N):
-        mask = np.zeros((F, N), bool)
-        mask[:, i] = True
-        out[:, i] = explained_values(est, _split(seqs, mask)) - base
-    return out
-
-
 def run_species(species: str, models: list[str], args) -> dict:
     from dataclasses import replace
 
     from geopain.evaluation.metrics import expected_calibration_error, reliability_curve
     from geopain.explain import explain
-    from geopain.explain.faithfulness import deletion_curve, insertion_curve, single_unit_sequences
+    from geopain.explain.faithfulness import deletion_curve, insertion_curve, occlusion_effects, single_unit_sequences
     from geopain.explain.units import top_unit
     from geopain.models import PainEstimator
     from geopain.models.calibration import apply_temperature
@@ -109,7 +93,6 @@ def run_species(species: str, models: list[str], args) -> dict:
         for ref in ("auto", "template"):
             rows = []
             att_single = explain(est, single, reference=ref)
-            r["unit_method"] = att_single.unit_method
             start = 0
             for s in single:
                 seq_rows = np.arange(start, start + s.n_frames)
@@ -127,6 +110,7 @@ def run_species(species: str, models: list[str], args) -> dict:
                 "top_unit_accuracy_responsive": float(np.mean([d == t for d, t in responsive])) if responsive else None,
                 "confusions": [f"{d}->{t}" for d, t, _ in rows if d != t]}
         r["single_unit"] = r["single_unit_auto"]
+        r["unit_method"] = att_single.unit_method
         # 3. deletion / insertion on held-out subjects
         att = explain(est, test)
         dc = deletion_curve(est, test, att, ks=args.ks, n_random=args.n_random)
@@ -136,7 +120,7 @@ def run_species(species: str, models: list[str], args) -> dict:
         r["insertion"] = {k: np.asarray(v).tolist() for k, v in ic.items()}
         r["deletion_top5_over_random5"] = float(dc["top"][k5] / dc["random"][k5])
         # the ceiling of any ranking: each landmark's own deletion effect (single-landmark occlusion)
-        occ = occlusion_landmarks(est, test)
+        occ = occlusion_effects(est, test)
         dco = deletion_curve(est, test, replace(att, landmarks=occ), ks=(5,), n_random=args.n_random)
         r["deletion_top5_over_random5_occlusion_ranking"] = float(dco["top"][0] / dco["random"][0])
         r["completeness_abs_delta_median"] = float(np.nanmedian(np.abs(att.delta)))

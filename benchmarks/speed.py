@@ -199,7 +199,7 @@ def bench_extract(args, results: dict) -> list[str]:
         w, _, n = run(f"workers{i}.parquet", videos, cores, cold=True)
         fps[str(cores)].append(n / w)
         rounds["speedup"].append(fps[str(cores)][-1] / fps["1"][-1])
-        for k in (1, cores):
+        for k in sorted({1, cores}):
             w, _, n = run(f"long{k}_{i}.parquet", [long_video], k, cold=True)
             fps[f"long_{k}"].append(n / w)
         rounds["speedup_long_video"].append(fps[f"long_{cores}"][-1] / fps["long_1"][-1])

@@ -391,8 +391,8 @@ def markdown_speed(results_dir: str | Path) -> str:
                          f"{t['onnx_gflops']:.1f} GFLOP/s of a {t['peak_gflops']:.0f} GFLOP/s peak"
                          + (f"; bound by moving data, not arithmetic: {100 * t['matmul_time_share']:.0f}% of ONNX "
                             f"Runtime's operator time in the matrix products, the rest in "
-                            + ", ".join(k for k in list(t["operator_time_share"])[:5] if k != "MatMul")
-                            if "matmul_time_share" in t else "")))
+                            + ", ".join(t["data_movement_operators"])
+                            if "data_movement_operators" in t else "")))
     def section(name: str) -> dict | None:
         """A ``speed.py`` section from its own run (``--out speed/NAME``) or from a run of all sections."""
         for found in (read(f"speed/{name}/speed.json"), speed):

@@ -29,7 +29,7 @@ import pandas as pd
 from .errors import GeopainError, InputError
 from .graphs.arrays import edge_geometry, edge_weights, fill_missing, node_features
 from .landmarks import LandmarkSequence
-from .predictions import apply_temperature, frame_table, sequence_table, sequence_task_targets, task_targets
+from .predictions import apply_temperature, frame_table, sequence_table
 from .species import REGIONS, convert_sequence, get_scheme
 from .tasks import canonical_task
 
@@ -194,8 +194,7 @@ class OnnxPainModel:
         abstention columns ``status``/``reason``, which need the training data's statistics)."""
         seqs = _as_list(sequences)
         out, ok = self._raw_outputs(seqs)
-        return frame_table(seqs, out, ok, "none", self.task, task_targets(seqs, self.task, self.scheme_obj_),
-                           sequence_task_targets(seqs, self.task, self.scheme_obj_))
+        return frame_table(seqs, out, ok, "none", self.task, self.scheme_obj_)
 
     def predict_sequences(self, sequences: Iterable) -> pd.DataFrame:
         """One row per sequence, as :meth:`PainEstimator.predict_sequences`."""

@@ -74,15 +74,17 @@ def sequence_task_targets(sequences: Sequence[Any], task: str, scheme: Any = Non
 
 
 def frame_table(seqs: Sequence[Any], out: np.ndarray, ok: np.ndarray, reference: Any, task: str,
-                targets: np.ndarray, seq_targets: np.ndarray | None = None) -> pd.DataFrame:
+                scheme: Any = None) -> pd.DataFrame:
     """One row per frame: ids, ``face_found``, ``reference``, ``prediction``, ``p_<k>``
     (classification; ``expected_level`` for levels), ``target`` where known and
     ``sequence_target`` where the sequences carry their own label (:func:`sequence_task_targets`).
 
     ``out (F, C)`` model outputs (probabilities, or one score column), ``ok (F,)`` frames with a
-    face, ``reference`` a label per frame or one for all, ``targets (F,)`` and ``seq_targets (F,)``
-    (NaN where unknown).
+    face, ``reference`` a label per frame or one for all; the targets come from the sequences'
+    labels (:func:`task_targets`, :func:`sequence_task_targets`; ``scheme`` default: theirs).
     """
+    targets = task_targets(seqs, task, scheme) if len(seqs) else np.zeros(0)
+    seq_targets = sequence_task_targets(seqs, task, scheme)
     lengths = [s.n_frames for s in seqs]
     rep = lambda v: np.repeat(np.asarray(v, dtype=object), lengths)  # noqa: E731
     df = pd.DataFrame({
@@ -106,7 +108,7 @@ def frame_table(seqs: Sequence[Any], out: np.ndarray, ok: np.ndarray, reference:
             df["expected_level"] = (out * np.arange(out.shape[1])).sum(1)
     if np.isfinite(targets).any():
         df["target"] = targets
-    if seq_targets is not None and np.isfinite(seq_targets).any():
+    if np.isfinite(seq_targets).any():
         df[SEQUENCE_TARGET] = seq_targets
     return df
 

@@ -225,13 +225,17 @@ class Scheme:
         except ValueError:
             raise SchemeError(f"{self.key}: no landmark named {name!r}") from None
 
+    def _per_unit(self, attribute: str) -> dict[str, set[int]]:
+        """For each pain unit, the union of its measurements' ``attribute`` landmark lists."""
+        out: dict[str, set[int]] = {}
+        for m in self.measurements:
+            out.setdefault(m.unit, set()).update(getattr(m, attribute))
+        return out
+
     def unit_landmarks(self) -> dict[str, list[int]]:
         """For each pain unit, the landmarks its measurements use (anchors included: a unit
         cannot be measured without them)."""
-        out: dict[str, set[int]] = {}
-        for m in self.measurements:
-            out.setdefault(m.unit, set()).update(m.landmarks)
-        return {u: sorted(v) for u, v in out.items()}
+        return {u: sorted(v) for u, v in self._per_unit("landmarks").items()}
 
     def unit_shown_landmarks(self) -> dict[str, list[int]]:
         """For each pain unit, the landmarks where it shows: what the adapter declares under
@@ -239,9 +243,7 @@ class Scheme:
         base), else those its measurements report the movement of
         (:attr:`Measurement.moving_landmarks`, not their anchors). What explanations credit to
         a unit."""
-        out: dict[str, set[int]] = {}
-        for m in self.measurements:
-            out.setdefault(m.unit, set()).update(m.moving_landmarks)
+        out = self._per_unit("moving_landmarks")
         out.update({unit: set(idx) for unit, idx in self.unit_shows_on.items()})
         return {u: sorted(v) for u, v in out.items()}
 

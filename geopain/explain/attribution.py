@@ -252,17 +252,15 @@ def explain(est, sequences: Sequence[LandmarkSequence] | LandmarkSequence, n_ste
         att = _explain_network(est, scheme, featurizer, frames, ref_frames, index, ids, n_steps, chunk, F, N)
     att.reference = names
     if units:
-        from .shapley import MAX_EXACT_PLAYERS, unit_players, unit_shapley
+        from .shapley import unit_shapley
 
-        # the references before any per-person reference step: the Shapley values run the whole pipeline
+        # the frames before any per-person reference step: the Shapley values run the whole pipeline
         raw = frames if est._reference == "none" else Normalize(scheme).transform(seqs)
         faces = np.broadcast_to(scheme.template, (len(seqs), N, 3)).astype(np.float64)
         for q, rows in picks.items():
             faces[q] = _median_face(raw.coords[rows])
-        att.unit_names, att.units, att.unit_reference_output = unit_shapley(est, seqs, faces, seed=seed)
-        exact = len(unit_players(scheme)[1]) <= MAX_EXACT_PLAYERS
-        att.unit_method = ("Shapley values of the units' landmark groups in the input space, "
-                           + ("exact" if exact else "sampled permutations"))
+        att.unit_names, att.units, att.unit_reference_output, att.unit_method = unit_shapley(
+            est, seqs, faces, normalised=raw.coords, seed=seed)
     return att
 
 

@@ -5,6 +5,8 @@
   handling applies: normalisation without them, features of missing points, NaN measurements)
   and record how far the explained output moves, against ``k`` random visible landmarks.
   A faithful explanation moves it more.
+- **Occlusion** (:func:`occlusion_effects`): each landmark's own deletion effect, the ranking
+  a deletion curve rewards most (the ceiling any explanation's ranking can reach there).
 - **Insertion** (:func:`insertion_curve`): start from the reference face (the species template
   in the model's frame) and put back the frame's own positions of the top-``k`` landmarks; the
   output should approach the frame's own output faster than with random landmarks.
@@ -47,6 +49,20 @@ def _split(seqs: Sequence[LandmarkSequence], masks: np.ndarray) -> list[Landmark
         conf[m] = 0.0
         out.append(replace(s, coords=coords, confidence=conf))
     return out
+
+
+def occlusion_effects(est, seqs: Sequence[LandmarkSequence]) -> np.ndarray:
+    """``(F, N)`` each landmark's own deletion effect on the explained output, ``f(frame without
+    it) - f(frame)`` through the model's missing-point handling (single-landmark occlusion): the
+    ranking a deletion curve rewards most, short of interactions. One pipeline pass over all
+    ``N`` occluded copies."""
+    seqs = est._in_scheme(list(seqs))
+    base = explained_values(est, seqs)
+    F, N = len(base), est.scheme_obj_.n_points
+    eye = np.eye(N, dtype=bool)
+    copies = [replace(s, subject=f"{s.subject}#occluded{i}", sequence=f"{s.sequence}#occluded{i}")  # own
+              for i in range(N) for s in _split(seqs, np.broadcast_to(eye[i], (F, N)))]  # per-person references
+    return explained_values(est, copies).reshape(N, F).T - base[:, None]
 
 
 def _ranked(att, absolute: bool = True) -> np.ndarray:

@@ -129,7 +129,8 @@ def _coalitions(P: int, n_permutations: int, seed: int) -> tuple[np.ndarray, np.
 
 
 def unit_shapley(est, seqs: Sequence[LandmarkSequence], reference_faces: np.ndarray,
-                 n_permutations: int = 64, seed: int = 0) -> tuple[list[str], np.ndarray, np.ndarray]:
+                 normalised: np.ndarray | None = None, n_permutations: int = 64, seed: int = 0
+                 ) -> tuple[list[str], np.ndarray, np.ndarray, str]:
     """Shapley values of the pain units of every frame of ``seqs`` (see module docstring).
 
     Args:
@@ -137,25 +138,30 @@ def unit_shapley(est, seqs: Sequence[LandmarkSequence], reference_faces: np.ndar
         seqs: ``S`` sequences in the model's scheme.
         reference_faces: ``(S, N, 3)`` each sequence's reference, normalised (template frame):
             its calm face or the template; a NaN point takes the frame's own position.
+        normalised: ``(F, N, 3)`` the frames already normalised (before any per-person reference),
+            as :class:`~geopain.models.steps.Normalize` gives them; computed when not given.
         n_permutations: permutations sampled when there are more than :data:`MAX_EXACT_PLAYERS`
             players.
 
     Returns:
-        ``(columns, values (F, U + 1), reference_output (F,))``: the unit names and ``"other"``,
-        their attributions (NaN for frames without a face), and the output at the reference.
+        ``(columns, values (F, U + 1), reference_output (F,), method)``: the unit names and
+        ``"other"``, their attributions (NaN for frames without a face), the output at the
+        reference, and how they were computed (words).
     """
-    from ..geometry.normalize import normalize
+    from ..models.steps import Normalize
     from .faithfulness import explained_values
 
     scheme = est.scheme_obj_
     units, members, shares = unit_players(scheme)
     N = scheme.n_points
     ref_faces = np.asarray(reference_faces, dtype=np.float64).reshape(len(seqs), N, 3)
-    normed = [normalize(s) for s in seqs]
+    coords = Normalize(scheme).transform(seqs).coords if normalised is None else normalised
     lengths = np.array([s.n_frames for s in seqs], dtype=np.int64)
     F = int(lengths.sum())
+    starts = np.concatenate([[0], np.cumsum(lengths)])
     # each frame onto its reference (robustly), so that points that did not move coincide with it
-    placed = np.concatenate([robust_fit_onto(s.coords.astype(np.float64), r) for s, r in zip(normed, ref_faces)], 0) \
+    placed = np.concatenate([robust_fit_onto(np.asarray(coords[a:b], dtype=np.float64), r)
+                             for a, b, r in zip(starts[:-1], starts[1:], ref_faces)], 0) \
         if len(seqs) else np.zeros((0, N, 3))
     ref = np.repeat(ref_faces, lengths, axis=0)
     ref = np.where(np.isfinite(ref), ref, placed)
@@ -164,7 +170,6 @@ def unit_shapley(est, seqs: Sequence[LandmarkSequence], reference_faces: np.ndar
     keep = masks.astype(np.float64) @ members.astype(np.float64) > 0  # (C, N): points at their own position
     values = np.full((len(masks), F), np.nan)
     per_call = max(1, CHUNK_FRAMES // max(F, 1))
-    starts = np.concatenate([[0], np.cumsum(lengths)])
     for c0 in range(0, len(masks), per_call):
         chunk = range(c0, min(c0 + per_call, len(masks)))
         batch = []
@@ -182,4 +187,6 @@ def unit_shapley(est, seqs: Sequence[LandmarkSequence], reference_faces: np.ndar
     attributions[~found] = np.nan
     empty = int(np.flatnonzero(~masks.any(1))[0])
     reference_output = np.where(found, values[empty], np.nan)
-    return units + ["other"], attributions, reference_output
+    method = ("Shapley values of the units' landmark groups in the input space, "
+              + ("exact" if len(members) <= MAX_EXACT_PLAYERS else f"{n_permutations} sampled permutations"))
+    return units + ["other"], attributions, reference_output, method

@@ -43,7 +43,7 @@ from ..landmarks import LandmarkSequence
 from ..species import Scheme, convert_sequence, get_scheme
 from ._common import HEADS
 from .abstention import frame_status
-from ..predictions import apply_temperature, frame_table, sequence_table, sequence_task_targets, task_targets
+from ..predictions import apply_temperature, frame_table, sequence_table, task_targets
 from ..tasks import TASK_ALIASES, TASKS, canonical_task
 from .calibration import after_fit
 from .factory import MODELS, create, create_temporal
@@ -661,8 +661,7 @@ class PainEstimator:
         """One row per frame: ids, ``prediction``, ``p_<k>`` (classification) and known labels."""
         seqs = as_sequence_list(sequences)
         out, ok, reference = self._raw_outputs(seqs)
-        df = frame_table(seqs, out, ok, reference, self.task, task_targets(seqs, self.task),
-                         sequence_task_targets(seqs, self.task))
+        df = frame_table(seqs, out, ok, reference, self.task)
         # scored / abstained and why (geopain.models.abstention)
         df["status"], df["reason"], _ = frame_status(self, self._in_scheme(seqs), ok)
         return df

@@ -574,7 +574,7 @@ class FusionEstimator:
         if self.face_ is None:
             lengths = [s.n_frames for s in seqs]
             frames = frame_table(seqs, np.full((sum(lengths), 2), np.nan), np.ones(sum(lengths), bool), "none",
-                                 "binary", task_targets(seqs, "binary"), sequence_task_targets(seqs, "binary"))
+                                 "binary")
             frames["status"], frames["reason"] = "scored", ""
             face = frames[KEYS].drop_duplicates()
         else:

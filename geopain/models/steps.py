@@ -231,6 +231,11 @@ class IdentityAugment:
         t = frames.scheme.template.astype(np.float64)
         self.centre_ = t.mean(0)
         self.extent_ = float(np.abs(t - self.centre_).max()) or 1.0
+        edges = frames.scheme.edges
+        A = np.zeros((frames.scheme.n_points,) * 2)
+        if len(edges):
+            A[edges[:, 0], edges[:, 1]] = A[edges[:, 1], edges[:, 0]] = 1.0
+        self.neighbour_mean_ = A / np.maximum(A.sum(1, keepdims=True), 1.0)  # (N, N): mean over graph neighbours
         return self
 
     def _morph_basis(self, template: np.ndarray) -> np.ndarray:
@@ -241,25 +246,19 @@ class IdentityAugment:
 
     def _vary_expression(self, expr: np.ndarray, scheme: Scheme, rng: np.random.Generator) -> np.ndarray:
         """``(F, N, 3)`` expressions with per-frame region gains, a rotation and neighbour spread."""
-        F, N = expr.shape[:2]
+        from scipy.spatial.transform import Rotation
+
+        F = len(expr)
         s = self.expression
         region = scheme.region_index  # (N,), -1 outside every region
-        n_regions = int(region.max()) + 2
-        gains = np.exp(rng.normal(0.0, 0.4 * s, (F, n_regions)))[:, region + 1]  # (F, N)
+        gains = np.exp(rng.normal(0.0, 0.4 * s, (F, int(region.max()) + 2)))[:, region + 1]  # (F, N)
         axis = rng.normal(size=(F, 3))
         axis /= np.linalg.norm(axis, axis=1, keepdims=True)
         angle = np.deg2rad(min(20.0 * s, 90.0)) * rng.uniform(-1.0, 1.0, F)
-        K = np.zeros((F, 3, 3))  # Rodrigues: R = I + sin(a) K + (1 - cos(a)) K^2
-        K[:, 0, 1], K[:, 0, 2], K[:, 1, 2] = -axis[:, 2], axis[:, 1], -axis[:, 0]
-        K -= np.swapaxes(K, 1, 2)
-        R = np.eye(3)[None] + np.sin(angle)[:, None, None] * K + (1 - np.cos(angle))[:, None, None] * (K @ K)
+        R = Rotation.from_rotvec(axis * angle[:, None]).as_matrix()  # (F, 3, 3)
         moved = np.einsum("fnj,fij->fni", np.nan_to_num(expr) * gains[..., None], R)
-        A = np.zeros((N, N))
-        if len(scheme.edges):
-            A[scheme.edges[:, 0], scheme.edges[:, 1]] = A[scheme.edges[:, 1], scheme.edges[:, 0]] = 1.0
-        A /= np.maximum(A.sum(1, keepdims=True), 1.0)
         share = (min(0.5 * s, 1.0) * rng.uniform(0.0, 1.0, F))[:, None, None]
-        moved = (1.0 - share) * moved + share * np.einsum("mn,fnj->fmj", A, moved)
+        moved = (1.0 - share) * moved + share * np.einsum("mn,fnj->fmj", self.neighbour_mean_, moved)
         return np.where(np.isfinite(expr), moved, expr)
 
     def transform(self, frames: Frames, epoch: int) -> Frames:
